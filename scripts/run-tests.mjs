@@ -1,0 +1,37 @@
+#!/usr/bin/env node
+// Runs every *.test.ts under the given folders (default: src and test) with node:test through tsx.
+// Node 20's `node --test` takes no glob patterns, so the files are listed here; the runtime that runs
+// this script (process.execPath) runs the tests, which is how CI tests Node 24 too.
+import { spawnSync } from 'node:child_process';
+import { readdirSync } from 'node:fs';
+import { join } from 'node:path';
+
+const args = process.argv.slice(2);
+const roots = args.filter((a) => !a.startsWith('--'));
+const passThrough = args.filter((a) => a.startsWith('--'));
+
+function collect(dir) {
+  let entries;
+  try {
+    entries = readdirSync(dir, { withFileTypes: true });
+  } catch {
+    return [];
+  }
+  return entries.flatMap((e) => {
+    const path = join(dir, e.name);
+    if (e.isDirectory()) return e.name === 'node_modules' ? [] : collect(path);
+    return e.name.endsWith('.test.ts') ? [path] : [];
+  });
+}
+
+const files = (roots.length > 0 ? roots : ['src', 'test']).flatMap(collect).sort();
+if (files.length === 0) {
+  console.error('run-tests: no test files found');
+  process.exit(1);
+}
+const result = spawnSync(
+  process.execPath,
+  ['--conditions=source', '--import', 'tsx', '--test', ...passThrough, ...files],
+  { stdio: 'inherit' },
+);
+process.exit(result.status ?? 1);

@@ -1,0 +1,103 @@
+/**
+ * Every error Latchkey throws on purpose is a {@link LatchkeyError} with a stable `code`.
+ * Switch on `err.code`, never on the message: messages may change, codes do not.
+ *
+ * @example
+ * ```ts
+ * try { createSessions({ keys: 'k1:short' }) }
+ * catch (err) { if (err instanceof LatchkeyError && err.code === 'ERR_LATCHKEY_KEY') { ... } }
+ * ```
+ */
+export type LatchkeyErrorCode =
+  | 'ERR_LATCHKEY_CONFIG'
+  | 'ERR_LATCHKEY_KEY'
+  | 'ERR_LATCHKEY_COOKIE'
+  | 'ERR_LATCHKEY_DECRYPT'
+  | 'ERR_LATCHKEY_TOO_LARGE'
+  | 'ERR_LATCHKEY_STATE'
+  | 'ERR_LATCHKEY_STORE_UNAVAILABLE'
+  | 'ERR_LATCHKEY_CONFLICT'
+  | 'ERR_LATCHKEY_CSRF';
+
+export class LatchkeyError extends Error {
+  readonly code: LatchkeyErrorCode;
+
+  constructor(code: LatchkeyErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+    this.name = new.target.name;
+  }
+}
+
+/** Configuration that cannot work or is unsafe; thrown at construction. */
+export class ConfigError extends LatchkeyError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('ERR_LATCHKEY_CONFIG', message, options);
+  }
+}
+
+/** A missing, malformed, short or placeholder key; thrown at construction. */
+export class KeyError extends LatchkeyError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('ERR_LATCHKEY_KEY', message, options);
+  }
+}
+
+/** A cookie name, value or attribute that would not serialize to a valid, safe Set-Cookie line. */
+export class CookieError extends LatchkeyError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('ERR_LATCHKEY_COOKIE', message, options);
+  }
+}
+
+/**
+ * An AEAD open failed. The message is the same for every cause (wrong key, tampering, truncation),
+ * so that it tells an attacker nothing.
+ */
+export class DecryptError extends LatchkeyError {
+  constructor() {
+    super('ERR_LATCHKEY_DECRYPT', 'decryption failed');
+  }
+}
+
+/** The session does not fit in the configured number of cookies; thrown at commit. */
+export class SessionTooLarge extends LatchkeyError {
+  constructor(message: string) {
+    super('ERR_LATCHKEY_TOO_LARGE', message);
+  }
+}
+
+/** A session used after it was committed or destroyed, or another misuse of its lifecycle. */
+export class SessionStateError extends LatchkeyError {
+  constructor(message: string) {
+    super('ERR_LATCHKEY_STATE', message);
+  }
+}
+
+/** The session store refused or timed out. Adapters answer 503; the request is never signed in. */
+export class StoreUnavailable extends LatchkeyError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('ERR_LATCHKEY_STORE_UNAVAILABLE', message, options);
+  }
+}
+
+/** Compare-and-set kept failing under concurrent writes to one session. */
+export class ConflictError extends LatchkeyError {
+  constructor(message: string) {
+    super('ERR_LATCHKEY_CONFLICT', message);
+  }
+}
+
+/** A CSRF check failed: `reason` says which. */
+export class CsrfError extends LatchkeyError {
+  readonly reason: string;
+  constructor(reason: string, message: string) {
+    super('ERR_LATCHKEY_CSRF', message);
+    this.reason = reason;
+  }
+}
+
+/** True when `err` is a LatchkeyError, optionally with the given code. */
+export function isLatchkeyError(err: unknown, code?: LatchkeyErrorCode): err is LatchkeyError {
+  return err instanceof LatchkeyError && (code === undefined || err.code === code);
+}
