@@ -1,0 +1,120 @@
+/**
+ * Sessions for Web `Request`/`Response` handlers: Hono, Next.js route handlers, Bun, Deno, and
+ * anything else built on the Fetch API.
+ *
+ * @example
+ * ```ts
+ * import { createSessions } from 'latchkey';
+ * import { withSession } from 'latchkey/fetch';
+ * const sessions = createSessions<{ visits: number }>();
+ * export default {
+ *   fetch: withSession(sessions, async (request, session) => {
+ *     session.set('visits', (session.get('visits') ?? 0) + 1);
+ *     return Response.json({ visits: session.get('visits') });
+ *   }),
+ * };
+ * ```
+ */
+import { applyToHeaders } from '../core/headers.ts';
+import type { Session, SessionData } from '../core/session.ts';
+import type { Sessions } from '../core/sessions.ts';
+import { bodyForStatus, reportError, statusForError } from './errors.ts';
+
+export interface FetchSessionOptions {
+  /** Turn a failure (a session too large for its cookies, a store outage) into a response. */
+  onError?: ((error: unknown, request: Request) => Response | Promise<Response>) | undefined;
+}
+
+function defaultOnError(error: unknown): Response {
+  reportError(error);
+  const status = statusForError(error);
+  return new Response(bodyForStatus(status), {
+    status,
+    headers: { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store' },
+  });
+}
+
+/**
+ * Add the session's Set-Cookie lines, each its own header (checklist #60), and the cache headers to a
+ * response, copying it first when its headers are immutable (as `Response.redirect()`'s are).
+ */
+export function withSessionHeaders(response: Response, setCookie: readonly string[]): Response {
+  if (setCookie.length === 0) return response;
+  try {
+    applyToHeaders(response.headers, setCookie);
+    return response;
+  } catch {
+    const copy = new Response(response.body, response);
+    applyToHeaders(copy.headers, setCookie);
+    return copy;
+  }
+}
+
+/** Wrap a Fetch handler: it receives the session, and its response carries the session cookie. */
+export function withSession<T extends SessionData, Rest extends unknown[] = []>(
+  sessions: Sessions<T>,
+  handler: (request: Request, session: Session<T>, ...rest: Rest) => Response | Promise<Response>,
+  options: FetchSessionOptions = {},
+): (request: Request, ...rest: Rest) => Promise<Response> {
+  const onError = options.onError ?? defaultOnError;
+  return async (request, ...rest) => {
+    let session: Session<T>;
+    try {
+      session = await sessions.load(request);
+    } catch (error) {
+      return onError(error, request);
+    }
+    const response = await handler(request, session, ...rest);
+    try {
+      return withSessionHeaders(response, await sessions.commit(session));
+    } catch (error) {
+      return onError(error, request);
+    }
+  };
+}
+
+/** The part of a Hono-style context that the middleware uses. */
+export interface FetchMiddlewareContext<T extends SessionData> {
+  req: { raw: Request };
+  res: Response;
+  set(key: 'session', value: Session<T>): void;
+}
+
+/**
+ * Middleware in Hono's `(c, next)` shape: `c.get('session')` in handlers. Declare the variable for
+ * types: `new Hono<{ Variables: { session: Session<MyData> } }>()`. A fuller Hono adapter with typed
+ * variables is `latchkey/hono`.
+ */
+export function sessionMiddleware<T extends SessionData>(
+  sessions: Sessions<T>,
+  options: FetchSessionOptions = {},
+): (c: FetchMiddlewareContext<T>, next: () => Promise<void>) => Promise<void> {
+  const onError = options.onError ?? defaultOnError;
+  return async (c, next) => {
+    let session: Session<T>;
+    try {
+      session = await sessions.load(c.req.raw);
+    } catch (error) {
+      c.res = await onError(error, c.req.raw);
+      return;
+    }
+    c.set('session', session);
+    await next();
+    let setCookie: string[];
+    try {
+      setCookie = await sessions.commit(session);
+    } catch (error) {
+      c.res = await onError(error, c.req.raw);
+      return;
+    }
+    if (setCookie.length === 0) return;
+    try {
+      applyToHeaders(c.res.headers, setCookie);
+    } catch {
+      // Immutable headers: replace the response first, then add ours (assigning c.res in Hono
+      // re-copies the old Set-Cookie lines, so append only after the assignment).
+      c.res = new Response(c.res.body, c.res);
+      applyToHeaders(c.res.headers, setCookie);
+    }
+  };
+}

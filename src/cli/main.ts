@@ -1,0 +1,154 @@
+import { parseArgs } from 'node:util';
+import { createSessions, type Inspection } from '../core/index.ts';
+import { generateKeyLine, parseKeyring } from '../crypto/keyring.ts';
+import { LatchkeyError } from '../errors.ts';
+
+const HELP = `latchkey: encrypted, hardened web sessions
+
+Usage:
+  latchkey keygen [--kid ID]           print a new key line for LATCHKEY_KEYS
+  latchkey keys rotate [--kid ID]      print LATCHKEY_KEYS with a new key first (old keys still open)
+  latchkey inspect <value> [options]   open a session cookie with the keys in LATCHKEY_KEYS
+
+inspect options:
+  --name NAME        the cookie name the value was sealed for (default __Host-lk)
+  --preset P         aal1 | aal2 | aal3 (default aal2), or:
+  --idle DURATION    idle timeout, e.g. 30m    --absolute DURATION  absolute timeout, e.g. 12h
+  --json             print JSON
+
+<value> is the cookie's value, or a whole Cookie header (for a session spread over several cookies).
+Exit status: 0 a live session; 1 the value does not open or has expired; 2 a usage or key error.
+`;
+
+export interface Output {
+  out(text: string): void;
+  err(text: string): void;
+}
+
+const processOutput: Output = {
+  out: (text) => process.stdout.write(`${text}\n`),
+  err: (text) => process.stderr.write(`${text}\n`),
+};
+
+const iso = (ms: number) => new Date(ms).toISOString();
+
+function describe(inspection: Inspection, currentKid: string): Record<string, unknown> {
+  if (inspection.status === 'invalid') {
+    const why = {
+      malformed: 'malformed: not a Latchkey v1 sealed value',
+      tampered:
+        'tampered: the value does not authenticate under its key (altered, truncated, or sealed for another cookie name)',
+      'unknown-key':
+        'unknown key: sealed with a key id that is not in LATCHKEY_KEYS (removed or never added)',
+      payload: 'bad payload: authenticated, but its contents are not a Latchkey session',
+      ambiguous: 'ambiguous: more than one valid session value in the header',
+    }[inspection.reason];
+    return { status: 'invalid', reason: inspection.reason, message: why };
+  }
+  const { state } = inspection;
+  return {
+    status: inspection.status,
+    ...(inspection.status === 'expired' ? { expiredBy: inspection.verdict } : {}),
+    kid: inspection.kid,
+    keyIsCurrent: inspection.kid === currentKid,
+    createdAt: iso(state.createdAt),
+    lastActiveAt: iso(state.lastActiveAt),
+    absoluteDeadline: iso(state.absoluteDeadline),
+    expiresAt: iso(inspection.expiresAt),
+    userId: state.userId ?? null,
+    data: state.data,
+    flash: state.flash ?? {},
+  };
+}
+
+function inspect(args: string[], io: Output): number {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: {
+      name: { type: 'string', default: '__Host-lk' },
+      preset: { type: 'string' },
+      idle: { type: 'string' },
+      absolute: { type: 'string' },
+      json: { type: 'boolean', default: false },
+    },
+  });
+  const value = positionals[0];
+  if (value === undefined || positionals.length > 1) {
+    io.err('usage: latchkey inspect <cookie value> [--name NAME]');
+    return 2;
+  }
+  const keyring = parseKeyring(process.env.LATCHKEY_KEYS);
+  const sessions = createSessions({
+    keys: keyring,
+    cookie: { name: values.name, secure: true },
+    preset: values.preset as 'aal1' | 'aal2' | 'aal3' | undefined,
+    idleTimeout: values.idle as `${number}m` | undefined,
+    absoluteTimeout: values.absolute as `${number}h` | undefined,
+  });
+  const inspection = sessions.inspect(value);
+  const report = describe(inspection, keyring.current.kid);
+  if (values.json) {
+    io.out(JSON.stringify(report, null, 2));
+  } else {
+    for (const [key, field] of Object.entries(report)) {
+      const shown =
+        typeof field === 'object' && field !== null ? JSON.stringify(field, null, 2) : String(field);
+      io.out(`${key.padEnd(17)} ${shown}`);
+    }
+  }
+  return inspection.status === 'valid' ? 0 : 1;
+}
+
+/** Run the CLI with `args` (without `node` and the script); returns the exit status. */
+export function run(args: readonly string[], io: Output = processOutput): number {
+  const [command, ...rest] = args;
+  try {
+    switch (command) {
+      case 'keygen': {
+        const { values } = parseArgs({ args: rest, options: { kid: { type: 'string' } } });
+        io.out(generateKeyLine(values.kid));
+        return 0;
+      }
+      case 'keys': {
+        const { values, positionals } = parseArgs({
+          args: rest,
+          allowPositionals: true,
+          options: { kid: { type: 'string' } },
+        });
+        if (positionals[0] !== 'rotate') {
+          io.err('usage: latchkey keys rotate [--kid ID]');
+          return 2;
+        }
+        const existing = process.env.LATCHKEY_KEYS ?? '';
+        const ring = parseKeyring(existing);
+        const line = generateKeyLine(values.kid);
+        const kid = line.slice(0, line.indexOf(':'));
+        if (ring.get(kid)) throw new LatchkeyError('ERR_LATCHKEY_KEY', `key id '${kid}' is already in use`);
+        io.out([line, ...existing.split(',').map((entry) => entry.trim())].join(','));
+        return 0;
+      }
+      case 'inspect':
+        return inspect(rest, io);
+      case undefined:
+      case 'help':
+      case '--help':
+      case '-h':
+        io.out(HELP);
+        return command === undefined ? 2 : 0;
+      default:
+        io.err(`latchkey: unknown command '${command}'\n\n${HELP}`);
+        return 2;
+    }
+  } catch (error) {
+    if (error instanceof LatchkeyError) {
+      io.err(`latchkey: ${error.code}: ${error.message}`);
+      return 2;
+    }
+    if (error instanceof TypeError && 'code' in error && String(error.code).startsWith('ERR_PARSE_ARGS')) {
+      io.err(`latchkey: ${error.message}`);
+      return 2;
+    }
+    throw error;
+  }
+}

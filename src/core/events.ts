@@ -1,0 +1,33 @@
+/**
+ * What Latchkey tells the application about sessions. Events never carry a cookie value, a token,
+ * a key or session data: they are safe to log as they are (checklist #61).
+ */
+export type SessionEvent =
+  | {
+      type: 'invalid';
+      /** Why the cookie was not accepted. `ambiguous`: more than one valid value was sent (checklist #17). */
+      reason: 'malformed' | 'tampered' | 'unknown-key' | 'ambiguous' | 'payload' | 'future' | 'oversized';
+    }
+  | { type: 'expired'; reason: 'idle' | 'absolute' }
+  | { type: 'rotated'; fromKid: string; toKid: string }
+  | { type: 'too-large'; bytes: number; limit: number }
+  | { type: 'insecure-transport' }
+  | { type: 'created' }
+  | { type: 'regenerated' }
+  | { type: 'destroyed' };
+
+export type SessionEventType = SessionEvent['type'];
+
+export type EventListener = (event: SessionEvent & { at: number }) => void;
+
+/** Wrap a user listener so that a throwing listener can never break a request. */
+export function safeListener(listener: EventListener | undefined): EventListener {
+  if (!listener) return () => {};
+  return (event) => {
+    try {
+      listener(event);
+    } catch {
+      // A logging hook must not turn a session check into a 500.
+    }
+  };
+}

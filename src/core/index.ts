@@ -1,0 +1,12 @@
+export type { Clock } from './clock.ts';
+export { systemClock } from './clock.ts';
+export type { EventListener, SessionEvent, SessionEventType } from './events.ts';
+export { applyToHeaders, sessionCacheControl, sessionVary } from './headers.ts';
+export type { JsonValue } from './json.ts';
+export type { SessionsOptions } from './options.ts';
+export type { Duration, TimeoutPolicy, TimeoutPreset } from './policy.ts';
+export { TIMEOUT_PRESETS } from './policy.ts';
+export type { RequestLike } from './request.ts';
+export type { Session, SessionData } from './session.ts';
+export type { Inspection, PreparedCommit, Sessions } from './sessions.ts';
+export { createSessions } from './sessions.ts';

@@ -1,0 +1,114 @@
+import type { CookieOptions } from '../cookie/options.ts';
+import { createKeyring, isKeyring, type Keyring, parseKeyring } from '../crypto/keyring.ts';
+import { randomBytes } from '../crypto/random.ts';
+import { ConfigError, KeyError } from '../errors.ts';
+import { type Clock, systemClock } from './clock.ts';
+import type { EventListener } from './events.ts';
+import { type Duration, resolvePolicy, type TimeoutPolicy, type TimeoutPreset } from './policy.ts';
+
+export interface SessionsOptions {
+  /**
+   * The keyring: `'kid:base64url,kid:base64url'` (the first key seals, every key opens) or a parsed
+   * Keyring. Defaults to `process.env.LATCHKEY_KEYS`. Generate keys with `npx latchkey keygen`.
+   */
+  keys?: string | Keyring | undefined;
+  /**
+   * Plain-HTTP local development: allows a cookie without Secure (named `lk` by default) and, when no
+   * key is configured, an ephemeral key with a warning. Refused when NODE_ENV is 'production'.
+   */
+  development?: boolean | undefined;
+  cookie?: CookieOptions | undefined;
+  /** NIST SP 800-63B-4 timeout presets; default `aal2` (idle 1 h, absolute 24 h). */
+  preset?: TimeoutPreset | undefined;
+  idleTimeout?: Duration | undefined;
+  absoluteTimeout?: Duration | undefined;
+  /** Rolling renewal interval; default min(5 min, idleTimeout / 4). */
+  touchAfter?: Duration | undefined;
+  /** How far ahead another server's clock may run; default 30 s, at most 60 s. */
+  clockSkew?: Duration | undefined;
+  /** Believe `X-Forwarded-Proto` from a TLS-terminating proxy. Off by default (checklist #15). */
+  trustProxy?: boolean | undefined;
+  /** Called for invalid, expired, rotated and oversized sessions. Never receives tokens or keys. */
+  onEvent?: EventListener | undefined;
+  /** The time source; tests pass a fake clock (`latchkey/testing`). */
+  clock?: Clock | undefined;
+}
+
+const KNOWN_OPTIONS = new Set([
+  'keys',
+  'development',
+  'cookie',
+  'preset',
+  'idleTimeout',
+  'absoluteTimeout',
+  'touchAfter',
+  'clockSkew',
+  'trustProxy',
+  'onEvent',
+  'clock',
+]);
+
+export interface ResolvedSessionsOptions {
+  keyring: Keyring;
+  development: boolean;
+  cookie: CookieOptions | undefined;
+  policy: TimeoutPolicy;
+  trustProxy: boolean;
+  onEvent: EventListener | undefined;
+  clock: Clock;
+}
+
+function checkBoolean(value: unknown, name: string): boolean {
+  if (value === undefined) return false;
+  if (typeof value !== 'boolean') throw new ConfigError(`${name} must be true or false`);
+  return value;
+}
+
+function ephemeralKeyring(): Keyring {
+  process.emitWarning(
+    'latchkey: no LATCHKEY_KEYS set; using a random key that lasts until this process exits. ' +
+      'Sessions will not survive a restart. Never run like this in production: `npx latchkey keygen`.',
+    { code: 'LATCHKEY_EPHEMERAL_KEY' },
+  );
+  return createKeyring([{ kid: 'dev', key: randomBytes(32) }]);
+}
+
+/** Check every option once, at start-up; a mistake is a coded error now, not a surprise in production. */
+export function resolveSessionsOptions(options: SessionsOptions): ResolvedSessionsOptions {
+  if (options === null || typeof options !== 'object') throw new ConfigError('options must be an object');
+  for (const key of Object.keys(options)) {
+    if (!KNOWN_OPTIONS.has(key)) throw new ConfigError(`unknown option '${key}'`);
+  }
+  const development = checkBoolean(options.development, 'development');
+  if (development && process.env.NODE_ENV === 'production') {
+    throw new ConfigError("development: true is refused when NODE_ENV is 'production'");
+  }
+  const keys = options.keys ?? process.env.LATCHKEY_KEYS;
+  let keyring: Keyring;
+  if (isKeyring(keys)) {
+    keyring = keys;
+  } else if ((keys === undefined || keys === '') && development) {
+    keyring = ephemeralKeyring();
+  } else if (keys === undefined || keys === '') {
+    throw new KeyError(
+      'no keys: set LATCHKEY_KEYS (generate one with `npx latchkey keygen`) or pass { keys }; ' +
+        'for plain-HTTP local development pass { development: true }',
+    );
+  } else {
+    keyring = parseKeyring(keys);
+  }
+  if (options.onEvent !== undefined && typeof options.onEvent !== 'function') {
+    throw new ConfigError('onEvent must be a function');
+  }
+  const clock = options.clock ?? systemClock;
+  if (typeof clock?.now !== 'function') throw new ConfigError('clock must have a now() method');
+  return {
+    keyring,
+    development,
+    cookie: options.cookie,
+    policy: resolvePolicy(options),
+    trustProxy: checkBoolean(options.trustProxy, 'trustProxy'),
+    onEvent: options.onEvent,
+    clock,
+  };
+}

@@ -1,0 +1,80 @@
+import { isPlainObject, parseSafeJson } from './json.ts';
+import type { TimeoutPolicy } from './policy.ts';
+
+/** The clocks and contents of one session, as sealed into the cookie (DESIGN.md §2, "Inside the seal"). */
+export interface SessionState {
+  /** When the session began, or was last signed in (UTC ms). */
+  createdAt: number;
+  /** The last request that renewed the session (UTC ms). */
+  lastActiveAt: number;
+  /** createdAt + absoluteTimeout as it was when the session began: activity never moves it. */
+  absoluteDeadline: number;
+  userId: string | undefined;
+  data: Record<string, unknown>;
+  flash: Record<string, unknown> | undefined;
+}
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder('utf-8', { fatal: true });
+
+/** The sealed JSON: short keys, because every byte rides on every request. */
+export function encodePayload(state: SessionState): Uint8Array {
+  const payload: Record<string, unknown> = {
+    v: 1,
+    c: state.createdAt,
+    a: state.lastActiveAt,
+    x: state.absoluteDeadline,
+    d: state.data,
+  };
+  if (state.userId !== undefined) payload.u = state.userId;
+  if (state.flash !== undefined && Object.keys(state.flash).length > 0) payload.f = state.flash;
+  return encoder.encode(JSON.stringify(payload));
+}
+
+function isTimestamp(value: unknown): value is number {
+  return typeof value === 'number' && Number.isSafeInteger(value) && value >= 0;
+}
+
+/** Decode an authenticated payload; undefined when its shape is wrong in any way. */
+export function decodePayload(plaintext: Uint8Array): SessionState | undefined {
+  let text: string;
+  try {
+    text = decoder.decode(plaintext);
+  } catch {
+    return undefined;
+  }
+  const payload = parseSafeJson(text);
+  if (!isPlainObject(payload) || payload.v !== 1) return undefined;
+  const { c, a, x, u, d, f } = payload;
+  if (!isTimestamp(c) || !isTimestamp(a) || !isTimestamp(x)) return undefined;
+  if (a < c || x < c) return undefined;
+  if (u !== undefined && typeof u !== 'string') return undefined;
+  if (!isPlainObject(d)) return undefined;
+  if (f !== undefined && !isPlainObject(f)) return undefined;
+  return { createdAt: c, lastActiveAt: a, absoluteDeadline: x, userId: u, data: d, flash: f };
+}
+
+export type ClockVerdict = 'live' | 'idle' | 'absolute' | 'future';
+
+/**
+ * Decide from the sealed clocks alone, never from cookie Max-Age or a store TTL (checklist #28).
+ * Expiry is exact (a deadline equal to now has passed); the skew allowance only forgives timestamps
+ * from a server whose clock runs slightly ahead (checklist #29).
+ */
+export function checkClocks(state: SessionState, policy: TimeoutPolicy, now: number): ClockVerdict {
+  if (state.createdAt > now + policy.clockSkew || state.lastActiveAt > now + policy.clockSkew)
+    return 'future';
+  const absoluteDeadline = Math.min(state.absoluteDeadline, state.createdAt + policy.absoluteTimeout);
+  if (now >= absoluteDeadline) return 'absolute';
+  if (now >= state.lastActiveAt + policy.idleTimeout) return 'idle';
+  return 'live';
+}
+
+/** When the session ends if nothing else happens: the earlier of its idle and absolute deadlines. */
+export function expiresAt(state: SessionState, policy: TimeoutPolicy): number {
+  return Math.min(
+    state.lastActiveAt + policy.idleTimeout,
+    state.absoluteDeadline,
+    state.createdAt + policy.absoluteTimeout,
+  );
+}

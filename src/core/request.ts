@@ -1,0 +1,56 @@
+/**
+ * What the core needs from a request, whatever framework it came from: the Cookie header(s) and
+ * whether the connection is known to be HTTPS.
+ */
+
+/** Anything `sessions.load()` accepts. */
+export type RequestLike =
+  | string
+  | null
+  | undefined
+  | { readonly headers: Headers; readonly url?: string }
+  | {
+      readonly headers: Readonly<Record<string, string | readonly string[] | undefined>>;
+      readonly socket?: unknown;
+    };
+
+export interface RequestFacts {
+  /** Every Cookie header value, in order. */
+  readonly cookieHeader: string | readonly string[] | undefined;
+  /** true: HTTPS; false: plain HTTP; undefined: not known (a bare Cookie string). */
+  readonly secure: boolean | undefined;
+}
+
+function firstForwardedProto(value: string | readonly string[] | null | undefined): string | undefined {
+  const first = Array.isArray(value) ? value[0] : value;
+  if (typeof first !== 'string') return undefined;
+  return first.split(',')[0]?.trim().toLowerCase();
+}
+
+/**
+ * Read the cookie header and transport security from a Fetch Request, a node IncomingMessage, a
+ * headers-bearing object or a bare Cookie header string. `X-Forwarded-Proto` counts only with
+ * `trustProxy` (checklist #15).
+ */
+export function requestFacts(request: RequestLike, trustProxy: boolean): RequestFacts {
+  if (request === null || request === undefined) return { cookieHeader: undefined, secure: undefined };
+  if (typeof request === 'string') return { cookieHeader: request, secure: undefined };
+  const headers = request.headers;
+  if (typeof Headers !== 'undefined' && headers instanceof Headers) {
+    const url = 'url' in request && typeof request.url === 'string' ? request.url : undefined;
+    let secure: boolean | undefined = url === undefined ? undefined : url.startsWith('https:');
+    if (trustProxy) {
+      const proto = firstForwardedProto(headers.get('x-forwarded-proto'));
+      if (proto !== undefined) secure = proto === 'https';
+    }
+    return { cookieHeader: headers.get('cookie') ?? undefined, secure };
+  }
+  const record = headers as Readonly<Record<string, string | readonly string[] | undefined>>;
+  const socket = 'socket' in request ? (request.socket as { encrypted?: unknown } | undefined) : undefined;
+  let secure: boolean | undefined = socket === undefined ? undefined : socket?.encrypted === true;
+  if (trustProxy) {
+    const proto = firstForwardedProto(record['x-forwarded-proto']);
+    if (proto !== undefined) secure = proto === 'https';
+  }
+  return { cookieHeader: record.cookie, secure };
+}

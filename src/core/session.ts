@@ -1,0 +1,221 @@
+import { SessionStateError } from '../errors.ts';
+import { assertJsonValue, isAllowedKey, type JsonValue } from './json.ts';
+import type { SessionState } from './payload.ts';
+
+/** The shape of an application's session data: top-level keys of JSON values. */
+export type SessionData = object;
+
+/**
+ * One request's view of a session. Reads are synchronous; nothing is written until
+ * `sessions.commit(session)` (which the adapters call for you before the response headers go out).
+ *
+ * @example
+ * ```ts
+ * const session = await sessions.load(request);
+ * session.set('visits', (session.get('visits') ?? 0) + 1);
+ * const setCookie = await sessions.commit(session);
+ * ```
+ */
+export interface Session<T extends SessionData = Record<string, unknown>> {
+  /** True when no valid session came with the request (first visit, expired, tampered, logged out). */
+  readonly isNew: boolean;
+  /**
+   * The session's data. You may change it in place (`session.data.cart.push(item)`): changes are found
+   * at commit by comparing with what was loaded. Values must survive JSON (no Date, Map, BigInt).
+   */
+  readonly data: Partial<T>;
+  /** The user this session was bound to by `login()`, if any. */
+  readonly userId: string | undefined;
+  /** When the session began or was last signed in (UTC ms). */
+  readonly createdAt: number;
+  /** The last request that renewed the session (UTC ms). */
+  readonly lastActiveAt: number;
+  /** The session ends at this time whatever the activity (UTC ms). */
+  readonly absoluteDeadline: number;
+  /** The session ends at this time unless a request renews it (UTC ms). */
+  readonly idleDeadline: number;
+  get<K extends keyof T & string>(key: K): T[K] | undefined;
+  /** Set a top-level key. Throws TypeError for a value JSON cannot round-trip, or a key like `__proto__`. */
+  set<K extends keyof T & string>(key: K, value: T[K]): void;
+  delete(key: keyof T & string): void;
+  has(key: keyof T & string): boolean;
+  /** Keep a value for the next request only: `takeFlash` reads and removes it. */
+  flash(key: string, value: JsonValue): void;
+  takeFlash<V extends JsonValue = JsonValue>(key: string): V | undefined;
+  /** Renew the session on this response even if nothing changed. */
+  touch(): void;
+  /** Issue a fresh cookie value (store mode: a new token) keeping the data. Call on privilege change. */
+  regenerate(): Promise<void>;
+  /** Sign `userId` in: regenerate, bind the user, and restart both timeout clocks (checklist #23). */
+  login(userId: string): Promise<void>;
+  /** Sign out: forget the data and clear the cookie on this response (checklist #30). */
+  destroy(): Promise<void>;
+}
+
+/** How the incoming cookie turned out; `loaded` is the only one that carried a live session. */
+export type SessionOrigin = 'none' | 'loaded' | 'expired' | 'invalid';
+
+function emptyState(now: number, absoluteTimeout: number): SessionState {
+  return {
+    createdAt: now,
+    lastActiveAt: now,
+    absoluteDeadline: now + absoluteTimeout,
+    userId: undefined,
+    data: Object.create(null),
+    flash: undefined,
+  };
+}
+
+function snapshot(state: SessionState): string {
+  return JSON.stringify([state.userId ?? null, state.data, state.flash ?? null]);
+}
+
+/**
+ * The one Session implementation. Fields starting with `_` are for `Sessions` (same package) only.
+ * @internal
+ */
+export class SessionImpl<T extends SessionData = Record<string, unknown>> implements Session<T> {
+  /** @internal */ _state: SessionState;
+  /** @internal */ readonly _origin: SessionOrigin;
+  /** @internal */ _forceWrite = false;
+  /** @internal */ _destroyed = false;
+  /** @internal */ readonly _readCookie: (name: string) => readonly string[];
+  /** @internal */ readonly _secureTransport: boolean | undefined;
+  readonly #baseline: string;
+  readonly #absoluteTimeout: number;
+  readonly #idleTimeout: number;
+  readonly #now: () => number;
+
+  constructor(init: {
+    state: SessionState | undefined;
+    origin: SessionOrigin;
+    forceWrite: boolean;
+    readCookie: (name: string) => readonly string[];
+    secureTransport: boolean | undefined;
+    idleTimeout: number;
+    absoluteTimeout: number;
+    now: () => number;
+  }) {
+    this.#now = init.now;
+    this.#idleTimeout = init.idleTimeout;
+    this.#absoluteTimeout = init.absoluteTimeout;
+    this._state = init.state ?? emptyState(init.now(), init.absoluteTimeout);
+    this._origin = init.origin;
+    this._forceWrite = init.forceWrite;
+    this._readCookie = init.readCookie;
+    this._secureTransport = init.secureTransport;
+    this.#baseline = snapshot(this._state);
+  }
+
+  get isNew(): boolean {
+    return this._origin !== 'loaded' || this._destroyed;
+  }
+  get data(): Partial<T> {
+    return this._state.data as unknown as Partial<T>;
+  }
+  get userId(): string | undefined {
+    return this._state.userId;
+  }
+  get createdAt(): number {
+    return this._state.createdAt;
+  }
+  get lastActiveAt(): number {
+    return this._state.lastActiveAt;
+  }
+  get absoluteDeadline(): number {
+    return Math.min(this._state.absoluteDeadline, this._state.createdAt + this.#absoluteTimeout);
+  }
+  get idleDeadline(): number {
+    return this._state.lastActiveAt + this.#idleTimeout;
+  }
+
+  get<K extends keyof T & string>(key: K): T[K] | undefined {
+    return Object.hasOwn(this._state.data, key) ? (this._state.data[key] as T[K]) : undefined;
+  }
+
+  set<K extends keyof T & string>(key: K, value: T[K]): void {
+    checkKey(key);
+    if (value === undefined) {
+      this.delete(key);
+      return;
+    }
+    assertJsonValue(value, `session value '${key}'`);
+    this._state.data[key] = value;
+  }
+
+  delete(key: keyof T & string): void {
+    delete this._state.data[key as string];
+  }
+
+  has(key: keyof T & string): boolean {
+    return Object.hasOwn(this._state.data, key);
+  }
+
+  flash(key: string, value: JsonValue): void {
+    checkKey(key);
+    assertJsonValue(value, `flash value '${key}'`);
+    this._state.flash ??= Object.create(null) as Record<string, unknown>;
+    this._state.flash[key] = value;
+  }
+
+  takeFlash<V extends JsonValue = JsonValue>(key: string): V | undefined {
+    const flash = this._state.flash;
+    if (!flash || !Object.hasOwn(flash, key)) return undefined;
+    const value = flash[key] as V;
+    delete flash[key];
+    return value;
+  }
+
+  touch(): void {
+    this._forceWrite = true;
+  }
+
+  async regenerate(): Promise<void> {
+    this._forceWrite = true;
+  }
+
+  async login(userId: string): Promise<void> {
+    if (typeof userId !== 'string' || userId.length === 0 || userId.length > 256) {
+      throw new TypeError('login(userId): userId must be a non-empty string of at most 256 characters');
+    }
+    const now = this.#now();
+    this._state.userId = userId;
+    this._state.createdAt = now;
+    this._state.lastActiveAt = now;
+    this._state.absoluteDeadline = now + this.#absoluteTimeout;
+    this._forceWrite = true;
+  }
+
+  async destroy(): Promise<void> {
+    this._destroyed = true;
+    this._forceWrite = false;
+    this._state = emptyState(this.#now(), this.#absoluteTimeout);
+  }
+
+  /** @internal True when nothing is in the session worth a cookie. */
+  _isEmpty(): boolean {
+    const { data, flash, userId } = this._state;
+    return (
+      userId === undefined && Object.keys(data).length === 0 && (!flash || Object.keys(flash).length === 0)
+    );
+  }
+
+  /** @internal True when the data, flash or user differ from what was loaded. */
+  _changed(): boolean {
+    return snapshot(this._state) !== this.#baseline;
+  }
+}
+
+function checkKey(key: unknown): asserts key is string {
+  if (typeof key !== 'string' || key.length === 0)
+    throw new TypeError('session keys must be non-empty strings');
+  if (!isAllowedKey(key)) throw new TypeError(`'${key}' cannot be a session key`);
+}
+
+/** Narrow a Session passed back by the application to the implementation, or throw. */
+export function asImpl<T extends SessionData>(session: Session<T>): SessionImpl<T> {
+  if (!(session instanceof SessionImpl)) {
+    throw new SessionStateError('commit() takes a session returned by load() of the same Latchkey');
+  }
+  return session;
+}

@@ -1,0 +1,2 @@
+export type { FakeClock } from './fake-clock.ts';
+export { createFakeClock } from './fake-clock.ts';
