@@ -11,6 +11,7 @@ const roots = args.filter((a) => !a.startsWith('--'));
 const passThrough = args.filter((a) => a.startsWith('--'));
 
 function collect(dir) {
+  if (dir.endsWith('.test.ts')) return [dir];
   let entries;
   try {
     entries = readdirSync(dir, { withFileTypes: true });
