@@ -1,0 +1,137 @@
+import assert from 'node:assert/strict';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { after, describe, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { generateKeyLine } from '../src/crypto/keyring.ts';
+import { CookieJar } from './support/cookies.ts';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+const children: ChildProcess[] = [];
+after(() => {
+  for (const child of children) child.kill('SIGTERM');
+});
+
+/** Start the demo exactly as `npm start` does, on a free port; resolve with its URL and console output. */
+async function startDemo(env: Record<string, string>) {
+  const child = spawn(
+    process.execPath,
+    ['--conditions=source', '--import', 'tsx', 'examples/demo/server.ts'],
+    {
+      cwd: root,
+      env: { ...process.env, LATCHKEY_KEYS: '', NODE_ENV: '', PORT: '0', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
+  children.push(child);
+  let output = '';
+  child.stderr?.on('data', (chunk) => {
+    output += chunk;
+  });
+  for await (const chunk of child.stdout!) {
+    output += chunk;
+    const match = /Listening on (http:\/\/\S+)/.exec(output);
+    if (match) return { url: match[1]!.replace(/\/$/, ''), output: () => output, child };
+  }
+  throw new Error(`demo did not start: ${output}`);
+}
+
+function browser(base: string, extraHeaders: Record<string, string> = {}) {
+  const jar = new CookieJar();
+  return {
+    jar,
+    async request(path: string, init: { method?: string; form?: Record<string, string> } = {}) {
+      const headers: Record<string, string> = { ...extraHeaders };
+      const cookie = jar.header();
+      if (cookie) headers.cookie = cookie;
+      const response = await fetch(`${base}${path}`, {
+        method: init.method ?? 'GET',
+        headers,
+        redirect: 'manual',
+        ...(init.form ? { body: new URLSearchParams(init.form) } : {}),
+      });
+      jar.apply(response.headers.getSetCookie());
+      return response;
+    },
+  };
+}
+
+describe('the demo (npm start)', () => {
+  test('development mode: visit, sign in, reload, sign out', async () => {
+    const demo = await startDemo({});
+    assert.match(demo.output(), /DEVELOPMENT mode/);
+    assert.match(demo.output(), /ephemeral key/);
+    const user = browser(demo.url);
+
+    const home = await user.request('/');
+    const page = await home.text();
+    assert.match(page, /id="dev-banner"/);
+    assert.match(page, /You are not signed in/);
+    assert.match(page, /id="visits">1</);
+    assert.match(
+      home.headers.getSetCookie()[0] ?? '',
+      /^lk=v1\.dev\.[^;]+; Path=\/; HttpOnly; SameSite=Lax$/,
+    );
+    const anonymous = user.jar.get('lk');
+
+    const login = await user.request('/login', { method: 'POST', form: { username: 'Ada <script>' } });
+    assert.equal(login.status, 303);
+    assert.match(await (await user.request('/')).text(), /Choose a username/);
+
+    const signIn = await user.request('/login', { method: 'POST', form: { username: 'ada' } });
+    assert.equal(signIn.status, 303);
+    assert.equal(signIn.headers.get('location'), '/');
+    assert.notEqual(user.jar.get('lk'), anonymous, 'a fresh cookie value at sign-in');
+
+    const signedIn = await (await user.request('/')).text();
+    assert.match(signedIn, /Signed in as <strong id="username">ada<\/strong>/);
+    assert.match(signedIn, /id="notice">Signed in as ada\./);
+    const reload = await (await user.request('/')).text();
+    assert.match(reload, /Signed in as <strong id="username">ada/);
+    assert.doesNotMatch(reload, /id="notice"/, 'the flash showed once');
+
+    const api = await user.request('/api/session');
+    const json = await api.json();
+    assert.equal(json.signedIn, true);
+    assert.equal(json.username, 'ada');
+    assert.ok(json.visits >= 4);
+    assert.match(json.clocks.absoluteDeadline, /^\d{4}-/);
+    assert.equal(JSON.stringify(json).includes(user.jar.get('lk')!.slice(10, 40)), false);
+
+    const logout = await user.request('/logout', { method: 'POST' });
+    assert.equal(logout.status, 303);
+    assert.match(logout.headers.getSetCookie()[0] ?? '', /^lk=; Path=\/; Max-Age=0/);
+    assert.equal(user.jar.get('lk'), undefined);
+    assert.equal((await (await user.request('/api/session')).json()).signedIn, false);
+    assert.equal((await user.request('/nope')).status, 404);
+    assert.equal((await user.request('/logout')).status, 405);
+  });
+
+  test('with LATCHKEY_KEYS in production: __Host-lk, Secure, behind an HTTPS proxy', async () => {
+    const demo = await startDemo({ LATCHKEY_KEYS: generateKeyLine('k1'), NODE_ENV: 'production' });
+    assert.match(demo.output(), /production mode/);
+    const direct = await browser(demo.url).request('/');
+    assert.deepEqual(direct.headers.getSetCookie(), [], 'no Secure cookie over plain HTTP');
+    const proxied = browser(demo.url, { 'x-forwarded-proto': 'https' });
+    const home = await proxied.request('/');
+    assert.match(
+      home.headers.getSetCookie()[0] ?? '',
+      /^__Host-lk=v1\.k1\.[^;]+; Path=\/; Secure; HttpOnly; SameSite=Lax$/,
+    );
+    await proxied.request('/login', { method: 'POST', form: { username: 'grace' } });
+    assert.equal((await (await proxied.request('/api/session')).json()).username, 'grace');
+  });
+
+  test('sessions survive a restart when LATCHKEY_KEYS is set', async () => {
+    const keys = generateKeyLine('k1');
+    const first = await startDemo({ LATCHKEY_KEYS: keys });
+    const user = browser(first.url);
+    await user.request('/login', { method: 'POST', form: { username: 'lin' } });
+    first.child.kill('SIGTERM');
+    await once(first.child, 'exit');
+    const second = await startDemo({ LATCHKEY_KEYS: keys });
+    const again = browser(second.url);
+    again.jar.apply([`lk=${user.jar.get('lk')}`]);
+    assert.equal((await (await again.request('/api/session')).json()).username, 'lin');
+  });
+});
