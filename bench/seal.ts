@@ -176,9 +176,7 @@ function cookieHeaderFrom(setCookie: readonly string[]): string {
 
 /** Length of the sealed value a Cookie header carries, over all its chunks (`name`, `name.1`, …). */
 function sealedLength(cookieHeader: string): number {
-  return cookieHeader
-    .split('; ')
-    .reduce((sum, pair) => sum + pair.length - pair.indexOf('=') - 1, 0);
+  return cookieHeader.split('; ').reduce((sum, pair) => sum + pair.length - pair.indexOf('=') - 1, 0);
 }
 
 interface Fixtures {
@@ -464,7 +462,9 @@ function table(rows: readonly (readonly string[])[], rightAligned: readonly bool
 
 function printPayload(result: PayloadResult): void {
   console.log(`\nPayload "${result.name}": ${result.bytes} bytes of JSON`);
-  const rows: string[][] = [['contender', 'ops/s (median)', 'spread (min–max)', '±', 'µs/op', 'cpu µs/op', 'sealed chars']];
+  const rows: string[][] = [
+    ['contender', 'ops/s (median)', 'spread (min–max)', '±', 'µs/op', 'cpu µs/op', 'sealed chars'],
+  ];
   for (const c of result.contenders) {
     const halfRange = ((c.maxOpsPerSec - c.minOpsPerSec) / 2 / c.medianOpsPerSec) * 100;
     rows.push([

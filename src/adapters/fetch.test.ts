@@ -100,7 +100,57 @@ describe('latchkey/fetch withSession', () => {
   });
 });
 
+test('checklist #22: two Cookie headers on a Request read like one joined header', async () => {
+  const handler = counter();
+  const jar = new CookieJar();
+  await send(handler, jar, '/');
+  const pair = `__Host-lk=${jar.get('__Host-lk')}`;
+  for (const headers of [
+    new Headers([
+      ['cookie', 'theme=dark'],
+      ['cookie', pair],
+    ]),
+    new Headers([['cookie', `theme=dark; ${pair}`]]),
+  ]) {
+    const response = await handler(new Request('https://app.test/peek', { headers }));
+    assert.deepEqual(await response.json(), { visits: 1 });
+  }
+});
+
 describe('latchkey/fetch as Hono middleware', () => {
+  test('a handler that throws commits nothing', async () => {
+    const sessions = createSessions<Data>({ keys });
+    const app = new Hono<{ Variables: { session: Session<Data> } }>();
+    app.use(sessionMiddleware(sessions));
+    app.get('/boom', (c) => {
+      c.get('session').set('visits', 1);
+      throw new Error('half-done');
+    });
+    app.onError((_error, c) => c.text('failed', 500));
+    const response = await app.request('https://app.test/boom');
+    assert.equal(response.status, 500);
+    assert.deepEqual(response.headers.getSetCookie(), []);
+  });
+
+  test('checklist #22: two Cookie headers read like one in Hono too', async () => {
+    const sessions = createSessions<Data>({ keys });
+    const app = new Hono<{ Variables: { session: Session<Data> } }>();
+    app.use(sessionMiddleware(sessions));
+    app.get('/', (c) => {
+      c.get('session').set('visits', (c.get('session').get('visits') ?? 0) + 1);
+      return c.json({ visits: c.get('session').get('visits') });
+    });
+    const first = await app.request('https://app.test/');
+    const pair = first.headers.getSetCookie()[0]!.split(';')[0]!;
+    const second = await app.request('https://app.test/', {
+      headers: new Headers([
+        ['cookie', 'theme=dark'],
+        ['cookie', pair],
+      ]),
+    });
+    assert.deepEqual(await second.json(), { visits: 2 });
+  });
+
   test('c.get("session") in handlers; cookie and cache headers on the response', async () => {
     const sessions = createSessions<Data>({ keys });
     const app = new Hono<{ Variables: { session: Session<Data> } }>();

@@ -77,6 +77,8 @@ export function withSession<T extends SessionData, Rest extends unknown[] = []>(
 export interface FetchMiddlewareContext<T extends SessionData> {
   req: { raw: Request };
   res: Response;
+  /** Set by Hono when a handler threw. */
+  error?: unknown;
   set(key: 'session', value: Session<T>): void;
 }
 
@@ -100,6 +102,8 @@ export function sessionMiddleware<T extends SessionData>(
     }
     c.set('session', session);
     await next();
+    // A handler that threw commits nothing: its half-made changes must not be sealed into the 500.
+    if (c.error !== undefined) return;
     let setCookie: string[];
     try {
       setCookie = await sessions.commit(session);

@@ -47,6 +47,39 @@ const routes: Record<string, (req: IncomingMessage, res: ServerResponse, s: Sess
     s.set('blob', 'q'.repeat(60_000));
     res.end('never sent');
   },
+  '/later': (_req, res, s) => {
+    s.set('blob', 'q'.repeat(60_000));
+    setImmediate(() => res.end('never sent'));
+  },
+  '/throw-after-end': (_req, res, s) => {
+    s.set('visits', 1);
+    res.end('ok');
+    throw new Error('bug after the response');
+  },
+  '/reject-after-end': async (_req, res) => {
+    res.end('ok');
+    await Promise.resolve();
+    throw new Error('async bug after the response');
+  },
+  '/set-then-throw': (_req, _res, s) => {
+    s.set('visits', 1000);
+    throw new Error('half-done');
+  },
+  '/content-length': (_req, res, s) => {
+    s.set('blob', 'q'.repeat(60_000));
+    res.writeHead(200, { 'content-length': '2', location: '/elsewhere' });
+    res.end('ok');
+  },
+  '/late-change': async (_req, res, s) => {
+    res.writeHead(200);
+    await s.destroy();
+    res.end();
+  },
+  '/flat': (_req, res, s) => {
+    s.set('visits', 1);
+    res.writeHead(200, ['Link', '</a>; rel=preload', 'Link', '</b>; rel=preload', 'Set-Cookie', 'x=1']);
+    res.end();
+  },
   '/logout': async (_req, res, s) => {
     await s.destroy();
     res.writeHead(303, 'See Other', { location: '/' });
@@ -124,6 +157,10 @@ describe('latchkey/node over HTTPS-equivalent transport', () => {
     const first = await call('/');
     assert.equal(first.body, '1');
     assert.equal(first.headers['set-cookie']?.length, 1);
+    assert.match(
+      first.headers['set-cookie']?.[0] ?? '',
+      /^__Host-lk=v1\.k1\.[\w-]+; Path=\/; Secure; HttpOnly; SameSite=Lax$/,
+    );
     assert.equal(first.headers['cache-control'], 'no-store');
     assert.equal(first.headers.vary, 'Cookie');
     const second = await call('/', { cookie: sessionPair(first.headers['set-cookie']) });
@@ -179,6 +216,84 @@ describe('latchkey/node over HTTPS-equivalent transport', () => {
       assert.equal(response.headers['set-cookie'], undefined);
     }
     assert.equal((await call('/')).status, 200);
+  });
+
+  test('checklist #48: a commit failure in a later callback gives a clean 500, not a crash', async (t) => {
+    t.mock.method(console, 'error', () => {});
+    const late = await call('/later');
+    assert.equal(late.status, 500);
+    assert.equal(late.body, 'Internal Server Error');
+    const clean = await call('/content-length');
+    assert.equal(clean.status, 500);
+    assert.equal(clean.body, 'Internal Server Error');
+    assert.notEqual(clean.headers['content-length'], '2', "the handler's Content-Length is gone");
+    assert.equal(clean.headers.location, undefined, "the handler's headers are gone");
+    assert.equal((await call('/')).status, 200);
+  });
+
+  test('an error after the response has ended is reported, and the response stays whole', async (t) => {
+    const logged = t.mock.method(console, 'error', () => {});
+    for (const path of ['/throw-after-end', '/reject-after-end']) {
+      const response = await call(path);
+      assert.equal(response.status, 200, path);
+      assert.equal(response.body, 'ok');
+    }
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.equal(logged.mock.callCount(), 2);
+  });
+
+  test('a handler that throws commits nothing: the 500 carries no half-made session', async (t) => {
+    t.mock.method(console, 'error', () => {});
+    const response = await call('/set-then-throw');
+    assert.equal(response.status, 500);
+    assert.equal(response.headers['set-cookie'], undefined);
+  });
+
+  test('changing the session after the headers went out is a loud ERR_LATCHKEY_STATE, not a silent loss', async (t) => {
+    const logged = t.mock.method(console, 'error', () => {});
+    const first = await call('/');
+    await call('/late-change', { cookie: sessionPair(first.headers['set-cookie']) }).catch(() => undefined);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    assert.match(String(logged.mock.calls[0]?.arguments[0]), /ERR_LATCHKEY_STATE/);
+  });
+
+  test('repeated headers in a flat writeHead array are all kept', async () => {
+    const response = await call('/flat');
+    assert.equal(response.headers.link, '</a>; rel=preload, </b>; rel=preload');
+    assert.equal(response.headers['set-cookie']?.[0], 'x=1');
+    assert.match(response.headers['set-cookie']?.[1] ?? '', /^__Host-lk=/);
+  });
+
+  test('an async onError that rejects does not crash the process', async () => {
+    const server = createServer(
+      withSession(
+        createSessions({ keys: generateKeyLine('k1') }),
+        () => {
+          throw new Error('handler bug');
+        },
+        {
+          onError: async (_error, _req, res) => {
+            res.statusCode = 418;
+            res.end('custom');
+            throw new Error('the error handler has a bug too');
+          },
+        },
+      ),
+    );
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const errors: unknown[] = [];
+    const original = console.error;
+    console.error = (error: unknown) => errors.push(error);
+    try {
+      const response = await send(`http://127.0.0.1:${(server.address() as AddressInfo).port}/`, {});
+      assert.equal(response.status, 418);
+      await new Promise((resolve) => setImmediate(resolve));
+      assert.match(String(errors[0]), /the error handler has a bug too/);
+    } finally {
+      console.error = original;
+      server.close();
+    }
   });
 
   test('checklist #30: logout with writeHead(status, message, headers) clears the cookie', async () => {

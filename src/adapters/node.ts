@@ -15,7 +15,7 @@
  */
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import { sessionCacheControl, sessionVary } from '../core/headers.ts';
-import type { Session, SessionData } from '../core/session.ts';
+import { type Session, type SessionData, SessionImpl } from '../core/session.ts';
 import type { PreparedCommit, Sessions } from '../core/sessions.ts';
 import { bodyForStatus, reportError, statusForError } from './errors.ts';
 
@@ -47,68 +47,96 @@ export function applyToNodeResponse(res: ServerResponse, setCookie: readonly str
 
 /**
  * `writeHead(status, headers)` gives its headers precedence over `setHeader`, which would drop our
- * Set-Cookie or Cache-Control. Move them into `setHeader` first (appending Set-Cookie).
+ * Set-Cookie or Cache-Control. Move them into `setHeader` first, keeping repeated names and
+ * appending to any Set-Cookie already set.
  */
 function absorbHeaderArgument(res: ServerResponse, headers: unknown): void {
-  const pairs: Array<[string, unknown]> = [];
+  const values = new Map<string, { name: string; list: Array<string | number> }>();
+  const add = (name: string, value: unknown) => {
+    if (value === undefined || value === null) return;
+    const key = name.toLowerCase();
+    const entry = values.get(key) ?? { name, list: [] };
+    for (const item of Array.isArray(value) ? value : [value]) entry.list.push(item as string | number);
+    values.set(key, entry);
+  };
   if (Array.isArray(headers)) {
     if (headers.every((entry) => Array.isArray(entry))) {
-      for (const entry of headers as unknown[][]) pairs.push([String(entry[0]), entry[1]]);
+      for (const entry of headers as unknown[][]) add(String(entry[0]), entry[1]);
     } else {
-      for (let i = 0; i + 1 < headers.length; i += 2) pairs.push([String(headers[i]), headers[i + 1]]);
+      for (let i = 0; i + 1 < headers.length; i += 2) add(String(headers[i]), headers[i + 1]);
     }
   } else if (headers && typeof headers === 'object') {
-    pairs.push(...Object.entries(headers as OutgoingHttpHeaders));
+    for (const [name, value] of Object.entries(headers as OutgoingHttpHeaders)) add(name, value);
   }
-  for (const [name, value] of pairs) {
-    if (value === undefined) continue;
-    if (name.toLowerCase() === 'set-cookie') {
+  for (const [key, { name, list }] of values) {
+    if (key === 'set-cookie') {
       const existing = res.getHeader('set-cookie');
       const before = existing === undefined ? [] : Array.isArray(existing) ? existing : [String(existing)];
-      res.setHeader('set-cookie', [...before, ...(Array.isArray(value) ? value : [String(value)])]);
+      res.setHeader('set-cookie', [...before, ...list.map(String)]);
     } else {
-      res.setHeader(name, value as string | number | readonly string[]);
+      res.setHeader(name, list.length === 1 ? list[0]! : list.map(String));
     }
   }
 }
 
 /**
  * Make the response commit the session just before its headers go out, whether the handler calls
- * `writeHead`, `write` or `end`. Asynchronous store writes, when a mode has them, finish before `end`.
+ * `writeHead`, `write` or `end`, from its own body or from a later callback. A commit failure (a
+ * session too large for its cookies) goes to `fail` instead of being thrown into the caller, where a
+ * callback-style handler could not catch it.
  */
-export function commitOnHeaders<T extends SessionData>(
+function commitOnHeaders<T extends SessionData>(
   res: ServerResponse,
   sessions: Sessions<T>,
   session: Session<T>,
-): void {
+  fail: (error: unknown) => void,
+): () => void {
   const writeHead = res.writeHead;
   const end = res.end;
   let prepared: PreparedCommit | undefined;
   let started = false;
-  const prepare = () => {
+  let failed = false;
+  const restore = () => {
+    res.writeHead = writeHead;
+    res.end = end;
+  };
+  /** Commit once; false when the commit failed and the failure response was sent instead. */
+  const prepare = (): boolean => {
+    if (started) return !failed;
     started = true;
-    prepared = sessions.prepareCommit(session);
-    applyToNodeResponse(res, prepared.setCookie);
+    try {
+      prepared = sessions.prepareCommit(session);
+      applyToNodeResponse(res, prepared.setCookie);
+      if (session instanceof SessionImpl) session._locked = true;
+      return true;
+    } catch (error) {
+      failed = true;
+      restore();
+      fail(error);
+      return false;
+    }
   };
   res.writeHead = function (this: ServerResponse, statusCode: number, ...rest: unknown[]) {
     const message = typeof rest[0] === 'string' ? rest[0] : undefined;
     absorbHeaderArgument(res, typeof rest[0] === 'string' ? rest[1] : rest[0]);
-    if (!started) prepare();
+    if (!prepare()) return this;
     return message === undefined
       ? writeHead.call(this, statusCode)
       : (writeHead as (code: number, text: string) => ServerResponse).call(this, statusCode, message);
   } as ServerResponse['writeHead'];
   res.end = function (this: ServerResponse, ...args: unknown[]) {
-    if (!started && !res.headersSent) prepare();
-    const pending = prepared?.persist();
-    // Cookie mode has nothing to wait for; store modes finish their writes before the response ends.
-    if (!pending) return (end as (...a: unknown[]) => ServerResponse).apply(this, args);
-    pending.then(
-      () => (end as (...a: unknown[]) => ServerResponse).apply(this, args),
-      () => res.destroy(),
-    );
+    if (!res.headersSent && !prepare()) return this;
+    const finish = () => (end as (...a: unknown[]) => ServerResponse).apply(this, args);
+    const persist = prepared?.persist;
+    // Cookie mode has nothing to wait for, so the response ends now; store modes finish their writes first.
+    if (!persist) return finish();
+    persist().then(finish, (error: unknown) => {
+      restore();
+      fail(error);
+    });
     return this;
   } as ServerResponse['end'];
+  return restore;
 }
 
 /** Wrap a node:http request listener: it receives the session, and the response carries its cookie. */
@@ -117,36 +145,41 @@ export function withSession<T extends SessionData>(
   handler: Handler<T>,
   options: NodeSessionOptions = {},
 ): (req: IncomingMessage, res: ServerResponse) => Promise<void> {
-  const fail = (error: unknown, req: IncomingMessage, res: ServerResponse) => {
+  // Never throws and never rejects: an unhandled rejection would take the whole process down.
+  const fail = (error: unknown, req: IncomingMessage, res: ServerResponse): void => {
+    if (options.onError) {
+      Promise.resolve()
+        .then(() => options.onError?.(error, req, res))
+        .catch(reportError);
+      return;
+    }
+    reportError(error);
     try {
-      if (options.onError) {
-        options.onError(error, req, res);
-        return;
-      }
-      reportError(error);
+      if (res.writableEnded) return; // the response went out whole; the error happened after it
       if (res.headersSent) {
         res.destroy();
         return;
       }
+      // Drop everything the handler set (Content-Length, Location, cookies…): a bare 500/503.
+      for (const name of res.getHeaderNames()) res.removeHeader(name);
       const status = statusForError(error);
-      res.removeHeader('set-cookie');
       res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store' });
       res.end(bodyForStatus(status));
+      // The handler may still write to the response it believes is open; don't let that crash us.
+      res.on('error', () => {});
     } catch {
       res.destroy();
     }
   };
-  // The listener never rejects: an unhandled rejection would take the whole process down.
   return async (req, res) => {
-    const writeHead = res.writeHead;
-    const end = res.end;
+    let restore = () => {};
     try {
       const session = await sessions.load(req);
-      commitOnHeaders(res, sessions, session);
+      restore = commitOnHeaders(res, sessions, session, (error) => fail(error, req, res));
       await handler(req, res, session);
     } catch (error) {
-      res.writeHead = writeHead;
-      res.end = end;
+      // A failed request commits nothing: the 500 must not carry half-made session changes.
+      restore();
       fail(error, req, res);
     }
   };

@@ -21,35 +21,45 @@ export interface RequestFacts {
   readonly secure: boolean | undefined;
 }
 
-function firstForwardedProto(value: string | readonly string[] | null | undefined): string | undefined {
-  const first = Array.isArray(value) ? value[0] : value;
-  if (typeof first !== 'string') return undefined;
-  return first.split(',')[0]?.trim().toLowerCase();
+/**
+ * The protocol your proxy saw: the right-most `X-Forwarded-Proto` entry, which is the one the nearest
+ * proxy added. Entries further left may come from the client when a proxy appends instead of replacing.
+ */
+function forwardedProto(value: string | readonly string[] | null | undefined): string | undefined {
+  const joined = Array.isArray(value) ? value.join(',') : value;
+  if (typeof joined !== 'string' || joined.trim() === '') return undefined;
+  return joined.split(',').at(-1)?.trim().toLowerCase();
+}
+
+function isFetchHeaders(headers: unknown): headers is Headers {
+  // Duck-typed: a Headers object from another realm or polyfill fails `instanceof`.
+  return typeof (headers as Headers | undefined)?.get === 'function';
 }
 
 /**
  * Read the cookie header and transport security from a Fetch Request, a node IncomingMessage, a
  * headers-bearing object or a bare Cookie header string. `X-Forwarded-Proto` counts only with
- * `trustProxy` (checklist #15).
+ * `trustProxy` (checklist #15). Where the transport cannot be known (a bare string, headers without a
+ * socket or URL) it is undefined and not gated: pass `load(request, { secure })` to decide.
  */
 export function requestFacts(request: RequestLike, trustProxy: boolean): RequestFacts {
   if (request === null || request === undefined) return { cookieHeader: undefined, secure: undefined };
   if (typeof request === 'string') return { cookieHeader: request, secure: undefined };
   const headers = request.headers;
-  if (typeof Headers !== 'undefined' && headers instanceof Headers) {
+  if (isFetchHeaders(headers)) {
     const url = 'url' in request && typeof request.url === 'string' ? request.url : undefined;
     let secure: boolean | undefined = url === undefined ? undefined : url.startsWith('https:');
     if (trustProxy) {
-      const proto = firstForwardedProto(headers.get('x-forwarded-proto'));
+      const proto = forwardedProto(headers.get('x-forwarded-proto'));
       if (proto !== undefined) secure = proto === 'https';
     }
     return { cookieHeader: headers.get('cookie') ?? undefined, secure };
   }
-  const record = headers as Readonly<Record<string, string | readonly string[] | undefined>>;
+  const record = (headers ?? {}) as Readonly<Record<string, string | readonly string[] | undefined>>;
   const socket = 'socket' in request ? (request.socket as { encrypted?: unknown } | undefined) : undefined;
   let secure: boolean | undefined = socket === undefined ? undefined : socket?.encrypted === true;
   if (trustProxy) {
-    const proto = firstForwardedProto(record['x-forwarded-proto']);
+    const proto = forwardedProto(record['x-forwarded-proto']);
     if (proto !== undefined) secure = proto === 'https';
   }
   return { cookieHeader: record.cookie, secure };

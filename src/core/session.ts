@@ -39,7 +39,7 @@ export interface Session<T extends SessionData = Record<string, unknown>> {
   set<K extends keyof T & string>(key: K, value: T[K]): void;
   delete(key: keyof T & string): void;
   has(key: keyof T & string): boolean;
-  /** Keep a value for the next request only: `takeFlash` reads and removes it. */
+  /** Keep a one-time message: it stays in the session until `takeFlash` reads and removes it. */
   flash(key: string, value: JsonValue): void;
   takeFlash<V extends JsonValue = JsonValue>(key: string): V | undefined;
   /** Renew the session on this response even if nothing changed. */
@@ -76,12 +76,15 @@ function snapshot(state: SessionState): string {
  */
 export class SessionImpl<T extends SessionData = Record<string, unknown>> implements Session<T> {
   /** @internal */ _state: SessionState;
-  /** @internal */ readonly _origin: SessionOrigin;
+  /** @internal */ _origin: SessionOrigin;
   /** @internal */ _forceWrite = false;
   /** @internal */ _destroyed = false;
+  /** @internal */ _regenerated = false;
+  /** @internal Set once the response headers are out: later changes could not be sent. */
+  _locked = false;
   /** @internal */ readonly _readCookie: (name: string) => readonly string[];
   /** @internal */ readonly _secureTransport: boolean | undefined;
-  readonly #baseline: string;
+  #baseline: string;
   readonly #absoluteTimeout: number;
   readonly #idleTimeout: number;
   readonly #now: () => number;
@@ -134,6 +137,7 @@ export class SessionImpl<T extends SessionData = Record<string, unknown>> implem
   }
 
   set<K extends keyof T & string>(key: K, value: T[K]): void {
+    this.#assertOpen();
     checkKey(key);
     if (value === undefined) {
       this.delete(key);
@@ -144,6 +148,7 @@ export class SessionImpl<T extends SessionData = Record<string, unknown>> implem
   }
 
   delete(key: keyof T & string): void {
+    this.#assertOpen();
     delete this._state.data[key as string];
   }
 
@@ -152,6 +157,7 @@ export class SessionImpl<T extends SessionData = Record<string, unknown>> implem
   }
 
   flash(key: string, value: JsonValue): void {
+    this.#assertOpen();
     checkKey(key);
     assertJsonValue(value, `flash value '${key}'`);
     this._state.flash ??= Object.create(null) as Record<string, unknown>;
@@ -167,14 +173,18 @@ export class SessionImpl<T extends SessionData = Record<string, unknown>> implem
   }
 
   touch(): void {
+    this.#assertOpen();
     this._forceWrite = true;
   }
 
   async regenerate(): Promise<void> {
+    this.#assertOpen();
     this._forceWrite = true;
+    this._regenerated = true;
   }
 
   async login(userId: string): Promise<void> {
+    this.#assertOpen();
     if (typeof userId !== 'string' || userId.length === 0 || userId.length > 256) {
       throw new TypeError('login(userId): userId must be a non-empty string of at most 256 characters');
     }
@@ -184,12 +194,31 @@ export class SessionImpl<T extends SessionData = Record<string, unknown>> implem
     this._state.lastActiveAt = now;
     this._state.absoluteDeadline = now + this.#absoluteTimeout;
     this._forceWrite = true;
+    this._regenerated = true;
   }
 
   async destroy(): Promise<void> {
+    this.#assertOpen();
     this._destroyed = true;
     this._forceWrite = false;
     this._state = emptyState(this.#now(), this.#absoluteTimeout);
+  }
+
+  #assertOpen(): void {
+    if (this._locked) {
+      throw new SessionStateError(
+        'the session was already committed with the response headers; change it before writeHead/write/end',
+      );
+    }
+  }
+
+  /** @internal After a commit: what was written becomes the new baseline, so a second commit is a no-op. */
+  _committed(wroteCookie: boolean): void {
+    this.#baseline = snapshot(this._state);
+    this._forceWrite = false;
+    this._regenerated = false;
+    this._destroyed = false;
+    this._origin = wroteCookie ? 'loaded' : 'none';
   }
 
   /** @internal True when nothing is in the session worth a cookie. */

@@ -116,6 +116,37 @@ describe('cookie mode lifecycle', () => {
     assert.equal(replayed.isNew, true);
   });
 
+  test('checklist #40: the deadline sealed inside the value holds even if the server is reconfigured longer', async () => {
+    const short = setup({ idleTimeout: '1h', absoluteTimeout: '2h' });
+    const { setCookie } = await short.request((s) => s.set('visits', 1));
+    const value = setCookie[0]!.split(';')[0]!;
+    const long = createSessions({
+      keys: KEYS,
+      clock: short.clock,
+      idleTimeout: '1h',
+      absoluteTimeout: '48h',
+    });
+    short.clock.advance('50m');
+    assert.equal((await long.load(value)).isNew, false);
+    short.clock.advance('50m');
+    const renewed = await long.load(value);
+    assert.equal(renewed.isNew, true, 'the embedded lastActive puts it past idle');
+    // Keep it active past the sealed absolute deadline (2 h) under a 48 h configuration: still refused.
+    const jar = new CookieJar();
+    short.clock.set(createFakeClock().now());
+    const fresh = await short.sessions.load(undefined);
+    fresh.set('visits', 1);
+    jar.apply(await short.sessions.commit(fresh));
+    for (let minutes = 0; minutes < 150; minutes += 30) {
+      short.clock.advance('30m');
+      const session = await long.load(jar.header());
+      session.touch();
+      jar.apply(await long.commit(session));
+      if (minutes + 30 >= 120) assert.equal(session.isNew, true, `refused at +${minutes + 30} min`);
+      else assert.equal(session.isNew, false, `alive at +${minutes + 30} min`);
+    }
+  });
+
   test('checklist #29: timestamps ahead by more than the skew allowance are refused; within it, accepted', async () => {
     const ahead = setup({ clockSkew: '30s' });
     const behind = setup({ clockSkew: '30s' });
@@ -168,11 +199,65 @@ describe('cookie mode lifecycle', () => {
     assert.match(later.setCookie[0]!, /; Max-Age=2400; /);
   });
 
-  test('flash values last for exactly one later request', async () => {
+  test('a flash value stays until takeFlash reads it, then it is gone', async () => {
     const { request } = setup();
     await request((s) => s.flash('notice', 'saved'));
+    await request((s) => assert.equal(s.get('visits'), undefined));
     await request((s) => assert.equal(s.takeFlash('notice'), 'saved'));
     await request((s) => assert.equal(s.takeFlash('notice'), undefined));
+  });
+
+  test('checklist #29: a server whose clock lags, or steps back, still writes values that open', async () => {
+    const { request, clock, events } = setup({ clockSkew: '30s' });
+    await request((s) => s.set('visits', 1));
+    clock.set(clock.now() - 20_000);
+    const lagging = await request((s) => s.set('visits', 2));
+    assert.equal(lagging.session.isNew, false);
+    const after = await request();
+    assert.equal(after.session.get('visits'), 2, 'the value sealed by the lagging clock opens');
+    assert.deepEqual(
+      events.filter((e) => e.type === 'invalid'),
+      [],
+    );
+  });
+
+  test('commit is idempotent: a second commit of an unchanged session writes nothing', async () => {
+    const { sessions } = setup();
+    const session = await sessions.load(undefined);
+    session.set('visits', 1);
+    assert.equal((await sessions.commit(session)).length, 1);
+    assert.deepEqual(await sessions.commit(session), []);
+    session.set('visits', 2);
+    assert.equal((await sessions.commit(session)).length, 1, 'a later change is written');
+    await session.destroy();
+    assert.equal((await sessions.commit(session)).length, 1);
+    assert.deepEqual(await sessions.commit(session), [], 'one deletion is enough');
+  });
+
+  test('login() and regenerate() report a regenerated event; destroy() a destroyed one', async () => {
+    const { request, events } = setup();
+    await request((s) => s.set('visits', 1));
+    await request((s) => s.login('u1'));
+    await request((s) => s.regenerate());
+    await request((s) => s.destroy());
+    assert.deepEqual(
+      events.map((e) => e.type),
+      ['created', 'regenerated', 'regenerated', 'destroyed'],
+    );
+  });
+
+  test('checklist #13: Max-Age never exceeds 400 days, whatever the timeouts', async () => {
+    const { request, clock } = setup({
+      cookie: { persistent: true },
+      idleTimeout: '500d',
+      absoluteTimeout: '500d',
+    });
+    const { setCookie } = await request((s) => s.set('visits', 1));
+    const cap = 400 * 86_400;
+    assert.match(
+      setCookie[0]!,
+      new RegExp(`; Max-Age=${cap}; Expires=${new Date(clock.now() + cap * 1000).toUTCString()}; `),
+    );
   });
 
   test('checklist #23: login() restarts both clocks and binds the user; the cookie value changes', async () => {

@@ -15,10 +15,13 @@ import type { TimeoutPolicy } from './policy.ts';
 import { type RequestLike, requestFacts } from './request.ts';
 import { asImpl, type Session, type SessionData, SessionImpl } from './session.ts';
 
-/** What a commit produces: the Set-Cookie lines, and the writes to await before the response ends. */
+/**
+ * What a commit produces: the Set-Cookie lines, and (in modes that keep data on a server) the writes
+ * to await before the response ends. Cookie mode has none, so adapters can end responses synchronously.
+ */
 export interface PreparedCommit {
   readonly setCookie: string[];
-  persist(): Promise<void>;
+  persist?: (() => Promise<void>) | undefined;
 }
 
 /** What `inspect()` finds in a cookie value: for the CLI and for debugging, never for authorization. */
@@ -49,7 +52,7 @@ export interface Sessions<T extends SessionData = Record<string, unknown>> {
   inspect(value: string): Inspection;
 }
 
-const NO_WRITES: PreparedCommit = Object.freeze({ setCookie: [], persist: async () => {} });
+const NO_WRITES: PreparedCommit = Object.freeze({ setCookie: [] });
 const SUFFIX_PROBE = 'x=';
 
 class CookieSessions<T extends SessionData> implements Sessions<T> {
@@ -177,30 +180,29 @@ class CookieSessions<T extends SessionData> implements Sessions<T> {
 
   async commit(session: Session<T>): Promise<string[]> {
     const prepared = this.prepareCommit(session);
-    await prepared.persist();
+    await prepared.persist?.();
     return prepared.setCookie;
   }
 
   prepareCommit(session: Session<T>): PreparedCommit {
     const impl = asImpl(session);
     const now = this.#clock.now();
-    if (impl._destroyed && impl._isEmpty()) {
-      this.#event({ type: 'destroyed' });
-      return this.#writes([...this.#deletions(impl, [])], impl);
-    }
     if (impl._isEmpty()) {
-      // Nothing to keep. An expired cookie is cleared; a junk one is left alone (no writes for
-      // anonymous requests, checklist #35).
-      if (impl._origin === 'expired' || (impl._origin === 'loaded' && impl._changed())) {
-        return this.#writes(this.#deletions(impl, []), impl);
-      }
-      return NO_WRITES;
+      // Nothing to keep. Clear the cookie after a logout, an expired session, or a session emptied on
+      // this request; a junk cookie is left alone (no writes for anonymous requests, checklist #35).
+      const clear =
+        impl._destroyed || impl._origin === 'expired' || (impl._origin === 'loaded' && impl._changed());
+      if (impl._destroyed) this.#event({ type: 'destroyed' });
+      return this.#writes(clear ? this.#deletions(impl, []) : [], impl, false);
     }
     const touchDue = impl._origin === 'loaded' && now - impl._state.lastActiveAt >= this.policy.touchAfter;
     if (!impl._forceWrite && !impl._destroyed && !touchDue && !impl._changed()) return NO_WRITES;
 
-    if (impl.isNew && !impl._destroyed) this.#event({ type: 'created' });
-    impl._state.lastActiveAt = now;
+    if (impl.isNew) this.#event({ type: 'created' });
+    if (impl._regenerated) this.#event({ type: 'regenerated' });
+    // Never move a clock backwards: a server whose clock lags (within the skew allowance) or steps
+    // back must not seal lastActive < createdAt, which would never open again.
+    impl._state.lastActiveAt = Math.max(now, impl._state.lastActiveAt, impl._state.createdAt);
     const sealed = sealValue(this.#keyring, 'cookie', this.cookieName, encodePayload(impl._state));
     const attributes = this.#attributesAt(impl._state, now);
     const suffix = this.#cookie.persistent
@@ -216,10 +218,9 @@ class CookieSessions<T extends SessionData> implements Sessions<T> {
       }
       throw err;
     }
-    impl._forceWrite = false;
     const lines = parts.map((part) => serializeSetCookie(part.name, part.value, attributes));
     const written = parts.map((part) => part.name);
-    return this.#writes([...lines, ...this.#deletions(impl, written, true)], impl);
+    return this.#writes([...lines, ...this.#deletions(impl, written, true)], impl, true);
   }
 
   /** Deletions for the base cookie and every chunk the request carried, except those just written. */
@@ -239,7 +240,7 @@ class CookieSessions<T extends SessionData> implements Sessions<T> {
     return { ...this.#attributes, maxAge, expires: new Date(now + maxAge * 1000) };
   }
 
-  #writes(setCookie: string[], impl: SessionImpl<T>): PreparedCommit {
+  #writes(setCookie: string[], impl: SessionImpl<T>, wroteCookie: boolean): PreparedCommit {
     if (setCookie.length === 0) return NO_WRITES;
     if (this.#cookie.secure && impl._secureTransport === false) {
       // A Secure cookie over plain HTTP would not be stored by the browser, and sending session
@@ -255,7 +256,8 @@ class CookieSessions<T extends SessionData> implements Sessions<T> {
       }
       return NO_WRITES;
     }
-    return { setCookie, persist: async () => {} };
+    impl._committed(wroteCookie);
+    return { setCookie };
   }
 }
 
