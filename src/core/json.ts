@@ -15,44 +15,33 @@ export function isAllowedKey(key: string): boolean {
   return !FORBIDDEN_KEYS.has(key);
 }
 
-/** The deepest nesting of `[`/`{` in a JSON text, counted in one linear pass that skips strings. */
-function nestingDepth(text: string, limit: number): number {
-  let depth = 0;
-  let max = 0;
-  let inString = false;
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    if (inString) {
-      if (c === 0x5c) i++;
-      else if (c === 0x22) inString = false;
-    } else if (c === 0x22) {
-      inString = true;
-    } else if (c === 0x7b || c === 0x5b) {
-      depth++;
-      if (depth > max) {
-        max = depth;
-        if (max > limit) return max;
-      }
-    } else if (c === 0x7d || c === 0x5d) {
-      depth--;
-    }
+/**
+ * Copy a parsed JSON value into null-prototype objects, dropping forbidden keys; undefined when it is
+ * nested deeper than `maxDepth`. (One walk after a plain JSON.parse is several times faster than a
+ * reviver, and JSON.parse itself only ever defines `__proto__` as an own data property.)
+ */
+function harden(value: unknown, depth: number, maxDepth: number): unknown {
+  if (value === null || typeof value !== 'object') return value;
+  if (depth >= maxDepth) throw DEPTH_EXCEEDED;
+  if (Array.isArray(value)) {
+    const copy = new Array(value.length);
+    for (let i = 0; i < value.length; i++) copy[i] = harden(value[i], depth + 1, maxDepth);
+    return copy;
   }
-  return max;
+  const copy: Record<string, unknown> = Object.create(null);
+  for (const key of Object.keys(value)) {
+    if (FORBIDDEN_KEYS.has(key)) continue;
+    copy[key] = harden((value as Record<string, unknown>)[key], depth + 1, maxDepth);
+  }
+  return copy;
 }
 
-function reviver(key: string, value: unknown): unknown {
-  if (FORBIDDEN_KEYS.has(key)) return undefined;
-  if (value !== null && typeof value === 'object' && !Array.isArray(value)) {
-    return Object.assign(Object.create(null), value);
-  }
-  return value;
-}
+const DEPTH_EXCEEDED = Symbol('depth exceeded');
 
-/** Parse JSON text into null-prototype objects; undefined for invalid, too deep or non-finite input. */
+/** Parse JSON text into null-prototype objects; undefined for invalid or too deeply nested input. */
 export function parseSafeJson(text: string, maxDepth = MAX_JSON_DEPTH): unknown {
-  if (nestingDepth(text, maxDepth) > maxDepth) return undefined;
   try {
-    return JSON.parse(text, reviver);
+    return harden(JSON.parse(text), 0, maxDepth);
   } catch {
     return undefined;
   }

@@ -54,6 +54,7 @@ export interface Sessions<T extends SessionData = Record<string, unknown>> {
 
 const NO_WRITES: PreparedCommit = Object.freeze({ setCookie: [] });
 const SUFFIX_PROBE = 'x=';
+const NO_VALUES: readonly string[] = Object.freeze([]);
 
 class CookieSessions<T extends SessionData> implements Sessions<T> {
   readonly mode = 'cookie' as const;
@@ -99,7 +100,19 @@ class CookieSessions<T extends SessionData> implements Sessions<T> {
   loadSync(request: RequestLike, options?: { secure?: boolean }): Session<T> {
     const facts = requestFacts(request, this.#trustProxy);
     const header = facts.cookieHeader;
-    const readValues = (name: string): readonly string[] => readCookie(header, name, this.#parseLimits);
+    // The header is scanned once per name asked about, and not at all for names it does not contain
+    // (most requests carry no chunk cookies, and commit asks about name.1 … name.9).
+    const joined = typeof header === 'string' ? header : header?.join('; ');
+    const seen = new Map<string, readonly string[]>();
+    const readValues = (name: string): readonly string[] => {
+      if (joined === undefined || !joined.includes(name)) return NO_VALUES;
+      let values = seen.get(name);
+      if (values === undefined) {
+        values = readCookie(joined, name, this.#parseLimits);
+        seen.set(name, values);
+      }
+      return values;
+    };
     const base = {
       readCookie: readValues,
       secureTransport: options?.secure ?? facts.secure,

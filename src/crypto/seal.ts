@@ -37,8 +37,18 @@ function checkUse(purpose: string, context: string): void {
  * the AAD is injective in (purpose, context, kid) (checklist #39).
  */
 function additionalData(purpose: string, context: string, kid: string): Uint8Array {
-  return utf8.encode(`latchkey/${VERSION}|${purpose}|${context}|${kid}`);
+  const text = `latchkey/${VERSION}|${purpose}|${context}|${kid}`;
+  let bytes = aadCache.get(text);
+  if (bytes === undefined) {
+    bytes = utf8.encode(text);
+    // Cookie names repeat on every request; store keys do not, so the cache stops growing at a bound.
+    if (aadCache.size < AAD_CACHE_LIMIT) aadCache.set(text, bytes);
+  }
+  return bytes;
 }
+
+const AAD_CACHE_LIMIT = 64;
+const aadCache = new Map<string, Uint8Array>();
 
 /**
  * Seals `plaintext` with the keyring's current key for one purpose and context (the cookie name or the
