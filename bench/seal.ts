@@ -216,6 +216,30 @@ interface Fixtures {
   readonly ironPassword: string;
 }
 
+/** A synchronous seal-then-open contender; `open` returns null when the value does not open. */
+function sealOpenContender(
+  id: string,
+  label: string,
+  mark: Mark,
+  seal: () => string,
+  open: (sealed: string) => unknown,
+): Contender {
+  return {
+    id,
+    label,
+    kind: 'sync',
+    mark,
+    op: () => {
+      const sealed = seal();
+      return sealed.length + (open(sealed) === null ? 1 : 0);
+    },
+    check: async () => {
+      const sealed = seal();
+      return { roundTrip: open(sealed), sealedChars: sealed.length };
+    },
+  };
+}
+
 function makeFixtures(): Fixtures {
   const keyring = parseKeyring(generateKeyLine('k1'));
   return {
@@ -234,48 +258,27 @@ async function contendersFor(payload: Record<string, unknown>, fx: Fixtures): Pr
   let visits = 1_000_000; // never the payload's own value, so every commit has a change to write
 
   return [
-    {
-      id: 'raw',
-      label: 'raw AES-256-GCM (node:crypto)',
-      kind: 'sync',
-      mark: '',
-      op: () => {
-        const sealed = rawSeal(fx.rawKey, payload);
-        return sealed.length + (rawOpen(fx.rawKey, sealed) === null ? 1 : 0);
-      },
-      check: async () => {
-        const sealed = rawSeal(fx.rawKey, payload);
-        return { roundTrip: rawOpen(fx.rawKey, sealed), sealedChars: sealed.length };
-      },
-    },
-    {
-      id: 'raw-pooled-iv',
-      label: 'raw AES-256-GCM, pooled IV',
-      kind: 'sync',
-      mark: '†',
-      op: () => {
-        const sealed = rawSealPooledIv(fx.rawKey, payload);
-        return sealed.length + (rawOpen(fx.rawKey, sealed) === null ? 1 : 0);
-      },
-      check: async () => {
-        const sealed = rawSealPooledIv(fx.rawKey, payload);
-        return { roundTrip: rawOpen(fx.rawKey, sealed), sealedChars: sealed.length };
-      },
-    },
-    {
-      id: 'latchkey',
-      label: 'latchkey seal+open',
-      kind: 'sync',
-      mark: '',
-      op: () => {
-        const sealed = latchkeySeal(fx.keyring, payload);
-        return sealed.length + (latchkeyOpen(fx.keyring, sealed) === null ? 1 : 0);
-      },
-      check: async () => {
-        const sealed = latchkeySeal(fx.keyring, payload);
-        return { roundTrip: latchkeyOpen(fx.keyring, sealed), sealedChars: sealed.length };
-      },
-    },
+    sealOpenContender(
+      'raw',
+      'raw AES-256-GCM (node:crypto)',
+      '',
+      () => rawSeal(fx.rawKey, payload),
+      (sealed) => rawOpen(fx.rawKey, sealed),
+    ),
+    sealOpenContender(
+      'raw-pooled-iv',
+      'raw AES-256-GCM, pooled IV',
+      '†',
+      () => rawSealPooledIv(fx.rawKey, payload),
+      (sealed) => rawOpen(fx.rawKey, sealed),
+    ),
+    sealOpenContender(
+      'latchkey',
+      'latchkey seal+open',
+      '',
+      () => latchkeySeal(fx.keyring, payload),
+      (sealed) => latchkeyOpen(fx.keyring, sealed),
+    ),
     {
       id: 'latchkey-session',
       label: 'latchkey session load+commit',

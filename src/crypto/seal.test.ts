@@ -1,24 +1,11 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
+import { assertNotOpen, key1, key2, message, ring1, ring21, utf8 } from '../../test/support/seal-fixtures.ts';
 import { decodeBase64url } from './base64url.ts';
 import { createKeyring } from './keyring.ts';
 import { randomBytes } from './random.ts';
-import { type OpenResult, openValue, sealValue } from './seal.ts';
-
-const utf8 = new TextEncoder();
-const key1 = randomBytes(32);
-const key2 = randomBytes(32);
-const ring1 = createKeyring([{ kid: 'k1', key: key1 }]);
-const ring21 = createKeyring([
-  { kid: 'k2', key: key2 },
-  { kid: 'k1', key: key1 },
-]);
-const message = utf8.encode('{"user":"ada","roles":["admin"],"pad":"'.padEnd(197, 'x').concat('"}'));
-
-function assertNotOpen(result: OpenResult, label: string): void {
-  assert.equal(result.ok, false, label);
-}
+import { openValue, sealValue } from './seal.ts';
 
 /** Splits a sealed value into its parts and decoded body. */
 function parts(sealed: string) {
