@@ -75,6 +75,10 @@ const routes: Record<string, (req: IncomingMessage, res: ServerResponse, s: Sess
     await s.destroy();
     res.end();
   },
+  '/after-end': (_req, res, s) => {
+    res.end('done');
+    s.set('visits', 99);
+  },
   '/flat': (_req, res, s) => {
     s.set('visits', 1);
     res.writeHead(200, ['Link', '</a>; rel=preload', 'Link', '</b>; rel=preload', 'Set-Cookie', 'x=1']);
@@ -249,10 +253,17 @@ describe('latchkey/node over HTTPS-equivalent transport', () => {
     assert.equal(response.headers['set-cookie'], undefined);
   });
 
-  test('changing the session after the headers went out is a loud ERR_LATCHKEY_STATE, not a silent loss', async (t) => {
-    const logged = t.mock.method(console, 'error', () => {});
+  test('a change after writeHead but before end still reaches the response (headers are held)', async () => {
     const first = await call('/');
-    await call('/late-change', { cookie: sessionPair(first.headers['set-cookie']) }).catch(() => undefined);
+    const out = await call('/late-change', { cookie: sessionPair(first.headers['set-cookie']) });
+    assert.equal(out.status, 200);
+    assert.match(out.headers['set-cookie']?.[0] ?? '', /^__Host-lk=; .*Max-Age=0/);
+  });
+
+  test('changing the session after end() is a loud ERR_LATCHKEY_STATE, not a silent loss', async (t) => {
+    const logged = t.mock.method(console, 'error', () => {});
+    const response = await call('/after-end');
+    assert.equal(response.body, 'done');
     await new Promise((resolve) => setTimeout(resolve, 10));
     assert.match(String(logged.mock.calls[0]?.arguments[0]), /ERR_LATCHKEY_STATE/);
   });

@@ -16,7 +16,7 @@
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import { sessionCacheControl, sessionVary } from '../core/headers.ts';
 import { type Session, type SessionData, SessionImpl } from '../core/session.ts';
-import type { PreparedCommit, Sessions } from '../core/sessions.ts';
+import type { Sessions } from '../core/sessions.ts';
 import { bodyForStatus, reportError, statusForError } from './errors.ts';
 
 export interface NodeSessionOptions {
@@ -79,64 +79,100 @@ function absorbHeaderArgument(res: ServerResponse, headers: unknown): void {
   }
 }
 
+/** What the adapter needs to know about a response whose commit it holds back. */
+interface HeldResponse {
+  /** Put the response's own methods back. */
+  restore(): void;
+  /** True once the handler has called `end()` (the response is complete, if not yet flushed). */
+  ended(): boolean;
+  /** Drop what is queued: a failure response replaces it. */
+  cancel(): void;
+}
+
 /**
- * Make the response commit the session just before its headers go out, whether the handler calls
- * `writeHead`, `write` or `end`, from its own body or from a later callback. A commit failure (a
- * session too large for its cookies) goes to `fail` instead of being thrown into the caller, where a
- * callback-style handler could not catch it.
+ * Hold the response until the session is committed: `writeHead` only records the status and headers,
+ * and `write`/`end`/`flushHeaders` start the commit and are queued until it is done. So store writes
+ * finish before any header goes out, a failure can still become a clean 500/503, and a new token is
+ * only ever sent for a record that was created (checklist #4).
  */
-function commitOnHeaders<T extends SessionData>(
+function holdUntilCommitted<T extends SessionData>(
   res: ServerResponse,
   sessions: Sessions<T>,
   session: Session<T>,
   fail: (error: unknown) => void,
-): () => void {
-  const writeHead = res.writeHead;
-  const end = res.end;
-  let prepared: PreparedCommit | undefined;
-  let started = false;
-  let failed = false;
-  const restore = () => {
-    res.writeHead = writeHead;
-    res.end = end;
+): HeldResponse {
+  const original = {
+    writeHead: res.writeHead,
+    write: res.write,
+    end: res.end,
+    flushHeaders: res.flushHeaders,
   };
-  /** Commit once; false when the commit failed and the failure response was sent instead. */
-  const prepare = (): boolean => {
-    if (started) return !failed;
-    started = true;
-    try {
-      prepared = sessions.prepareCommit(session);
-      applyToNodeResponse(res, prepared.setCookie);
-      if (session instanceof SessionImpl) session._locked = true;
-      return true;
-    } catch (error) {
-      failed = true;
-      restore();
-      fail(error);
-      return false;
-    }
+  const queue: Array<() => void> = [];
+  let state: 'open' | 'committing' | 'done' | 'cancelled' = 'open';
+  let ended = false;
+  const restore = () => {
+    res.writeHead = original.writeHead;
+    res.write = original.write;
+    res.end = original.end;
+    res.flushHeaders = original.flushHeaders;
+  };
+  const start = () => {
+    if (state !== 'open') return;
+    state = 'committing';
+    // From here on a change to the session could not reach this response: make it a loud error.
+    if (session instanceof SessionImpl) session._locked = true;
+    sessions.commit(session).then(
+      (setCookie) => {
+        if (state === 'cancelled') return;
+        state = 'done';
+        restore();
+        try {
+          applyToNodeResponse(res, setCookie);
+          for (const operation of queue.splice(0)) operation();
+        } catch (error) {
+          fail(error);
+        }
+      },
+      (error: unknown) => {
+        if (state === 'cancelled') return;
+        state = 'cancelled';
+        queue.length = 0;
+        restore();
+        fail(error);
+      },
+    );
+  };
+  const hold = (operation: () => void) => {
+    start();
+    if (state === 'done') operation();
+    else if (state === 'committing') queue.push(operation);
   };
   res.writeHead = function (this: ServerResponse, statusCode: number, ...rest: unknown[]) {
     const message = typeof rest[0] === 'string' ? rest[0] : undefined;
     absorbHeaderArgument(res, typeof rest[0] === 'string' ? rest[1] : rest[0]);
-    if (!prepare()) return this;
-    return message === undefined
-      ? writeHead.call(this, statusCode)
-      : (writeHead as (code: number, text: string) => ServerResponse).call(this, statusCode, message);
+    res.statusCode = statusCode;
+    if (message !== undefined) res.statusMessage = message;
+    return this;
   } as ServerResponse['writeHead'];
+  res.write = function (this: ServerResponse, ...args: unknown[]) {
+    hold(() => (original.write as (...a: unknown[]) => boolean).apply(res, args));
+    return true;
+  } as ServerResponse['write'];
   res.end = function (this: ServerResponse, ...args: unknown[]) {
-    if (!res.headersSent && !prepare()) return this;
-    const finish = () => (end as (...a: unknown[]) => ServerResponse).apply(this, args);
-    const persist = prepared?.persist;
-    // Cookie mode has nothing to wait for, so the response ends now; store modes finish their writes first.
-    if (!persist) return finish();
-    persist().then(finish, (error: unknown) => {
-      restore();
-      fail(error);
-    });
+    ended = true;
+    hold(() => (original.end as (...a: unknown[]) => ServerResponse).apply(res, args));
     return this;
   } as ServerResponse['end'];
-  return restore;
+  res.flushHeaders = () => hold(() => original.flushHeaders.call(res));
+  return {
+    restore,
+    ended: () => ended,
+    cancel: () => {
+      state = 'cancelled';
+      queue.length = 0;
+      restore();
+    },
+  };
 }
 
 /** Wrap a node:http request listener: it receives the session, and the response carries its cookie. */
@@ -172,14 +208,19 @@ export function withSession<T extends SessionData>(
     }
   };
   return async (req, res) => {
-    let restore = () => {};
+    let held: HeldResponse | undefined;
     try {
       const session = await sessions.load(req);
-      restore = commitOnHeaders(res, sessions, session, (error) => fail(error, req, res));
+      held = holdUntilCommitted(res, sessions, session, (error) => fail(error, req, res));
       await handler(req, res, session);
     } catch (error) {
+      if (held?.ended()) {
+        // The handler finished its response and then failed: the response stands; report the error.
+        reportError(error);
+        return;
+      }
       // A failed request commits nothing: the 500 must not carry half-made session changes.
-      restore();
+      held?.cancel();
       fail(error, req, res);
     }
   };

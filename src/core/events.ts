@@ -6,7 +6,16 @@ export type SessionEvent =
   | {
       type: 'invalid';
       /** Why the cookie was not accepted. `ambiguous`: more than one valid value was sent (checklist #17). */
-      reason: 'malformed' | 'tampered' | 'unknown-key' | 'ambiguous' | 'payload' | 'future' | 'oversized';
+      reason:
+        | 'malformed'
+        | 'tampered'
+        | 'unknown-key'
+        | 'ambiguous'
+        | 'payload'
+        | 'future'
+        | 'oversized'
+        /** Store mode: a well-formed token with no live record (never adopted, checklist #3). */
+        | 'unknown-session';
     }
   | { type: 'expired'; reason: 'idle' | 'absolute' }
   | { type: 'rotated'; fromKid: string; toKid: string }
@@ -14,7 +23,9 @@ export type SessionEvent =
   | { type: 'insecure-transport' }
   | { type: 'created' }
   | { type: 'regenerated' }
-  | { type: 'destroyed' };
+  | { type: 'destroyed' }
+  /** Store mode: a write met a concurrent one and was re-applied on the fresher record. */
+  | { type: 'conflict'; attempt: number };
 
 export type SessionEventType = SessionEvent['type'];
 

@@ -8,5 +8,5 @@ export type { Duration, TimeoutPolicy, TimeoutPreset } from './policy.ts';
 export { TIMEOUT_PRESETS } from './policy.ts';
 export type { RequestLike } from './request.ts';
 export type { Session, SessionData } from './session.ts';
-export type { Inspection, PreparedCommit, Sessions } from './sessions.ts';
+export type { DeviceSession, Inspection, Sessions } from './sessions.ts';
 export { createSessions } from './sessions.ts';

@@ -2,9 +2,16 @@ import type { CookieOptions } from '../cookie/options.ts';
 import { createKeyring, isKeyring, type Keyring, parseKeyring } from '../crypto/keyring.ts';
 import { randomBytes } from '../crypto/random.ts';
 import { ConfigError, KeyError } from '../errors.ts';
+import type { SessionStore } from '../stores/types.ts';
 import { type Clock, systemClock } from './clock.ts';
 import type { EventListener } from './events.ts';
-import { type Duration, resolvePolicy, type TimeoutPolicy, type TimeoutPreset } from './policy.ts';
+import {
+  type Duration,
+  parseDuration,
+  resolvePolicy,
+  type TimeoutPolicy,
+  type TimeoutPreset,
+} from './policy.ts';
 
 export interface SessionsOptions {
   /**
@@ -32,6 +39,18 @@ export interface SessionsOptions {
   onEvent?: EventListener | undefined;
   /** The time source; tests pass a fake clock (`latchkey/testing`). */
   clock?: Clock | undefined;
+  /**
+   * Store mode: keep sessions on the server (`latchkey/stores/fs`, `…/sqlite`, `…/redis`, `…/postgres`,
+   * `…/memory`); the cookie then holds only a random 256-bit token.
+   */
+  store?: SessionStore | undefined;
+  /**
+   * Store mode: a short-lived sealed snapshot in a second cookie, so most reads skip the store. A
+   * revoked session keeps working for up to `maxAge` on a device that holds a fresh snapshot.
+   */
+  cookieCache?: { maxAge: Duration } | undefined;
+  /** Store mode: how often a write that met a concurrent write is re-applied before ERR_LATCHKEY_CONFLICT. */
+  maxConflictRetries?: number | undefined;
 }
 
 const KNOWN_OPTIONS = new Set([
@@ -46,6 +65,9 @@ const KNOWN_OPTIONS = new Set([
   'trustProxy',
   'onEvent',
   'clock',
+  'store',
+  'cookieCache',
+  'maxConflictRetries',
 ]);
 
 export interface ResolvedSessionsOptions {
@@ -56,6 +78,22 @@ export interface ResolvedSessionsOptions {
   trustProxy: boolean;
   onEvent: EventListener | undefined;
   clock: Clock;
+  store: SessionStore | undefined;
+  /** Cookie-cache lifetime in ms, or undefined when off. */
+  cookieCacheMaxAge: number | undefined;
+  maxConflictRetries: number;
+}
+
+const STORE_METHODS = ['create', 'get', 'update', 'touch', 'delete', 'listByUser', 'deleteByUser'] as const;
+
+function checkStore(store: unknown): SessionStore | undefined {
+  if (store === undefined) return undefined;
+  const missing = STORE_METHODS.filter(
+    (method) => typeof (store as Record<string, unknown>)?.[method] !== 'function',
+  );
+  if (missing.length > 0)
+    throw new ConfigError(`store is missing ${missing.join(', ')}: pass a Latchkey store`);
+  return store as SessionStore;
 }
 
 function checkBoolean(value: unknown, name: string): boolean {
@@ -102,13 +140,30 @@ export function resolveSessionsOptions(options: SessionsOptions): ResolvedSessio
   }
   const clock = options.clock ?? systemClock;
   if (typeof clock?.now !== 'function') throw new ConfigError('clock must have a now() method');
+  const policy = resolvePolicy(options);
+  const store = checkStore(options.store);
+  let cookieCacheMaxAge: number | undefined;
+  if (options.cookieCache !== undefined) {
+    if (!store) throw new ConfigError('cookieCache needs store mode: it caches what the store holds');
+    cookieCacheMaxAge = parseDuration(options.cookieCache?.maxAge, 'cookieCache.maxAge');
+    if (cookieCacheMaxAge < 1000 || cookieCacheMaxAge > policy.idleTimeout) {
+      throw new ConfigError('cookieCache.maxAge must be at least 1 s and at most idleTimeout');
+    }
+  }
+  const maxConflictRetries = options.maxConflictRetries ?? 64;
+  if (!Number.isSafeInteger(maxConflictRetries) || maxConflictRetries < 0 || maxConflictRetries > 1000) {
+    throw new ConfigError('maxConflictRetries must be a whole number from 0 to 1000');
+  }
   return {
     keyring,
     development,
     cookie: options.cookie,
-    policy: resolvePolicy(options),
+    policy,
     trustProxy: checkBoolean(options.trustProxy, 'trustProxy'),
     onEvent: options.onEvent,
     clock,
+    store,
+    cookieCacheMaxAge,
+    maxConflictRetries,
   };
 }

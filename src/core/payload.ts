@@ -78,3 +78,66 @@ export function expiresAt(state: SessionState, policy: TimeoutPolicy): number {
     state.createdAt + policy.absoluteTimeout,
   );
 }
+
+/** Store mode: the data sealed into a record, bound to its version and clocks (DESIGN.md §2, §3). */
+export interface StorePayload {
+  version: number;
+  createdAt: number;
+  absoluteDeadline: number;
+  userId: string | undefined;
+  data: Record<string, unknown>;
+  flash: Record<string, unknown> | undefined;
+}
+
+export function encodeStorePayload(
+  state: SessionState,
+  version: number,
+  extra?: Record<string, number>,
+): Uint8Array {
+  const payload: Record<string, unknown> = {
+    v: 1,
+    n: version,
+    c: state.createdAt,
+    x: state.absoluteDeadline,
+    d: state.data,
+  };
+  if (state.userId !== undefined) payload.u = state.userId;
+  if (state.flash !== undefined && Object.keys(state.flash).length > 0) payload.f = state.flash;
+  if (extra) Object.assign(payload, extra);
+  return encoder.encode(JSON.stringify(payload));
+}
+
+/** Decode an authenticated store payload; `extra` names further integer fields that must be present. */
+export function decodeStorePayload(
+  plaintext: Uint8Array,
+  extra: readonly string[] = [],
+): (StorePayload & { extra: Record<string, number> }) | undefined {
+  let text: string;
+  try {
+    text = decoder.decode(plaintext);
+  } catch {
+    return undefined;
+  }
+  const payload = parseSafeJson(text);
+  if (!isPlainObject(payload) || payload.v !== 1) return undefined;
+  const { n, c, x, u, d, f } = payload;
+  if (!isTimestamp(c) || !isTimestamp(x) || x < c || !Number.isSafeInteger(n) || (n as number) < 1)
+    return undefined;
+  if (u !== undefined && typeof u !== 'string') return undefined;
+  if (!isPlainObject(d) || (f !== undefined && !isPlainObject(f))) return undefined;
+  const values: Record<string, number> = {};
+  for (const name of extra) {
+    const value = payload[name];
+    if (!isTimestamp(value)) return undefined;
+    values[name] = value;
+  }
+  return {
+    version: n as number,
+    createdAt: c,
+    absoluteDeadline: x,
+    userId: u,
+    data: d,
+    flash: f,
+    extra: values,
+  };
+}

@@ -19,6 +19,8 @@ export interface RequestFacts {
   readonly cookieHeader: string | readonly string[] | undefined;
   /** true: HTTPS; false: plain HTTP; undefined: not known (a bare Cookie string). */
   readonly secure: boolean | undefined;
+  /** The User-Agent, for a display label in device lists only. */
+  readonly userAgent?: string | undefined;
 }
 
 /**
@@ -53,7 +55,11 @@ export function requestFacts(request: RequestLike, trustProxy: boolean): Request
       const proto = forwardedProto(headers.get('x-forwarded-proto'));
       if (proto !== undefined) secure = proto === 'https';
     }
-    return { cookieHeader: headers.get('cookie') ?? undefined, secure };
+    return {
+      cookieHeader: headers.get('cookie') ?? undefined,
+      secure,
+      userAgent: headers.get('user-agent') ?? undefined,
+    };
   }
   const record = (headers ?? {}) as Readonly<Record<string, string | readonly string[] | undefined>>;
   const socket = 'socket' in request ? (request.socket as { encrypted?: unknown } | undefined) : undefined;
@@ -62,5 +68,10 @@ export function requestFacts(request: RequestLike, trustProxy: boolean): Request
     const proto = forwardedProto(record['x-forwarded-proto']);
     if (proto !== undefined) secure = proto === 'https';
   }
-  return { cookieHeader: record.cookie, secure };
+  const userAgent = record['user-agent'];
+  return {
+    cookieHeader: record.cookie,
+    secure,
+    userAgent: typeof userAgent === 'string' ? userAgent : undefined,
+  };
 }

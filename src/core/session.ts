@@ -55,6 +55,48 @@ export interface Session<T extends SessionData = Record<string, unknown>> {
 /** How the incoming cookie turned out; `loaded` is the only one that carried a live session. */
 export type SessionOrigin = 'none' | 'loaded' | 'expired' | 'invalid';
 
+/** Store mode: which record backs the session. The token never leaves the core and the cookie. */
+export interface StoreBacking {
+  token: string;
+  storeKey: string;
+  version: number;
+  /** The device label kept with the record. */
+  label?: string | undefined;
+}
+
+/** Store mode's side effects of regenerate() and destroy(), which happen at once, not at commit. */
+export interface SessionLifecycle {
+  regenerate(session: SessionImpl<object>): Promise<void>;
+  destroy(session: SessionImpl<object>): Promise<void>;
+}
+
+/** The changes one request made to the top-level keys, to re-apply on a fresher record after a conflict. */
+export interface SessionChanges {
+  readonly data: ReadonlyMap<string, unknown>;
+  readonly dataDeleted: readonly string[];
+  readonly flash: ReadonlyMap<string, unknown>;
+  readonly flashDeleted: readonly string[];
+}
+
+function entries(record: Record<string, unknown> | undefined): Map<string, string> {
+  const map = new Map<string, string>();
+  if (record) for (const [key, value] of Object.entries(record)) map.set(key, JSON.stringify(value));
+  return map;
+}
+
+function diff(
+  before: ReadonlyMap<string, string>,
+  now: Record<string, unknown> | undefined,
+): { changed: Map<string, unknown>; deleted: string[] } {
+  const changed = new Map<string, unknown>();
+  const current = now ?? {};
+  for (const [key, value] of Object.entries(current)) {
+    if (before.get(key) !== JSON.stringify(value)) changed.set(key, value);
+  }
+  const deleted = [...before.keys()].filter((key) => !Object.hasOwn(current, key));
+  return { changed, deleted };
+}
+
 function emptyState(now: number, absoluteTimeout: number): SessionState {
   return {
     createdAt: now,
@@ -82,6 +124,15 @@ export class SessionImpl<T extends SessionData = Record<string, unknown>> implem
   /** @internal */ _regenerated = false;
   /** @internal Set once the response headers are out: later changes could not be sent. */
   _locked = false;
+  /** @internal Store mode: the record behind this session, if any. */
+  _backing: StoreBacking | undefined;
+  /** @internal Store mode: loaded from the cookie cache, not the store. */
+  _fromCache = false;
+  /** @internal Store mode: the device label for a record created on this request. */
+  _label: string | undefined;
+  readonly #lifecycle: SessionLifecycle | undefined;
+  #baselineData: Map<string, string> | undefined;
+  #baselineFlash: Map<string, string> | undefined;
   /** @internal */ readonly _readCookie: (name: string) => readonly string[];
   /** @internal */ readonly _secureTransport: boolean | undefined;
   #baseline: string;
@@ -98,6 +149,8 @@ export class SessionImpl<T extends SessionData = Record<string, unknown>> implem
     idleTimeout: number;
     absoluteTimeout: number;
     now: () => number;
+    backing?: StoreBacking | undefined;
+    lifecycle?: SessionLifecycle | undefined;
   }) {
     this.#now = init.now;
     this.#idleTimeout = init.idleTimeout;
@@ -108,6 +161,27 @@ export class SessionImpl<T extends SessionData = Record<string, unknown>> implem
     this._readCookie = init.readCookie;
     this._secureTransport = init.secureTransport;
     this.#baseline = snapshot(this._state);
+    this._backing = init.backing;
+    this.#lifecycle = init.lifecycle;
+    if (init.lifecycle) this.#rememberEntries();
+  }
+
+  /** Store mode keeps a per-key baseline, so a conflict can re-apply just this request's changes. */
+  #rememberEntries(): void {
+    this.#baselineData = entries(this._state.data);
+    this.#baselineFlash = entries(this._state.flash);
+  }
+
+  /** @internal The top-level keys this request set or deleted, in data and in flash. */
+  _changes(): SessionChanges {
+    const data = diff(this.#baselineData ?? new Map(), this._state.data);
+    const flash = diff(this.#baselineFlash ?? new Map(), this._state.flash);
+    return {
+      data: data.changed,
+      dataDeleted: data.deleted,
+      flash: flash.changed,
+      flashDeleted: flash.deleted,
+    };
   }
 
   get isNew(): boolean {
@@ -179,6 +253,7 @@ export class SessionImpl<T extends SessionData = Record<string, unknown>> implem
 
   async regenerate(): Promise<void> {
     this.#assertOpen();
+    await this.#lifecycle?.regenerate(this);
     this._forceWrite = true;
     this._regenerated = true;
   }
@@ -188,6 +263,7 @@ export class SessionImpl<T extends SessionData = Record<string, unknown>> implem
     if (typeof userId !== 'string' || userId.length === 0 || userId.length > 256) {
       throw new TypeError('login(userId): userId must be a non-empty string of at most 256 characters');
     }
+    await this.#lifecycle?.regenerate(this);
     const now = this.#now();
     this._state.userId = userId;
     this._state.createdAt = now;
@@ -199,6 +275,7 @@ export class SessionImpl<T extends SessionData = Record<string, unknown>> implem
 
   async destroy(): Promise<void> {
     this.#assertOpen();
+    await this.#lifecycle?.destroy(this);
     this._destroyed = true;
     this._forceWrite = false;
     this._state = emptyState(this.#now(), this.#absoluteTimeout);
@@ -215,6 +292,7 @@ export class SessionImpl<T extends SessionData = Record<string, unknown>> implem
   /** @internal After a commit: what was written becomes the new baseline, so a second commit is a no-op. */
   _committed(wroteCookie: boolean): void {
     this.#baseline = snapshot(this._state);
+    if (this.#lifecycle) this.#rememberEntries();
     this._forceWrite = false;
     this._regenerated = false;
     this._destroyed = false;

@@ -1,0 +1,114 @@
+import type { ResolvedCookieOptions } from '../cookie/options.ts';
+import { MAX_COOKIE_AGE_SECONDS, resolveCookieOptions } from '../cookie/options.ts';
+import { type ParseLimits, readCookie } from '../cookie/parse.ts';
+import type { SetCookieAttributes } from '../cookie/serialize.ts';
+import { attributesOf, serializeCookieDeletion, serializeSetCookie } from '../cookie/serialize.ts';
+import type { Keyring } from '../crypto/keyring.ts';
+import type { Clock } from './clock.ts';
+import { type EventListener, type SessionEvent, safeListener } from './events.ts';
+import type { ResolvedSessionsOptions } from './options.ts';
+import type { TimeoutPolicy } from './policy.ts';
+import type { SessionImpl } from './session.ts';
+
+/** What a commit produces: the Set-Cookie lines, and the store writes to await before the response ends. */
+export interface PreparedCommit {
+  readonly setCookie: string[];
+  persist?: (() => Promise<void>) | undefined;
+}
+
+export const NO_WRITES: PreparedCommit = Object.freeze({ setCookie: [] });
+const NO_VALUES: readonly string[] = Object.freeze([]);
+const SUFFIX_PROBE = 'x=';
+
+/** What both modes share: cookie options and attributes, events, header reading, the HTTPS gate. */
+export abstract class BaseSessions {
+  readonly cookieName: string;
+  readonly policy: TimeoutPolicy;
+  readonly development: boolean;
+  protected readonly keyring: Keyring;
+  protected readonly cookie: ResolvedCookieOptions;
+  protected readonly attributes: SetCookieAttributes;
+  protected readonly clock: Clock;
+  protected readonly trustProxy: boolean;
+  protected readonly parseLimits: ParseLimits;
+  readonly #emit: EventListener;
+  readonly #attributeSuffix: number;
+  #warnedInsecure = false;
+
+  constructor(resolved: ResolvedSessionsOptions) {
+    this.keyring = resolved.keyring;
+    this.policy = resolved.policy;
+    this.development = resolved.development;
+    this.cookie = resolveCookieOptions(resolved.cookie, { development: resolved.development });
+    this.cookieName = this.cookie.name;
+    this.attributes = attributesOf(this.cookie);
+    this.#attributeSuffix = this.suffixLength(this.attributes);
+    this.clock = resolved.clock;
+    this.trustProxy = resolved.trustProxy;
+    this.#emit = safeListener(resolved.onEvent);
+    // Room for every chunk plus the app's other cookies.
+    this.parseLimits = { maxHeaderBytes: Math.max(32_768, this.cookie.maxChunks * 4096 + 8192) };
+  }
+
+  protected event(event: SessionEvent): void {
+    this.#emit({ ...event, at: this.clock.now() });
+  }
+
+  /**
+   * A reader of one request's Cookie header: each name is scanned once, and names the header does not
+   * contain cost nothing (most requests carry no chunk cookies, and commits ask about name.1 … name.9).
+   */
+  protected cookieReader(
+    header: string | readonly string[] | undefined,
+  ): (name: string) => readonly string[] {
+    const joined = typeof header === 'string' ? header : header?.join('; ');
+    const seen = new Map<string, readonly string[]>();
+    return (name) => {
+      if (joined === undefined || !joined.includes(name)) return NO_VALUES;
+      let values = seen.get(name);
+      if (values === undefined) {
+        values = readCookie(joined, name, this.parseLimits);
+        seen.set(name, values);
+      }
+      return values;
+    };
+  }
+
+  /** The length of `; Path=/; Secure; …` after `name=value`, for fitting chunks into 4096 bytes. */
+  protected suffixLength(attributes: SetCookieAttributes): number {
+    if (attributes === this.attributes && this.#attributeSuffix !== undefined) return this.#attributeSuffix;
+    return serializeSetCookie('x', '', attributes).length - SUFFIX_PROBE.length;
+  }
+
+  /** Attributes for a cookie that should live until `endsAt`: Max-Age and Expires only if persistent. */
+  protected attributesUntil(endsAt: number, now: number): SetCookieAttributes {
+    if (!this.cookie.persistent) return this.attributes;
+    // Max-Age and Expires from one server timestamp, never past the session's end (checklist #13).
+    const seconds = Math.floor((endsAt - now) / 1000);
+    const maxAge = Math.max(0, Math.min(seconds, MAX_COOKIE_AGE_SECONDS));
+    return { ...this.attributes, maxAge, expires: new Date(now + maxAge * 1000) };
+  }
+
+  protected deletion(name: string): string {
+    return serializeCookieDeletion(name, this.attributes);
+  }
+
+  /**
+   * The HTTPS gate: a Secure cookie is not sent on a request known to have come over plain HTTP, where
+   * the browser would drop it and the network could read it (checklist #15). Returns false (and warns
+   * once) when the lines must not be sent.
+   */
+  protected mayEmit(impl: SessionImpl<object>): boolean {
+    if (!this.cookie.secure || impl._secureTransport !== false) return true;
+    this.event({ type: 'insecure-transport' });
+    if (!this.#warnedInsecure) {
+      this.#warnedInsecure = true;
+      process.emitWarning(
+        'latchkey: a session cookie was not sent because the request came over plain HTTP. Serve over ' +
+          'HTTPS, set trustProxy: true behind a TLS-terminating proxy, or use development: true locally.',
+        { code: 'LATCHKEY_INSECURE_TRANSPORT' },
+      );
+    }
+    return false;
+  }
+}

@@ -1,0 +1,171 @@
+import { assembleCandidates, presentChunkNames, splitIntoCookies } from '../cookie/chunk.ts';
+import { readCookie } from '../cookie/parse.ts';
+import { serializeSetCookie } from '../cookie/serialize.ts';
+import { openValue, sealValue } from '../crypto/seal.ts';
+import { ConfigError, SessionTooLarge } from '../errors.ts';
+import { BaseSessions, NO_WRITES, type PreparedCommit } from './base.ts';
+import type { ResolvedSessionsOptions } from './options.ts';
+import { checkClocks, decodePayload, encodePayload, expiresAt } from './payload.ts';
+import { type RequestLike, requestFacts } from './request.ts';
+import { asImpl, type Session, type SessionData, SessionImpl } from './session.ts';
+import type { DeviceSession, Inspection, Sessions } from './sessions.ts';
+
+/** Cookie mode: the whole session, sealed, in the cookie (chunked when large). DESIGN.md §1. */
+export class CookieSessions<T extends SessionData> extends BaseSessions implements Sessions<T> {
+  readonly mode = 'cookie' as const;
+  readonly #maxSealedLength: number;
+
+  constructor(resolved: ResolvedSessionsOptions) {
+    super(resolved);
+    this.#maxSealedLength = this.cookie.maxChunks * 4096;
+  }
+
+  async load(request: RequestLike, options?: { secure?: boolean }): Promise<Session<T>> {
+    const facts = requestFacts(request, this.trustProxy);
+    const readValues = this.cookieReader(facts.cookieHeader);
+    const base = {
+      readCookie: readValues,
+      secureTransport: options?.secure ?? facts.secure,
+      idleTimeout: this.policy.idleTimeout,
+      absoluteTimeout: this.policy.absoluteTimeout,
+      now: () => this.clock.now(),
+    };
+    const fresh = (origin: 'none' | 'expired' | 'invalid') =>
+      new SessionImpl<T>({ ...base, state: undefined, origin, forceWrite: false });
+
+    if (facts.cookieHeader === undefined || facts.cookieHeader.length === 0) return fresh('none');
+    const candidates = assembleCandidates(this.cookieName, readValues, this.cookie.maxChunks);
+    if (candidates.length === 0) return fresh('none');
+
+    const opened = this.#openOne(candidates);
+    if (opened.status === 'invalid') {
+      this.event({ type: 'invalid', reason: opened.reason });
+      return fresh('invalid');
+    }
+    if (opened.status === 'expired') {
+      if (opened.verdict === 'future') {
+        this.event({ type: 'invalid', reason: 'future' });
+        return fresh('invalid');
+      }
+      this.event({ type: 'expired', reason: opened.verdict === 'idle' ? 'idle' : 'absolute' });
+      return fresh('expired');
+    }
+    if (opened.stale) {
+      // Reseal with the current key on this response (DESIGN.md §2, checklist #42).
+      this.event({ type: 'rotated', fromKid: opened.kid, toKid: this.keyring.current.kid });
+    }
+    return new SessionImpl<T>({ ...base, state: opened.state, origin: 'loaded', forceWrite: opened.stale });
+  }
+
+  /** Try every candidate; accept only when exactly one distinct value opens (checklist #17). */
+  #openOne(candidates: readonly string[]): Inspection {
+    let found: Inspection | undefined;
+    let firstFailure: Inspection | undefined;
+    for (const candidate of new Set(candidates)) {
+      const result = this.#inspectSealed(candidate);
+      if (result.status === 'invalid') {
+        firstFailure ??= result;
+        continue;
+      }
+      if (found) return { status: 'invalid', reason: 'ambiguous' };
+      found = result;
+    }
+    return found ?? firstFailure ?? { status: 'invalid', reason: 'malformed' };
+  }
+
+  #inspectSealed(sealed: string): Inspection {
+    const result = openValue(this.keyring, 'cookie', this.cookieName, sealed, this.#maxSealedLength);
+    if (!result.ok) return { status: 'invalid', reason: result.reason };
+    const state = decodePayload(result.plaintext);
+    if (!state) return { status: 'invalid', reason: 'payload' };
+    const verdict = checkClocks(state, this.policy, this.clock.now());
+    return {
+      status: verdict === 'live' ? 'valid' : 'expired',
+      verdict,
+      kid: result.kid,
+      stale: result.stale,
+      state,
+      expiresAt: expiresAt(state, this.policy),
+    };
+  }
+
+  inspect(value: string): Inspection {
+    if (typeof value !== 'string') return { status: 'invalid', reason: 'malformed' };
+    const trimmed = value.trim();
+    if (!trimmed.includes('=')) return this.#inspectSealed(trimmed);
+    const candidates = assembleCandidates(
+      this.cookieName,
+      (name) => readCookie(trimmed, name, this.parseLimits),
+      this.cookie.maxChunks,
+    );
+    return this.#openOne(candidates);
+  }
+
+  async commit(session: Session<T>): Promise<string[]> {
+    return this.prepareCommit(session).setCookie;
+  }
+
+  prepareCommit(session: Session<T>): PreparedCommit {
+    const impl = asImpl(session);
+    const now = this.clock.now();
+    if (impl._isEmpty()) {
+      // Nothing to keep. Clear the cookie after a logout, an expired session, or a session emptied on
+      // this request; a junk cookie is left alone (no writes for anonymous requests, checklist #35).
+      const clear =
+        impl._destroyed || impl._origin === 'expired' || (impl._origin === 'loaded' && impl._changed());
+      if (impl._destroyed) this.event({ type: 'destroyed' });
+      return this.#emit(clear ? this.#deletions(impl, []) : [], impl, false);
+    }
+    const touchDue = impl._origin === 'loaded' && now - impl._state.lastActiveAt >= this.policy.touchAfter;
+    if (!impl._forceWrite && !impl._destroyed && !touchDue && !impl._changed()) return NO_WRITES;
+
+    if (impl.isNew) this.event({ type: 'created' });
+    if (impl._regenerated) this.event({ type: 'regenerated' });
+    // Never move a clock backwards: a server whose clock lags (within the skew allowance) or steps
+    // back must not seal lastActive < createdAt, which would never open again.
+    impl._state.lastActiveAt = Math.max(now, impl._state.lastActiveAt, impl._state.createdAt);
+    const sealed = sealValue(this.keyring, 'cookie', this.cookieName, encodePayload(impl._state));
+    const attributes = this.attributesUntil(expiresAt(impl._state, this.policy), now);
+    const suffix = this.suffixLength(attributes);
+    let parts: Array<{ name: string; value: string }>;
+    try {
+      parts = splitIntoCookies(this.cookieName, sealed, suffix, this.cookie.maxChunks);
+    } catch (err) {
+      if (err instanceof SessionTooLarge) {
+        const limit = this.cookie.maxChunks * (4096 - suffix - this.cookieName.length - 3);
+        this.event({ type: 'too-large', bytes: sealed.length, limit });
+      }
+      throw err;
+    }
+    const lines = parts.map((part) => serializeSetCookie(part.name, part.value, attributes));
+    const written = parts.map((part) => part.name);
+    return this.#emit([...lines, ...this.#deletions(impl, written, true)], impl, true);
+  }
+
+  /** Deletions for the base cookie and every chunk the request carried, except those just written. */
+  #deletions(impl: SessionImpl<T>, written: readonly string[], chunksOnly = false): string[] {
+    const names = chunksOnly ? [] : [this.cookieName];
+    names.push(...presentChunkNames(this.cookieName, impl._readCookie, this.cookie.maxChunks));
+    return names.filter((name) => !written.includes(name)).map((name) => this.deletion(name));
+  }
+
+  #emit(setCookie: string[], impl: SessionImpl<T>, wroteCookie: boolean): PreparedCommit {
+    if (setCookie.length === 0 || !this.mayEmit(impl)) return NO_WRITES;
+    impl._committed(wroteCookie);
+    return { setCookie };
+  }
+
+  listUserSessions(): Promise<DeviceSession[]> {
+    return Promise.reject(noStore('listUserSessions'));
+  }
+  revokeUserSessions(): Promise<number> {
+    return Promise.reject(noStore('revokeUserSessions'));
+  }
+  revokeUserSession(): Promise<boolean> {
+    return Promise.reject(noStore('revokeUserSession'));
+  }
+}
+
+function noStore(method: string): ConfigError {
+  return new ConfigError(`${method}() needs store mode: pass a store to createSessions({ store })`);
+}

@@ -1,0 +1,420 @@
+import { createHash, randomInt } from 'node:crypto';
+import { serializeSetCookie } from '../cookie/serialize.ts';
+import { newToken } from '../crypto/random.ts';
+import { openValue, sealValue } from '../crypto/seal.ts';
+import { ConfigError, ConflictError, LatchkeyError } from '../errors.ts';
+import { isStoreKey, type SessionStore, type StoredRecord, storeUnavailable } from '../stores/types.ts';
+import { BaseSessions } from './base.ts';
+import type { ResolvedSessionsOptions } from './options.ts';
+import {
+  checkClocks,
+  decodeStorePayload,
+  encodeStorePayload,
+  expiresAt,
+  type SessionState,
+} from './payload.ts';
+import { type RequestLike, requestFacts } from './request.ts';
+import {
+  asImpl,
+  type Session,
+  type SessionData,
+  SessionImpl,
+  type SessionLifecycle,
+  type StoreBacking,
+} from './session.ts';
+import type { DeviceSession, Inspection, Sessions } from './sessions.ts';
+import { deviceLabel } from './user-agent.ts';
+
+/** A token: 32 CSPRNG bytes in base64url (DESIGN.md §3). Checked before any store I/O (checklist #6). */
+const TOKEN = /^[A-Za-z0-9_-]{43}$/;
+
+/** The store key: base64url(SHA-256(token)). The token itself never reaches a store (checklist #5). */
+export function storeKeyOf(token: string): string {
+  return createHash('sha256').update(token).digest('base64url');
+}
+
+const CREATE_ATTEMPTS = 3;
+
+type Loaded = {
+  state: SessionState;
+  backing: StoreBacking;
+  staleKid: string | undefined;
+  fromCache: boolean;
+};
+
+/**
+ * Store mode: the cookie holds an opaque token; the session lives in a store, sealed at rest with the
+ * store key in the AAD (DESIGN.md §1, §3). Unknown tokens are never adopted (checklist #3).
+ */
+export class StoreSessions<T extends SessionData> extends BaseSessions implements Sessions<T> {
+  readonly mode = 'store' as const;
+  readonly #store: SessionStore;
+  readonly #cacheMaxAge: number | undefined;
+  readonly #cacheName: string;
+  readonly #maxRetries: number;
+  readonly #lifecycle: SessionLifecycle;
+
+  constructor(resolved: ResolvedSessionsOptions, store: SessionStore) {
+    super(resolved);
+    this.#store = store;
+    this.#cacheMaxAge = resolved.cookieCacheMaxAge;
+    this.#cacheName = `${this.cookieName}.cache`;
+    this.#maxRetries = resolved.maxConflictRetries;
+    // regenerate(), login() and destroy() delete the old record at once: the old token is dead before
+    // the response is sent, whatever happens to it (fixation defence, checklist #23, #30).
+    const dropRecord = async (session: SessionImpl<object>) => {
+      const backing = session._backing;
+      session._backing = undefined;
+      if (backing) await this.#call(() => this.#store.delete(backing.storeKey));
+    };
+    this.#lifecycle = { regenerate: dropRecord, destroy: dropRecord };
+  }
+
+  /** Run a store call; anything but a coded error or a caller bug becomes StoreUnavailable. */
+  async #call<R>(operation: () => Promise<R>): Promise<R> {
+    try {
+      return await operation();
+    } catch (error) {
+      if (error instanceof LatchkeyError || error instanceof TypeError) throw error;
+      throw storeUnavailable('session', error);
+    }
+  }
+
+  async load(request: RequestLike, options?: { secure?: boolean }): Promise<Session<T>> {
+    const facts = requestFacts(request, this.trustProxy);
+    const readValues = this.cookieReader(facts.cookieHeader);
+    const make = (origin: 'none' | 'expired' | 'invalid' | 'loaded', loaded?: Loaded) => {
+      const session = new SessionImpl<T>({
+        state: loaded?.state,
+        origin,
+        forceWrite: loaded?.staleKid !== undefined,
+        readCookie: readValues,
+        secureTransport: options?.secure ?? facts.secure,
+        idleTimeout: this.policy.idleTimeout,
+        absoluteTimeout: this.policy.absoluteTimeout,
+        now: () => this.clock.now(),
+        backing: loaded?.backing,
+        lifecycle: this.#lifecycle,
+      });
+      session._fromCache = loaded?.fromCache ?? false;
+      session._label = loaded?.backing.label ?? deviceLabel(facts.userAgent);
+      return session;
+    };
+    const fresh = (origin: 'none' | 'expired' | 'invalid') => make(origin);
+
+    const sent = [...new Set(readValues(this.cookieName))];
+    if (sent.length === 0) return fresh('none');
+    const tokens = sent.filter((value) => TOKEN.test(value));
+    if (tokens.length === 0) {
+      this.event({ type: 'invalid', reason: 'malformed' });
+      return fresh('invalid');
+    }
+    if (tokens.length === 1 && this.#cacheMaxAge !== undefined) {
+      const cached = this.#readCache(tokens[0]!, readValues);
+      if (cached) return make('loaded', cached);
+    }
+    // Each well-formed token is looked up; exactly one live session must answer (checklist #17).
+    let found: Loaded | 'expired' | undefined;
+    for (const token of tokens) {
+      const result = await this.#loadRecord(token);
+      if (result === undefined) continue;
+      if (found !== undefined) {
+        this.event({ type: 'invalid', reason: 'ambiguous' });
+        return fresh('invalid');
+      }
+      found = result;
+    }
+    if (found === undefined) {
+      this.event({ type: 'invalid', reason: 'unknown-session' });
+      return fresh('invalid');
+    }
+    if (found === 'expired') return fresh('expired');
+    if (found.staleKid !== undefined) {
+      // Resealed with the current key on this response's write (checklist #42).
+      this.event({ type: 'rotated', fromKid: found.staleKid, toKid: this.keyring.current.kid });
+    }
+    return make('loaded', found);
+  }
+
+  /** One store read; an expired or unreadable record is no session, and an expired one is deleted. */
+  async #loadRecord(token: string): Promise<Loaded | 'expired' | undefined> {
+    const storeKey = storeKeyOf(token);
+    const record = await this.#call(() => this.#store.get(storeKey));
+    if (!record) return undefined;
+    const opened = this.#openRecord(storeKey, record);
+    if (!opened) {
+      this.event({ type: 'invalid', reason: 'payload' });
+      return undefined;
+    }
+    const verdict = checkClocks(opened.state, this.policy, this.clock.now());
+    if (verdict !== 'live') {
+      // Expired by the sealed clocks, whatever the store's TTL said (checklist #24, #28).
+      this.event(
+        verdict === 'future' ? { type: 'invalid', reason: 'future' } : { type: 'expired', reason: verdict },
+      );
+      await this.#call(() => this.#store.delete(storeKey));
+      return 'expired';
+    }
+    return {
+      state: opened.state,
+      backing: { token, storeKey, version: record.version, label: record.label },
+      staleKid: opened.staleKid,
+      fromCache: false,
+    };
+  }
+
+  #openRecord(
+    storeKey: string,
+    record: StoredRecord,
+  ): { state: SessionState; staleKid: string | undefined } | undefined {
+    const result = openValue(this.keyring, 'store', storeKey, record.sealed);
+    if (!result.ok) return undefined;
+    const payload = decodeStorePayload(result.plaintext);
+    // The unsealed columns must agree with the sealed payload: a store-side edit is no session.
+    if (
+      !payload ||
+      payload.version !== record.version ||
+      payload.createdAt !== record.createdAt ||
+      payload.absoluteDeadline !== record.absoluteAt ||
+      payload.userId !== record.userId
+    ) {
+      return undefined;
+    }
+    const state: SessionState = {
+      createdAt: payload.createdAt,
+      lastActiveAt: Math.max(record.lastSeenAt, payload.createdAt),
+      absoluteDeadline: payload.absoluteDeadline,
+      userId: payload.userId,
+      data: payload.data,
+      flash: payload.flash,
+    };
+    return { state, staleKid: result.stale ? result.kid : undefined };
+  }
+
+  /** The cookie cache: a sealed snapshot bound to the token's store key, trusted for `maxAge`. */
+  #readCache(token: string, readValues: (name: string) => readonly string[]): Loaded | undefined {
+    const values = readValues(this.#cacheName);
+    if (values.length !== 1) return undefined;
+    const storeKey = storeKeyOf(token);
+    const result = openValue(this.keyring, 'cache', storeKey, values[0]!);
+    if (!result.ok || result.stale) return undefined;
+    const payload = decodeStorePayload(result.plaintext, ['a', 't']);
+    if (!payload) return undefined;
+    const now = this.clock.now();
+    const issuedAt = payload.extra.t!;
+    if (issuedAt > now + this.policy.clockSkew || now >= issuedAt + this.#cacheMaxAge!) return undefined;
+    const state: SessionState = {
+      createdAt: payload.createdAt,
+      lastActiveAt: Math.max(payload.extra.a!, payload.createdAt),
+      absoluteDeadline: payload.absoluteDeadline,
+      userId: payload.userId,
+      data: payload.data,
+      flash: payload.flash,
+    };
+    if (checkClocks(state, this.policy, now) !== 'live') return undefined;
+    return {
+      state,
+      backing: { token, storeKey, version: payload.version },
+      staleKid: undefined,
+      fromCache: true,
+    };
+  }
+
+  #cacheLine(backing: StoreBacking, state: SessionState, now: number): string | undefined {
+    if (this.#cacheMaxAge === undefined) return undefined;
+    const extra = { a: state.lastActiveAt, t: now };
+    const sealed = sealValue(
+      this.keyring,
+      'cache',
+      backing.storeKey,
+      encodeStorePayload(state, backing.version, extra),
+    );
+    const attributes = this.attributesUntil(
+      Math.min(now + this.#cacheMaxAge, expiresAt(state, this.policy)),
+      now,
+    );
+    try {
+      return serializeSetCookie(this.#cacheName, sealed, attributes);
+    } catch {
+      return undefined; // too large for one cookie: go without the cache (the old one is deleted)
+    }
+  }
+
+  inspect(): Inspection {
+    throw new ConfigError('inspect() opens cookie-mode values; store-mode cookies hold only a token');
+  }
+
+  async commit(session: Session<T>): Promise<string[]> {
+    const impl = asImpl(session);
+    const now = this.clock.now();
+    if (impl._isEmpty()) {
+      // Nothing to keep. Clear the cookie after a logout, an expired session, or a session emptied on
+      // this request; junk and unknown tokens are left alone (no writes for anonymous requests, #35).
+      let clear = impl._destroyed || impl._origin === 'expired';
+      if (impl._destroyed) this.event({ type: 'destroyed' });
+      const backing = impl._backing;
+      if (backing && impl._changed()) {
+        await this.#call(() => this.#store.delete(backing.storeKey));
+        impl._backing = undefined;
+        clear = true;
+      }
+      return this.#emit(clear ? this.#deletions(impl) : [], impl, false);
+    }
+    if (impl._backing === undefined) return this.#emit(await this.#create(impl, now), impl, true);
+    return this.#emit(await this.#save(impl, impl._backing, now), impl, true);
+  }
+
+  /** A new record under a new token: insert-if-absent, a fresh token on collision (checklist #4). */
+  async #create(impl: SessionImpl<T>, now: number): Promise<string[]> {
+    if (impl.isNew && !impl._regenerated) this.event({ type: 'created' });
+    if (impl._regenerated) this.event({ type: 'regenerated' });
+    impl._state.lastActiveAt = Math.max(now, impl._state.createdAt);
+    for (let attempt = 0; attempt < CREATE_ATTEMPTS; attempt++) {
+      const token = newToken();
+      const backing: StoreBacking = { token, storeKey: storeKeyOf(token), version: 1, label: impl._label };
+      const record = this.#record(impl._state, backing);
+      if (await this.#call(() => this.#store.create(backing.storeKey, record))) {
+        impl._backing = backing;
+        const endsAt = expiresAt(impl._state, this.policy);
+        const lines = [serializeSetCookie(this.cookieName, token, this.attributesUntil(endsAt, now))];
+        const cache = this.#cacheLine(backing, impl._state, now);
+        if (cache) lines.push(cache);
+        else if (this.#cacheMaxAge !== undefined) lines.push(this.deletion(this.#cacheName));
+        return lines;
+      }
+    }
+    throw new ConflictError('could not create a session: every new token collided (is the CSPRNG broken?)');
+  }
+
+  /**
+   * Save a loaded session: compare-and-set on version; on conflict reload, re-apply this request's
+   * changed and deleted keys, retry (bounded). A record deleted meanwhile stays deleted (checklist #31).
+   */
+  async #save(impl: SessionImpl<T>, backing: StoreBacking, now: number): Promise<string[]> {
+    const changed = impl._forceWrite || impl._changed();
+    const touchDue = now - impl._state.lastActiveAt >= this.policy.touchAfter;
+    const fromCache = impl._fromCache;
+    if (!changed && !touchDue) {
+      // Unmodified: nothing to write. A store read refreshes the cookie cache, if on.
+      if (fromCache || this.#cacheMaxAge === undefined) return [];
+      const cache = this.#cacheLine(backing, impl._state, now);
+      return cache ? [cache] : [];
+    }
+    impl._state.lastActiveAt = Math.max(now, impl._state.lastActiveAt, impl._state.createdAt);
+    if (changed) {
+      const saved = await this.#compareAndSet(impl, backing);
+      if (!saved) return this.#gone(impl);
+    } else {
+      const endsAt = expiresAt(impl._state, this.policy);
+      const touched = await this.#call(() =>
+        this.#store.touch(backing.storeKey, endsAt, impl._state.lastActiveAt),
+      );
+      if (!touched) return this.#gone(impl);
+    }
+    const lines: string[] = [];
+    if (this.cookie.persistent) {
+      // Keep the browser's copy alive as long as the session (Max-Age moves with the idle deadline).
+      const endsAt = expiresAt(impl._state, this.policy);
+      lines.push(serializeSetCookie(this.cookieName, backing.token, this.attributesUntil(endsAt, now)));
+    }
+    const cache = this.#cacheLine(backing, impl._state, now);
+    if (cache) lines.push(cache);
+    return lines;
+  }
+
+  async #compareAndSet(impl: SessionImpl<T>, backing: StoreBacking): Promise<boolean> {
+    const changes = impl._changes();
+    for (let attempt = 0; ; attempt++) {
+      const next: StoreBacking = { ...backing, version: backing.version + 1 };
+      const result = await this.#call(() =>
+        this.#store.update(backing.storeKey, this.#record(impl._state, next), backing.version),
+      );
+      if (result === 'ok') {
+        backing.version = next.version;
+        return true;
+      }
+      if (result === 'missing') return false;
+      if (attempt >= this.#maxRetries) {
+        throw new ConflictError(`session write conflicted ${attempt + 1} times; giving up`);
+      }
+      this.event({ type: 'conflict', attempt: attempt + 1 });
+      // Back off a little, with jitter, so racing writers stop colliding in lockstep.
+      await new Promise((resolve) => setTimeout(resolve, randomInt(0, Math.min(2 ** attempt, 50) + 1)));
+      const fresh = await this.#call(() => this.#store.get(backing.storeKey));
+      const opened = fresh ? this.#openRecord(backing.storeKey, fresh) : undefined;
+      if (!fresh || !opened) return false;
+      const merged = opened.state;
+      const data = merged.data;
+      for (const [key, value] of changes.data) data[key] = value;
+      for (const key of changes.dataDeleted) delete data[key];
+      merged.flash ??= Object.create(null) as Record<string, unknown>;
+      for (const [key, value] of changes.flash) merged.flash[key] = value;
+      for (const key of changes.flashDeleted) delete merged.flash[key];
+      merged.lastActiveAt = impl._state.lastActiveAt;
+      impl._state = merged;
+      backing.version = fresh.version;
+    }
+  }
+
+  /** The record vanished under us (logout, revocation, expiry): it stays gone and nothing is sent. */
+  #gone(impl: SessionImpl<T>): string[] {
+    impl._backing = undefined;
+    return [];
+  }
+
+  #record(state: SessionState, backing: StoreBacking): StoredRecord {
+    return {
+      sealed: sealValue(this.keyring, 'store', backing.storeKey, encodeStorePayload(state, backing.version)),
+      userId: state.userId,
+      createdAt: state.createdAt,
+      lastSeenAt: state.lastActiveAt,
+      expiresAt: expiresAt(state, this.policy),
+      absoluteAt: state.absoluteDeadline,
+      version: backing.version,
+      label: backing.label,
+    };
+  }
+
+  #deletions(_impl: SessionImpl<T>): string[] {
+    const lines = [this.deletion(this.cookieName)];
+    if (this.#cacheMaxAge !== undefined) lines.push(this.deletion(this.#cacheName));
+    return lines;
+  }
+
+  #emit(setCookie: string[], impl: SessionImpl<T>, wroteCookie: boolean): string[] {
+    impl._committed(wroteCookie || impl._backing !== undefined);
+    if (setCookie.length === 0 || !this.mayEmit(impl)) return [];
+    return setCookie;
+  }
+
+  async listUserSessions(userId: string, options: { current?: Session<T> } = {}): Promise<DeviceSession[]> {
+    const current = options.current ? asImpl(options.current)._backing?.storeKey : undefined;
+    const metas = await this.#call(() => this.#store.listByUser(userId));
+    return metas.map((meta) => ({
+      id: meta.storeKey,
+      createdAt: meta.createdAt,
+      lastSeenAt: meta.lastSeenAt,
+      expiresAt: meta.expiresAt,
+      label: meta.label,
+      current: meta.storeKey === current,
+    }));
+  }
+
+  async revokeUserSessions(userId: string, options: { except?: Session<T> | string } = {}): Promise<number> {
+    const except =
+      typeof options.except === 'string'
+        ? options.except
+        : options.except
+          ? asImpl(options.except)._backing?.storeKey
+          : undefined;
+    return this.#call(() => this.#store.deleteByUser(userId, except));
+  }
+
+  async revokeUserSession(userId: string, id: string): Promise<boolean> {
+    if (!isStoreKey(id)) return false;
+    const record = await this.#call(() => this.#store.get(id));
+    if (!record || record.userId !== userId) return false;
+    await this.#call(() => this.#store.delete(id));
+    return true;
+  }
+}
