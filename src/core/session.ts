@@ -260,8 +260,16 @@ export class SessionImpl<T extends SessionData = Record<string, unknown>> implem
 
   async login(userId: string): Promise<void> {
     this.#assertOpen();
-    if (typeof userId !== 'string' || userId.length === 0 || userId.length > 256) {
-      throw new TypeError('login(userId): userId must be a non-empty string of at most 256 characters');
+    // No NUL or lone surrogates: drivers rewrite them (U+FFFD), and two ids must never become one.
+    if (
+      typeof userId !== 'string' ||
+      userId.length === 0 ||
+      userId.length > 256 ||
+      /[\0\uD800-\uDFFF]/u.test(userId)
+    ) {
+      throw new TypeError(
+        'login(userId): userId must be a well-formed string of 1 to 256 characters, without NUL',
+      );
     }
     await this.#lifecycle?.regenerate(this);
     const now = this.#now();

@@ -274,6 +274,17 @@ describe('cookie mode lifecycle', () => {
     assert.equal(after.session.userId, 'alice');
   });
 
+  test('login() refuses user ids that a store could not keep apart (NUL, lone surrogates, empty, too long)', async () => {
+    const { request } = setup();
+    await request(async (s) => {
+      for (const bad of ['', 'a\0b', 'a\uD800', '\uDC00', 'x'.repeat(257)]) {
+        await assert.rejects(s.login(bad), TypeError, JSON.stringify(bad));
+      }
+      await s.login('ユーザー😀');
+      assert.equal(s.userId, 'ユーザー😀');
+    });
+  });
+
   test('regenerate() writes a fresh value with the same data', async () => {
     const { request, jar } = setup();
     await request((s) => s.set('visits', 1));

@@ -12,7 +12,7 @@
  * (a fresh prefix, table or directory). Tests use node:test; pass `{ describe, it }` from another runner.
  */
 import assert from 'node:assert/strict';
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash, randomBytes, randomInt } from 'node:crypto';
 import { describe as nodeDescribe, it as nodeIt } from 'node:test';
 import type { SessionStore, StoredRecord } from '../stores/types.ts';
 import { createFakeClock, type FakeClock } from './fake-clock.ts';
@@ -45,7 +45,7 @@ export function describeStoreConformance(
 
   /** A fresh store and clock per test; the store is closed afterwards. */
   const withStore = (body: (store: SessionStore, clock: FakeClock) => Promise<void>) => async () => {
-    const clock = createFakeClock(Date.UTC(2026, 0, 1) + Math.floor(Math.random() * 1e6));
+    const clock = createFakeClock(Date.UTC(2026, 0, 1) + randomInt(1e6));
     const store = await makeStore({ clock });
     try {
       await body(store, clock);
