@@ -1,0 +1,442 @@
+/**
+ * The embedded default store of store mode (DESIGN.md §6): one file per session under a directory, shared
+ * safely by many processes on one host. Checklist #51: names are hex of the decoded store key, files 0600
+ * and directories 0700, atomic writes, and no symlink is ever followed.
+ *
+ * ```
+ * <dir>/sessions/<2 hex>/<64 hex>.json       the record; <64 hex>.lock beside it while a writer holds it
+ * <dir>/users/<SHA-256(userId) hex>/<64 hex>  empty marker files: the user index
+ * ```
+ *
+ * @example
+ * ```ts
+ * import { fsStore } from 'latchkey/stores/fs';
+ * const sessions = createSessions({ store: fsStore({ dir: '/var/lib/myapp/sessions' }) });
+ * ```
+ */
+import { createHash, randomBytes, randomInt } from 'node:crypto';
+import { constants, lstatSync, mkdirSync } from 'node:fs';
+import { link, lstat, mkdir, open, readdir, rename, rmdir, unlink } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Clock } from '../core/clock.ts';
+import { systemClock } from '../core/clock.ts';
+import { StoreUnavailable } from '../errors.ts';
+import {
+  assertStoredRecord,
+  assertStoreKey,
+  assertUserId,
+  isStoreKey,
+  isUserId,
+  parseStoredRecord,
+  type SessionStore,
+  type StoredMeta,
+  type StoredRecord,
+  storeUnavailable,
+  type UpdateResult,
+} from './types.ts';
+
+export interface FsStoreOptions {
+  /** The store's directory; created 0700 if missing. A symlink is refused. */
+  dir: string;
+  /** The time source for expiry; tests pass a fake clock. */
+  clock?: Clock;
+  /** Milliseconds after which a lock file counts as abandoned by a crashed process. Default 10,000. */
+  lockTimeout?: number;
+}
+
+export interface FsStore extends SessionStore {
+  /** Delete expired and unreadable records and stale index markers; returns how many records went. */
+  purgeExpired(now?: number, onProgress?: (scanned: number, purged: number) => void): Promise<number>;
+}
+
+// Windows has neither flag; the lstat checks remain there. O_NONBLOCK: a planted FIFO cannot hang a read.
+const NOFOLLOW = constants.O_NOFOLLOW ?? 0;
+const READ = constants.O_RDONLY | NOFOLLOW | (constants.O_NONBLOCK ?? 0);
+const CREATE = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | NOFOLLOW;
+const FIELDS = ['sealed', 'userId', 'createdAt', 'expiresAt', 'absoluteAt', 'lastSeenAt', 'version', 'label'];
+const HEX64 = /^[0-9a-f]{64}$/;
+const STALE_TEMP_MS = 3_600_000;
+
+const codeOf = (err: unknown) => String((err as { code?: unknown } | null)?.code);
+/** A catch handler that swallows the listed error codes and rethrows anything else. */
+const ignore =
+  (...codes: string[]) =>
+  (err: unknown): undefined => {
+    if (!codes.includes(codeOf(err))) throw err;
+  };
+
+/**
+ * File names are hex: base64url is unsafe on case-insensitive filesystems (#56). Node's decoder ignores the
+ * last character's two spare bits, so only the canonical spelling is a key, or two keys would share a file.
+ */
+function keyToHex(storeKey: unknown): string | null {
+  if (!isStoreKey(storeKey)) return null;
+  const bytes = Buffer.from(storeKey, 'base64url');
+  return bytes.toString('base64url') === storeKey ? bytes.toString('hex') : null;
+}
+
+function hexForWrite(storeKey: unknown): string {
+  assertStoreKey(storeKey);
+  const hex = keyToHex(storeKey);
+  if (hex === null) throw new TypeError('store keys are canonical base64url (SHA-256 of the token)');
+  return hex;
+}
+
+/** Hashed, so any id is a safe name; UTF-16 code units, so ids differing in lone surrogates stay apart. */
+const userFolder = (userId: string) => createHash('sha256').update(userId, 'utf16le').digest('hex');
+
+/** Reads a regular file without following a symlink; null when absent or not a regular file. */
+async function readRegular(path: string): Promise<{ text: string; mtimeMs: number } | null> {
+  let handle: Awaited<ReturnType<typeof open>>;
+  try {
+    handle = await open(path, READ);
+  } catch (err) {
+    // ELOOP (EMLINK on BSDs): the name is a symlink, refused by O_NOFOLLOW.
+    return ignore('ENOENT', 'ENOTDIR', 'ELOOP', 'EMLINK')(err) ?? null;
+  }
+  try {
+    const stat = await handle.stat();
+    return stat.isFile() ? { text: await handle.readFile('utf8'), mtimeMs: stat.mtimeMs } : null;
+  } finally {
+    await handle.close();
+  }
+}
+
+/** Reads treat anything but a real directory as empty; writes refuse it (a planted symlink, #51). */
+async function isRealDir(path: string): Promise<boolean> {
+  const stat = await lstat(path).catch(ignore('ENOENT', 'ENOTDIR'));
+  return stat?.isDirectory() ?? false;
+}
+
+async function ensureDir(path: string): Promise<void> {
+  if (await isRealDir(path)) return;
+  await mkdir(path, { recursive: true, mode: 0o700 }).catch(ignore('EEXIST'));
+  if (!(await isRealDir(path))) throw storeUnavailable('fs', `${path} is not a real directory`);
+}
+
+export function fsStore(options: FsStoreOptions): FsStore {
+  if (typeof options?.dir !== 'string' || options.dir === '') throw new TypeError('fsStore: dir is required');
+  const lockTimeout = options.lockTimeout ?? 10_000;
+  if (!Number.isSafeInteger(lockTimeout) || lockTimeout < 1)
+    throw new TypeError('fsStore: lockTimeout is a positive number of milliseconds');
+  const clock = options.clock ?? systemClock;
+  const dir = resolve(options.dir);
+  const sessionsDir = join(dir, 'sessions');
+  const usersDir = join(dir, 'users');
+  for (const path of [dir, sessionsDir, usersDir]) {
+    const stat = lstatSync(path, { throwIfNoEntry: false });
+    if (stat === undefined) mkdirSync(path, { recursive: true, mode: 0o700 });
+    else if (!stat.isDirectory())
+      throw new TypeError(`fsStore: ${path} is not a directory (or is a symlink)`);
+  }
+  const shardOf = (hex: string) => join(sessionsDir, hex.slice(0, 2));
+  const recordPath = (hex: string) => join(shardOf(hex), `${hex}.json`);
+  const markerPath = (folder: string, hex: string) => join(usersDir, folder, hex);
+  const live = (record: StoredRecord | null, now = clock.now()) => record !== null && record.expiresAt > now;
+
+  /** The record, or null when absent or unreadable: a corrupt blob is no session. */
+  async function readRecord(hex: string): Promise<StoredRecord | null> {
+    if (!(await isRealDir(shardOf(hex)))) return null;
+    const file = await readRegular(recordPath(hex));
+    let parsed: StoredRecord | null = null;
+    try {
+      parsed = file && parseStoredRecord(JSON.parse(file.text));
+    } catch {}
+    if (parsed === null) return null;
+    const { userId, label, ...rest } = parsed; // without undefined fields: equal to what was stored
+    return {
+      ...rest,
+      ...(userId === undefined ? {} : { userId }),
+      ...(label === undefined ? {} : { label }),
+    };
+  }
+
+  /** A complete, fsynced copy beside the target, created exclusively, so rename or link publish it whole. */
+  async function writeTemp(hex: string, record: StoredRecord): Promise<string> {
+    const temp = join(shardOf(hex), `.${hex}.${randomBytes(8).toString('hex')}.tmp`);
+    const handle = await open(temp, CREATE, 0o600);
+    try {
+      await handle.writeFile(JSON.stringify(record, FIELDS), 'utf8');
+      await handle.sync();
+      await handle.close();
+      return temp;
+    } catch (err) {
+      await handle.close().catch(() => {});
+      await unlink(temp).catch(() => {});
+      throw err;
+    }
+  }
+
+  async function replaceRecord(hex: string, record: StoredRecord): Promise<void> {
+    const temp = await writeTemp(hex, record);
+    await rename(temp, recordPath(hex)).catch(async (err) => {
+      await unlink(temp).catch(() => {});
+      throw err;
+    });
+  }
+
+  /** True if this call made the marker. Retried when a purge removed the emptied folder meanwhile. */
+  async function addMarker(userId: string, hex: string): Promise<boolean> {
+    for (let attempt = 0; ; attempt++) {
+      await ensureDir(join(usersDir, userFolder(userId)));
+      try {
+        await (await open(markerPath(userFolder(userId), hex), CREATE, 0o600)).close();
+        return true;
+      } catch (err) {
+        if (codeOf(err) === 'EEXIST') return false;
+        if (codeOf(err) !== 'ENOENT' || attempt >= 3) throw err;
+      }
+    }
+  }
+
+  async function removeMarker(folder: string, hex: string): Promise<void> {
+    if (await isRealDir(join(usersDir, folder)))
+      await unlink(markerPath(folder, hex)).catch(ignore('ENOENT'));
+  }
+
+  async function markersOf(folder: string): Promise<string[]> {
+    if (!(await isRealDir(join(usersDir, folder)))) return [];
+    return (await readdir(join(usersDir, folder))).filter((name) => HEX64.test(name));
+  }
+
+  // The per-key lock: a promise chain within this process, then a `wx` lock file across processes.
+  const chains = new Map<string, Promise<void>>();
+
+  async function withLock<T>(hex: string, body: () => Promise<T>): Promise<T> {
+    const previous = chains.get(hex) ?? Promise.resolve();
+    let release = () => {};
+    const mine = new Promise<void>((done) => (release = done));
+    const tail = previous.then(() => mine);
+    chains.set(hex, tail);
+    await previous;
+    try {
+      await ensureDir(shardOf(hex));
+      const lockPath = join(shardOf(hex), `${hex}.lock`);
+      const token = await acquireFileLock(lockPath);
+      try {
+        return await body();
+      } finally {
+        // Never remove a lock that another process took after breaking ours as stale.
+        if ((await readRegular(lockPath))?.text === token) await unlink(lockPath).catch(ignore('ENOENT'));
+      }
+    } finally {
+      release();
+      if (chains.get(hex) === tail) chains.delete(hex);
+    }
+  }
+
+  async function acquireFileLock(lockPath: string): Promise<string> {
+    const token = randomBytes(16).toString('hex');
+    const giveUpAt = Date.now() + 2 * lockTimeout;
+    for (let attempt = 0; ; attempt++) {
+      const handle = await open(lockPath, CREATE, 0o600).catch(ignore('EEXIST'));
+      if (handle !== undefined) {
+        try {
+          await handle.writeFile(token);
+          return token;
+        } catch (err) {
+          await unlink(lockPath).catch(() => {});
+          throw err;
+        } finally {
+          await handle.close();
+        }
+      }
+      await breakIfStale(lockPath);
+      if (Date.now() > giveUpAt) throw storeUnavailable('fs', 'timed out waiting for a session lock');
+      await sleep(randomInt(1, 2 + Math.min(2 ** attempt, 20)));
+    }
+  }
+
+  /**
+   * A lock older than lockTimeout (wall-clock file time) was left by a crashed process. Move it aside; if
+   * what moved is not the lock judged stale (another process broke and retook it meanwhile), put it back.
+   */
+  async function breakIfStale(lockPath: string): Promise<void> {
+    const seen = await readRegular(lockPath);
+    if (seen === null || Date.now() - seen.mtimeMs <= lockTimeout) return;
+    const aside = `${lockPath}.${randomBytes(8).toString('hex')}.stale`;
+    if (await rename(lockPath, aside).then(() => true, ignore('ENOENT'))) {
+      if ((await readRegular(aside))?.text !== seen.text) await link(aside, lockPath).catch(ignore('EEXIST'));
+      await unlink(aside).catch(ignore('ENOENT'));
+    }
+  }
+
+  /** Under the lock: remove the record unless it is live at `now`; true if a record file went. */
+  async function removeUnlessLive(hex: string, now: number): Promise<boolean> {
+    const record = await readRecord(hex);
+    if (live(record, now)) return false;
+    if ((await unlink(recordPath(hex)).then(() => true, ignore('ENOENT', 'ENOTDIR'))) !== true) return false;
+    if (record?.userId !== undefined) await removeMarker(userFolder(record.userId), hex);
+    return true;
+  }
+
+  /** Under the lock: drop a marker unless it points at a live record of its own user. */
+  async function sweepMarker(folder: string, hex: string): Promise<void> {
+    const record = await readRecord(hex);
+    if (record !== null && !live(record)) await removeUnlessLive(hex, clock.now());
+    else if (record?.userId !== undefined && userFolder(record.userId) === folder) return;
+    await removeMarker(folder, hex);
+  }
+
+  const guard = async <T>(body: () => Promise<T>): Promise<T> => {
+    try {
+      return await body();
+    } catch (err) {
+      if (err instanceof StoreUnavailable) throw err;
+      // Name the errno and the call, not the path: file names carry store keys (never in messages, types.ts).
+      const { code, syscall } = (err ?? {}) as { code?: unknown; syscall?: unknown };
+      if (typeof code !== 'string' || typeof syscall !== 'string') throw storeUnavailable('fs', err);
+      throw new StoreUnavailable(`fs store unavailable: ${code} in ${syscall}`, { cause: err });
+    }
+  };
+
+  /** Purge, step 1: every shard's records; a corrupt file counts as expired (#53). */
+  async function purgeRecords(now: number, onProgress?: (scanned: number, purged: number) => void) {
+    let scanned = 0;
+    let purged = 0;
+    for (const shard of await readdir(sessionsDir, { withFileTypes: true })) {
+      // Dirent types come from lstat: a symlinked shard is not a directory here, so it is never walked.
+      if (!shard.isDirectory() || !/^[0-9a-f]{2}$/.test(shard.name)) continue;
+      for (const entry of await readdir(join(sessionsDir, shard.name), { withFileTypes: true })) {
+        const hex = /^([0-9a-f]{64})\.json$/.exec(entry.name)?.[1];
+        if (hex !== undefined && (entry.isFile() || entry.isSymbolicLink())) {
+          scanned++;
+          // Checked again under the lock: a record touched meanwhile is live, and stays (#53).
+          if (live(await readRecord(hex), now)) continue;
+          if (await withLock(hex, () => removeUnlessLive(hex, now))) purged++;
+        } else if (entry.isFile() && /\.(tmp|stale)$/.test(entry.name)) {
+          // Left by a crashed writer (an old one: a live writer renames its temp file within milliseconds).
+          const path = join(sessionsDir, shard.name, entry.name);
+          const stat = await lstat(path).catch(ignore('ENOENT'));
+          if (stat && Date.now() - stat.mtimeMs > STALE_TEMP_MS) await unlink(path).catch(ignore('ENOENT'));
+        }
+      }
+      onProgress?.(scanned, purged);
+    }
+    return purged;
+  }
+
+  /** Purge, step 2: markers whose record is gone (a crash, a corrupt file), then emptied user folders. */
+  async function purgeMarkers(now: number) {
+    for (const folder of await readdir(usersDir, { withFileTypes: true })) {
+      if (!folder.isDirectory() || !HEX64.test(folder.name)) continue;
+      for (const hex of await markersOf(folder.name)) {
+        const record = await readRecord(hex);
+        if (!live(record, now) || userFolder(record?.userId ?? '') !== folder.name)
+          await withLock(hex, () => sweepMarker(folder.name, hex));
+      }
+      await rmdir(join(usersDir, folder.name)).catch(ignore('ENOTEMPTY', 'EEXIST', 'ENOENT'));
+    }
+  }
+
+  return {
+    async create(storeKey, record) {
+      const hex = hexForWrite(storeKey);
+      assertStoredRecord(record);
+      return guard(() =>
+        withLock(hex, async () => {
+          // The marker goes first: a crash in between leaves a stale marker (swept), never an unindexed record.
+          const marked = record.userId !== undefined && (await addMarker(record.userId, hex));
+          const temp = await writeTemp(hex, record);
+          try {
+            // link() fails if the name exists, symlink included: insert-if-absent with complete content (#4).
+            await link(temp, recordPath(hex));
+            return true;
+          } catch (err) {
+            if (codeOf(err) !== 'EEXIST') throw err;
+            if (marked && (await readRecord(hex))?.userId !== record.userId)
+              await removeMarker(userFolder(record.userId!), hex);
+            return false;
+          } finally {
+            await unlink(temp).catch(() => {});
+          }
+        }),
+      );
+    },
+    async get(storeKey) {
+      const hex = keyToHex(storeKey);
+      if (hex === null) return null;
+      const record = await guard(() => readRecord(hex));
+      return live(record) ? record : null;
+    },
+    async update(storeKey, record, expectedVersion): Promise<UpdateResult> {
+      const hex = hexForWrite(storeKey);
+      assertStoredRecord(record);
+      return guard(() =>
+        withLock(hex, async () => {
+          const current = await readRecord(hex);
+          if (current === null || !live(current)) return 'missing';
+          if (current.version !== expectedVersion) return 'conflict';
+          // New marker before the write, old one after: the index never misses the record (#33).
+          if (record.userId !== undefined) await addMarker(record.userId, hex);
+          await replaceRecord(hex, record);
+          if (current.userId !== undefined && current.userId !== record.userId)
+            await removeMarker(userFolder(current.userId), hex);
+          return 'ok';
+        }),
+      );
+    },
+    async touch(storeKey, expiresAt, lastSeenAt) {
+      const hex = hexForWrite(storeKey);
+      return guard(() =>
+        withLock(hex, async () => {
+          const current = await readRecord(hex);
+          if (current === null || !live(current)) return false;
+          await replaceRecord(hex, { ...current, expiresAt, lastSeenAt });
+          return true;
+        }),
+      );
+    },
+    async delete(storeKey) {
+      const hex = keyToHex(storeKey);
+      if (hex !== null)
+        await guard(() => withLock(hex, () => removeUnlessLive(hex, Number.POSITIVE_INFINITY)));
+    },
+    async listByUser(userId) {
+      if (!isUserId(userId)) return [];
+      const folder = userFolder(userId);
+      return guard(async () => {
+        const found: StoredMeta[] = [];
+        for (const hex of await markersOf(folder)) {
+          const record = await readRecord(hex);
+          if (record === null || !live(record) || record.userId !== userId) {
+            await withLock(hex, () => sweepMarker(folder, hex));
+            continue;
+          }
+          const { createdAt, lastSeenAt, expiresAt, label } = record;
+          const storeKey = Buffer.from(hex, 'hex').toString('base64url');
+          found.push({ storeKey, userId, createdAt, lastSeenAt, expiresAt, label });
+        }
+        return found.sort((a, b) => a.createdAt - b.createdAt || (a.storeKey < b.storeKey ? -1 : 1));
+      });
+    },
+    async deleteByUser(userId, exceptStoreKey) {
+      assertUserId(userId);
+      const folder = userFolder(userId);
+      const except = keyToHex(exceptStoreKey);
+      return guard(async () => {
+        let deleted = 0;
+        for (const hex of await markersOf(folder)) {
+          if (hex === except) continue;
+          await withLock(hex, async () => {
+            const record = await readRecord(hex);
+            if (record?.userId === userId) {
+              await unlink(recordPath(hex)).catch(ignore('ENOENT'));
+              if (live(record)) deleted++;
+            }
+            await removeMarker(folder, hex);
+          });
+        }
+        return deleted;
+      });
+    },
+    async purgeExpired(now = clock.now(), onProgress) {
+      return guard(async () => {
+        const purged = await purgeRecords(now, onProgress);
+        await purgeMarkers(now);
+        return purged;
+      });
+    },
+  };
+}
