@@ -7,14 +7,14 @@ import { generateKeyLine, parseKeyring } from '../crypto/keyring.ts';
 import { createFakeClock } from '../testing/fake-clock.ts';
 import { run } from './main.ts';
 
-function capture(args: string[], env: Record<string, string | undefined> = {}) {
+async function capture(args: string[], env: Record<string, string | undefined> = {}) {
   const saved = { ...process.env };
   Object.assign(process.env, env);
   for (const [key, value] of Object.entries(env)) if (value === undefined) delete process.env[key];
   const out: string[] = [];
   const err: string[] = [];
   try {
-    const status = run(args, { out: (t) => out.push(t), err: (t) => err.push(t) });
+    const status = await run(args, { out: (t) => out.push(t), err: (t) => err.push(t) });
     return { status, out: out.join('\n'), err: err.join('\n') };
   } finally {
     process.env = saved;
@@ -34,36 +34,40 @@ async function sealedCookie(
 }
 
 describe('latchkey CLI', () => {
-  test('keygen prints a key line that the keyring accepts, different every time', () => {
-    const a = capture(['keygen', '--kid', 'prod1']);
-    const b = capture(['keygen', '--kid', 'prod1']);
+  test('keygen prints a key line that the keyring accepts, different every time', async () => {
+    const a = await capture(['keygen', '--kid', 'prod1']);
+    const b = await capture(['keygen', '--kid', 'prod1']);
     assert.equal(a.status, 0);
     assert.match(a.out, /^prod1:[A-Za-z0-9_-]{43}$/);
     assert.notEqual(a.out, b.out);
     assert.equal(parseKeyring(a.out).current.kid, 'prod1');
   });
 
-  test('keys rotate puts a new key first and keeps the old ones', () => {
+  test('keys rotate puts a new key first and keeps the old ones', async () => {
     const old = generateKeyLine('k1');
-    const result = capture(['keys', 'rotate', '--kid', 'k2'], { LATCHKEY_KEYS: old });
+    const result = await capture(['keys', 'rotate', '--kid', 'k2'], { LATCHKEY_KEYS: old });
     assert.equal(result.status, 0);
     const ring = parseKeyring(result.out);
     assert.deepEqual(ring.kids, ['k2', 'k1']);
     assert.ok(result.out.endsWith(old));
-    assert.equal(capture(['keys', 'rotate', '--kid', 'k1'], { LATCHKEY_KEYS: old }).status, 2, 'kid in use');
+    assert.equal(
+      (await capture(['keys', 'rotate', '--kid', 'k1'], { LATCHKEY_KEYS: old })).status,
+      2,
+      'kid in use',
+    );
   });
 
   test('inspect opens a cookie: kid, clocks and data; exit 0', async () => {
     const keys = generateKeyLine('k1');
     const value = await sealedCookie(keys, { cart: [1, 2], name: 'Ada' });
-    const result = capture(['inspect', value, '--json'], { LATCHKEY_KEYS: keys });
+    const result = await capture(['inspect', value, '--json'], { LATCHKEY_KEYS: keys });
     assert.equal(result.status, 0, result.err);
     const report = JSON.parse(result.out);
     assert.equal(report.status, 'valid');
     assert.equal(report.kid, 'k1');
     assert.deepEqual(report.data, { cart: [1, 2], name: 'Ada' });
     assert.match(report.absoluteDeadline, /^\d{4}-\d\d-\d\dT/);
-    const text = capture(['inspect', `__Host-lk=${value}`], { LATCHKEY_KEYS: keys });
+    const text = await capture(['inspect', `__Host-lk=${value}`], { LATCHKEY_KEYS: keys });
     assert.equal(text.status, 0);
     assert.match(text.out, /^status +valid$/m);
   });
@@ -77,26 +81,26 @@ describe('latchkey CLI', () => {
       [keys, 'hello', /malformed/],
     ];
     for (const [env, input, why] of cases) {
-      const result = capture(['inspect', input], { LATCHKEY_KEYS: env });
+      const result = await capture(['inspect', input], { LATCHKEY_KEYS: env });
       assert.equal(result.status, 1, input.slice(0, 20));
       assert.match(result.out, why);
     }
     const old = await sealedCookie(keys, { a: 1 }, createFakeClock(Date.now() - 2 * 86_400_000));
-    const expired = capture(['inspect', old, '--json'], { LATCHKEY_KEYS: keys });
+    const expired = await capture(['inspect', old, '--json'], { LATCHKEY_KEYS: keys });
     assert.equal(expired.status, 1);
     assert.equal(JSON.parse(expired.out).status, 'expired');
     assert.equal(JSON.parse(expired.out).expiredBy, 'absolute');
-    const moved = capture(['inspect', value, '--name', '__Host-other'], { LATCHKEY_KEYS: keys });
+    const moved = await capture(['inspect', value, '--name', '__Host-other'], { LATCHKEY_KEYS: keys });
     assert.match(moved.out, /tampered/);
   });
 
-  test('usage and key errors exit 2 with a coded message, never a stack trace', () => {
-    assert.equal(capture([]).status, 2);
-    assert.equal(capture(['frobnicate']).status, 2);
-    const noKeys = capture(['inspect', 'v1.k1.abc'], { LATCHKEY_KEYS: undefined });
+  test('usage and key errors exit 2 with a coded message, never a stack trace', async () => {
+    assert.equal((await capture([])).status, 2);
+    assert.equal((await capture(['frobnicate'])).status, 2);
+    const noKeys = await capture(['inspect', 'v1.k1.abc'], { LATCHKEY_KEYS: undefined });
     assert.equal(noKeys.status, 2);
     assert.match(noKeys.err, /ERR_LATCHKEY_KEY/);
-    assert.equal(capture(['inspect', '--bogus']).status, 2);
+    assert.equal((await capture(['inspect', '--bogus'])).status, 2);
   });
 
   test('the bin runs as a program', () => {

@@ -2,6 +2,7 @@ import { parseArgs } from 'node:util';
 import { createSessions, type Inspection } from '../core/index.ts';
 import { generateKeyLine, parseKeyring } from '../crypto/keyring.ts';
 import { LatchkeyError } from '../errors.ts';
+import { openStore } from './store-url.ts';
 
 const HELP = `latchkey: encrypted, hardened web sessions
 
@@ -9,6 +10,13 @@ Usage:
   latchkey keygen [--kid ID]           print a new key line for LATCHKEY_KEYS
   latchkey keys rotate [--kid ID]      print LATCHKEY_KEYS with a new key first (old keys still open)
   latchkey inspect <value> [options]   open a session cookie with the keys in LATCHKEY_KEYS
+  latchkey sessions list --user ID --store URL     a user's live sessions (store mode)
+  latchkey sessions revoke --user ID --store URL   sign a user out everywhere
+  latchkey sessions purge --store URL              delete expired sessions, with progress
+  latchkey migrate --store URL                     create the store's tables and indexes
+
+Store URLs: file:<dir>, sqlite:<path>, redis://host:port, redis+cluster://h1:p1,h2:p2,
+postgres://user@host/db.
 
 inspect options:
   --name NAME        the cookie name the value was sealed for (default __Host-lk)
@@ -100,8 +108,73 @@ function inspect(args: string[], io: Output): number {
   return inspection.status === 'valid' ? 0 : 1;
 }
 
-/** Run the CLI with `args` (without `node` and the script); returns the exit status. */
-export function run(args: readonly string[], io: Output = processOutput): number {
+async function storeCommand(command: string, args: string[], io: Output): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: {
+      user: { type: 'string' },
+      store: { type: 'string' },
+      json: { type: 'boolean', default: false },
+    },
+  });
+  const action = command === 'migrate' ? 'migrate' : positionals[0];
+  const needsUser = action === 'list' || action === 'revoke';
+  if (
+    !values.store ||
+    !['list', 'revoke', 'purge', 'migrate'].includes(action ?? '') ||
+    (needsUser && !values.user)
+  ) {
+    io.err(
+      'usage: latchkey sessions list|revoke --user ID --store URL | sessions purge --store URL | migrate --store URL',
+    );
+    return 2;
+  }
+  const opened = await openStore(values.store);
+  try {
+    switch (action) {
+      case 'list': {
+        const sessions = await opened.store.listByUser(values.user!);
+        if (values.json) {
+          io.out(
+            JSON.stringify(
+              sessions.map(({ storeKey, ...meta }) => ({ id: storeKey, ...meta })),
+              null,
+              2,
+            ),
+          );
+        } else {
+          io.out(`${sessions.length} live session(s) for ${values.user}`);
+          for (const meta of sessions) {
+            io.out(
+              `${meta.storeKey}  created ${iso(meta.createdAt)}  last seen ${iso(meta.lastSeenAt)}  ` +
+                `expires ${iso(meta.expiresAt)}  ${meta.label ?? ''}`.trimEnd(),
+            );
+          }
+        }
+        return 0;
+      }
+      case 'revoke':
+        io.out(`revoked ${await opened.store.deleteByUser(values.user!)} session(s) of ${values.user}`);
+        return 0;
+      case 'purge': {
+        const purged = await opened.purge((count, scanned) =>
+          io.err(scanned === undefined ? `purged ${count}…` : `scanned ${scanned}, purged ${count}…`),
+        );
+        io.out(`purged ${purged} expired session(s)`);
+        return 0;
+      }
+      default:
+        io.out(await opened.migrate());
+        return 0;
+    }
+  } finally {
+    await opened.close();
+  }
+}
+
+/** Run the CLI with `args` (without `node` and the script); resolves to the exit status. */
+export async function run(args: readonly string[], io: Output = processOutput): Promise<number> {
   const [command, ...rest] = args;
   try {
     switch (command) {
@@ -130,6 +203,9 @@ export function run(args: readonly string[], io: Output = processOutput): number
       }
       case 'inspect':
         return inspect(rest, io);
+      case 'sessions':
+      case 'migrate':
+        return await storeCommand(command, rest, io);
       case undefined:
       case 'help':
       case '--help':

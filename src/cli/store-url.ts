@@ -1,0 +1,150 @@
+/**
+ * Store URLs for the CLI: `file:<dir>`, `sqlite:<path>`, `redis://…` (`redis+cluster://h1:p1,h2:p2` for
+ * a cluster), `postgres://…`. Each driver is loaded only when its URL is used (they are optional peers).
+ */
+import { ConfigError } from '../errors.ts';
+import type { SessionStore } from '../stores/types.ts';
+
+export interface OpenedStore {
+  readonly kind: 'file' | 'sqlite' | 'redis' | 'postgres';
+  readonly store: SessionStore;
+  /** Create what the store needs (tables, indexes, folders); returns a line saying what was done. */
+  migrate(): Promise<string>;
+  /** Delete expired sessions, reporting progress; for Redis, which expires keys itself, 0. */
+  purge(onProgress: (purged: number, scanned?: number) => void): Promise<number>;
+  close(): Promise<void>;
+}
+
+async function load<M>(name: string): Promise<M> {
+  try {
+    return (await import(name)) as M;
+  } catch (error) {
+    throw new ConfigError(`this store URL needs the '${name}' package: npm install ${name}`, {
+      cause: error,
+    });
+  }
+}
+
+function pathAfter(url: string, scheme: string): string {
+  const rest = url.slice(scheme.length);
+  const path = rest.startsWith('//') ? decodeURIComponent(new URL(url).pathname) : rest;
+  if (path === '') throw new ConfigError(`${scheme} URLs need a path, e.g. ${scheme}./sessions`);
+  return path;
+}
+
+async function openSqliteDatabase(path: string) {
+  try {
+    const { default: Database } = await load<{
+      default: new (path: string) => import('../stores/sqlite.ts').SqliteDatabase & { close(): void };
+    }>('better-sqlite3');
+    return new Database(path);
+  } catch {
+    // better-sqlite3 missing or built for another Node: node:sqlite (Node ≥ 22.5) takes the same SQL.
+    const sqlite = await load<{
+      DatabaseSync: new (
+        path: string,
+        options?: object,
+      ) => import('../stores/sqlite.ts').SqliteDatabase & { close(): void };
+    }>('node:sqlite');
+    return new sqlite.DatabaseSync(path, { timeout: 5000 });
+  }
+}
+
+/** Open the store a URL names. Throws ConfigError for an unknown scheme or a missing driver. */
+export async function openStore(storeUrl: string): Promise<OpenedStore> {
+  let url = storeUrl;
+  if (url.startsWith('file:')) {
+    const { fsStore } = await import('../stores/fs.ts');
+    const store = fsStore({ dir: pathAfter(url, 'file:') });
+    return {
+      kind: 'file',
+      store,
+      migrate: async () => 'folders ready (the fs store needs no migration)',
+      purge: (onProgress) => store.purgeExpired(undefined, (scanned, purged) => onProgress(purged, scanned)),
+      close: async () => {},
+    };
+  }
+  if (url.startsWith('sqlite:')) {
+    const { sqliteStore, migrateSqlite } = await import('../stores/sqlite.ts');
+    const db = await openSqliteDatabase(pathAfter(url, 'sqlite:'));
+    const store = sqliteStore({ db });
+    return {
+      kind: 'sqlite',
+      store,
+      migrate: async () => {
+        migrateSqlite(db);
+        return 'table latchkey_sessions and its indexes are in place';
+      },
+      purge: async (onProgress) => {
+        const purged = await store.purgeExpired();
+        onProgress(purged);
+        return purged;
+      },
+      close: async () => db.close(),
+    };
+  }
+  if (url.startsWith('postgres://') || url.startsWith('postgresql://')) {
+    // `?table=` picks the sessions table (default latchkey_sessions); the rest goes to the driver.
+    const parsed = new URL(url);
+    const table = parsed.searchParams.get('table') ?? undefined;
+    parsed.searchParams.delete('table');
+    url = parsed.toString();
+    const pg = await load<{
+      default: {
+        Pool: new (config: object) => import('../stores/postgres.ts').Queryable & { end(): Promise<void> };
+      };
+    }>('pg');
+    const pool = new pg.default.Pool({ connectionString: url, max: 2, connectionTimeoutMillis: 5000 });
+    const { postgresStore, migratePostgres } = await import('../stores/postgres.ts');
+    const store = postgresStore({ client: pool, ...(table ? { table } : {}) });
+    return {
+      kind: 'postgres',
+      store,
+      migrate: async () => {
+        const result = await migratePostgres(pool, table ? { table } : {});
+        const name = result.table;
+        return result.applied.length === 0
+          ? `${name} is up to date`
+          : `${name}: ${result.applied.length} statement(s) applied`;
+      },
+      purge: (onProgress) => store.purgeExpired(undefined, { onProgress }),
+      close: () => pool.end(),
+    };
+  }
+  if (url.startsWith('redis://') || url.startsWith('rediss://') || url.startsWith('redis+cluster://')) {
+    // `?prefix=` picks the key prefix (default latchkey:).
+    const queryAt = url.indexOf('?');
+    const prefix =
+      queryAt === -1 ? undefined : (new URLSearchParams(url.slice(queryAt + 1)).get('prefix') ?? undefined);
+    if (queryAt !== -1) url = url.slice(0, queryAt);
+    const redis = await load<typeof import('redis')>('redis');
+    const { redisStore } = await import('../stores/redis.ts');
+    const socket = { connectTimeout: 5000, reconnectStrategy: false as const };
+    const client = url.startsWith('redis+cluster://')
+      ? redis.createCluster({
+          rootNodes: url
+            .slice('redis+cluster://'.length)
+            .split(',')
+            .map((node) => ({ url: `redis://${node}` })),
+          defaults: { socket },
+        })
+      : redis.createClient({ url, socket });
+    client.on('error', () => {}); // failures surface as StoreUnavailable from the store's calls
+    await client.connect();
+    return {
+      kind: 'redis',
+      store: redisStore({ client, ...(prefix ? { prefix } : {}) }),
+      migrate: async () => 'nothing to migrate: Redis needs no schema',
+      purge: async (onProgress) => {
+        onProgress(0);
+        return 0; // sessions carry a TTL: Redis deletes them itself
+      },
+      close: async () => {
+        await client.close();
+      },
+    };
+  }
+  throw new ConfigError(
+    `unknown store URL '${url.split(':')[0]}:': use file:, sqlite:, redis://, redis+cluster:// or postgres://`,
+  );
+}
