@@ -14,14 +14,14 @@
  * const sessions = createSessions({ store: fsStore({ dir: '/var/lib/myapp/sessions' }) });
  * ```
  */
-import { createHash, randomBytes, randomInt } from 'node:crypto';
-import { constants, lstatSync, mkdirSync } from 'node:fs';
+import { createHash, randomBytes } from 'node:crypto';
+import { lstatSync, mkdirSync } from 'node:fs';
 import { link, lstat, mkdir, open, readdir, rename, rmdir, unlink } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { Clock } from '../core/clock.ts';
 import { systemClock } from '../core/clock.ts';
 import { StoreUnavailable } from '../errors.ts';
+import { CREATE, codeOf, createKeyLocks, ignore, readRegular } from './fs-lock.ts';
 import {
   assertStoredRecord,
   assertStoreKey,
@@ -50,21 +50,9 @@ export interface FsStore extends SessionStore {
   purgeExpired(now?: number, onProgress?: (scanned: number, purged: number) => void): Promise<number>;
 }
 
-// Windows has neither flag; the lstat checks remain there. O_NONBLOCK: a planted FIFO cannot hang a read.
-const NOFOLLOW = constants.O_NOFOLLOW ?? 0;
-const READ = constants.O_RDONLY | NOFOLLOW | (constants.O_NONBLOCK ?? 0);
-const CREATE = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | NOFOLLOW;
 const FIELDS = ['sealed', 'userId', 'createdAt', 'expiresAt', 'absoluteAt', 'lastSeenAt', 'version', 'label'];
 const HEX64 = /^[0-9a-f]{64}$/;
 const STALE_TEMP_MS = 3_600_000;
-
-const codeOf = (err: unknown) => String((err as { code?: unknown } | null)?.code);
-/** A catch handler that swallows the listed error codes and rethrows anything else. */
-const ignore =
-  (...codes: string[]) =>
-  (err: unknown): undefined => {
-    if (!codes.includes(codeOf(err))) throw err;
-  };
 
 /**
  * File names are hex: base64url is unsafe on case-insensitive filesystems (#56). Node's decoder ignores the
@@ -85,23 +73,6 @@ function hexForWrite(storeKey: unknown): string {
 
 /** Hashed, so any id is a safe name; UTF-16 code units, so ids differing in lone surrogates stay apart. */
 const userFolder = (userId: string) => createHash('sha256').update(userId, 'utf16le').digest('hex');
-
-/** Reads a regular file without following a symlink; null when absent or not a regular file. */
-async function readRegular(path: string): Promise<{ text: string; mtimeMs: number } | null> {
-  let handle: Awaited<ReturnType<typeof open>>;
-  try {
-    handle = await open(path, READ);
-  } catch (err) {
-    // ELOOP (EMLINK on BSDs): the name is a symlink, refused by O_NOFOLLOW.
-    return ignore('ENOENT', 'ENOTDIR', 'ELOOP', 'EMLINK')(err) ?? null;
-  }
-  try {
-    const stat = await handle.stat();
-    return stat.isFile() ? { text: await handle.readFile('utf8'), mtimeMs: stat.mtimeMs } : null;
-  } finally {
-    await handle.close();
-  }
-}
 
 /** Reads treat anything but a real directory as empty; writes refuse it (a planted symlink, #51). */
 async function isRealDir(path: string): Promise<boolean> {
@@ -134,6 +105,8 @@ export function fsStore(options: FsStoreOptions): FsStore {
   const recordPath = (hex: string) => join(shardOf(hex), `${hex}.json`);
   const markerPath = (folder: string, hex: string) => join(usersDir, folder, hex);
   const live = (record: StoredRecord | null, now = clock.now()) => record !== null && record.expiresAt > now;
+  const lockPathOf = (hex: string) => join(shardOf(hex), `${hex}.lock`);
+  const { withLock } = createKeyLocks({ lockTimeout, lockPathOf, ensureDir });
 
   /** The record, or null when absent or unreadable: a corrupt blob is no session. */
   async function readRecord(hex: string): Promise<StoredRecord | null> {
@@ -198,68 +171,6 @@ export function fsStore(options: FsStoreOptions): FsStore {
   async function markersOf(folder: string): Promise<string[]> {
     if (!(await isRealDir(join(usersDir, folder)))) return [];
     return (await readdir(join(usersDir, folder))).filter((name) => HEX64.test(name));
-  }
-
-  // The per-key lock: a promise chain within this process, then a `wx` lock file across processes.
-  const chains = new Map<string, Promise<void>>();
-
-  async function withLock<T>(hex: string, body: () => Promise<T>): Promise<T> {
-    const previous = chains.get(hex) ?? Promise.resolve();
-    let release = () => {};
-    const mine = new Promise<void>((done) => (release = done));
-    const tail = previous.then(() => mine);
-    chains.set(hex, tail);
-    await previous;
-    try {
-      await ensureDir(shardOf(hex));
-      const lockPath = join(shardOf(hex), `${hex}.lock`);
-      const token = await acquireFileLock(lockPath);
-      try {
-        return await body();
-      } finally {
-        // Never remove a lock that another process took after breaking ours as stale.
-        if ((await readRegular(lockPath))?.text === token) await unlink(lockPath).catch(ignore('ENOENT'));
-      }
-    } finally {
-      release();
-      if (chains.get(hex) === tail) chains.delete(hex);
-    }
-  }
-
-  async function acquireFileLock(lockPath: string): Promise<string> {
-    const token = randomBytes(16).toString('hex');
-    const giveUpAt = Date.now() + 2 * lockTimeout;
-    for (let attempt = 0; ; attempt++) {
-      const handle = await open(lockPath, CREATE, 0o600).catch(ignore('EEXIST'));
-      if (handle !== undefined) {
-        try {
-          await handle.writeFile(token);
-          return token;
-        } catch (err) {
-          await unlink(lockPath).catch(() => {});
-          throw err;
-        } finally {
-          await handle.close();
-        }
-      }
-      await breakIfStale(lockPath);
-      if (Date.now() > giveUpAt) throw storeUnavailable('fs', 'timed out waiting for a session lock');
-      await sleep(randomInt(1, 2 + Math.min(2 ** attempt, 20)));
-    }
-  }
-
-  /**
-   * A lock older than lockTimeout (wall-clock file time) was left by a crashed process. Move it aside; if
-   * what moved is not the lock judged stale (another process broke and retook it meanwhile), put it back.
-   */
-  async function breakIfStale(lockPath: string): Promise<void> {
-    const seen = await readRegular(lockPath);
-    if (seen === null || Date.now() - seen.mtimeMs <= lockTimeout) return;
-    const aside = `${lockPath}.${randomBytes(8).toString('hex')}.stale`;
-    if (await rename(lockPath, aside).then(() => true, ignore('ENOENT'))) {
-      if ((await readRegular(aside))?.text !== seen.text) await link(aside, lockPath).catch(ignore('EEXIST'));
-      await unlink(aside).catch(ignore('ENOENT'));
-    }
   }
 
   /** Under the lock: remove the record unless it is live at `now`; true if a record file went. */

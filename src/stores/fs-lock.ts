@@ -1,0 +1,127 @@
+/**
+ * The fs store's per-key lock (fs.ts), and the small file helpers it shares with the store: flags that never
+ * follow a symlink, an errno-filtering catch handler, and a read of a regular file.
+ */
+import { randomBytes, randomInt } from 'node:crypto';
+import { constants } from 'node:fs';
+import { link, open, rename, unlink } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { storeUnavailable } from './types.ts';
+
+// Windows has neither flag; the lstat checks remain there. O_NONBLOCK: a planted FIFO cannot hang a read.
+const NOFOLLOW = constants.O_NOFOLLOW ?? 0;
+const READ = constants.O_RDONLY | NOFOLLOW | (constants.O_NONBLOCK ?? 0);
+export const CREATE = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | NOFOLLOW;
+
+export const codeOf = (err: unknown) => String((err as { code?: unknown } | null)?.code);
+/** A catch handler that swallows the listed error codes and rethrows anything else. */
+export const ignore =
+  (...codes: string[]) =>
+  (err: unknown): undefined => {
+    if (!codes.includes(codeOf(err))) throw err;
+  };
+
+/** Reads a regular file without following a symlink; null when absent or not a regular file. */
+export async function readRegular(path: string): Promise<{ text: string; mtimeMs: number } | null> {
+  let handle: Awaited<ReturnType<typeof open>>;
+  try {
+    handle = await open(path, READ);
+  } catch (err) {
+    // ELOOP (EMLINK on BSDs): the name is a symlink, refused by O_NOFOLLOW.
+    return ignore('ENOENT', 'ENOTDIR', 'ELOOP', 'EMLINK')(err) ?? null;
+  }
+  try {
+    const stat = await handle.stat();
+    return stat.isFile() ? { text: await handle.readFile('utf8'), mtimeMs: stat.mtimeMs } : null;
+  } finally {
+    await handle.close();
+  }
+}
+
+export interface KeyLockOptions {
+  /** Milliseconds after which a lock file counts as abandoned by a crashed process. */
+  lockTimeout: number;
+  /** Where the lock file of a key (its hex name) lives. */
+  lockPathOf(hex: string): string;
+  /** Makes the lock file's directory a real directory, or throws; called before each lock file is taken. */
+  ensureDir(path: string): Promise<void>;
+}
+
+export interface KeyLocks {
+  /** Runs `body` holding the lock of `hex`, and releases the lock however `body` ends. */
+  withLock<T>(hex: string, body: () => Promise<T>): Promise<T>;
+}
+
+/**
+ * Per-key mutual exclusion. Within this process, callers of one key queue on a promise chain, so only one
+ * body per key runs at a time; across processes, the holder also owns a lock file created exclusively
+ * (`wx`, never following a symlink) holding a random token. A lock file older than `lockTimeout` (wall-clock
+ * file time) counts as left by a crashed process and is broken; a waiter gives up with StoreUnavailable after
+ * twice `lockTimeout`. On release the lock file is removed only if it still holds this holder's token: a lock
+ * another process retook after breaking ours as stale is never removed.
+ */
+export function createKeyLocks({ lockTimeout, lockPathOf, ensureDir }: KeyLockOptions): KeyLocks {
+  const chains = new Map<string, Promise<void>>();
+
+  async function withLock<T>(hex: string, body: () => Promise<T>): Promise<T> {
+    const previous = chains.get(hex) ?? Promise.resolve();
+    let release = () => {};
+    const mine = new Promise<void>((done) => (release = done));
+    const tail = previous.then(() => mine);
+    chains.set(hex, tail);
+    await previous;
+    try {
+      const lockPath = lockPathOf(hex);
+      await ensureDir(dirname(lockPath));
+      const token = await acquireFileLock(lockPath);
+      try {
+        return await body();
+      } finally {
+        // Never remove a lock that another process took after breaking ours as stale.
+        if ((await readRegular(lockPath))?.text === token) await unlink(lockPath).catch(ignore('ENOENT'));
+      }
+    } finally {
+      release();
+      if (chains.get(hex) === tail) chains.delete(hex);
+    }
+  }
+
+  async function acquireFileLock(lockPath: string): Promise<string> {
+    const token = randomBytes(16).toString('hex');
+    const giveUpAt = Date.now() + 2 * lockTimeout;
+    for (let attempt = 0; ; attempt++) {
+      const handle = await open(lockPath, CREATE, 0o600).catch(ignore('EEXIST'));
+      if (handle !== undefined) {
+        try {
+          await handle.writeFile(token);
+          return token;
+        } catch (err) {
+          await unlink(lockPath).catch(() => {});
+          throw err;
+        } finally {
+          await handle.close();
+        }
+      }
+      await breakIfStale(lockPath);
+      if (Date.now() > giveUpAt) throw storeUnavailable('fs', 'timed out waiting for a session lock');
+      await sleep(randomInt(1, 2 + Math.min(2 ** attempt, 20)));
+    }
+  }
+
+  /**
+   * A lock older than lockTimeout (wall-clock file time) was left by a crashed process. Move it aside; if
+   * what moved is not the lock judged stale (another process broke and retook it meanwhile), put it back.
+   */
+  async function breakIfStale(lockPath: string): Promise<void> {
+    const seen = await readRegular(lockPath);
+    if (seen === null || Date.now() - seen.mtimeMs <= lockTimeout) return;
+    const aside = `${lockPath}.${randomBytes(8).toString('hex')}.stale`;
+    if (await rename(lockPath, aside).then(() => true, ignore('ENOENT'))) {
+      if ((await readRegular(aside))?.text !== seen.text) await link(aside, lockPath).catch(ignore('EEXIST'));
+      await unlink(aside).catch(ignore('ENOENT'));
+    }
+  }
+
+  return { withLock };
+}
