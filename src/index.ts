@@ -9,3 +9,4 @@ export type { Keyring } from './crypto/keyring.ts';
 export { generateKeyLine, parseKeyring } from './crypto/keyring.ts';
 export type { LatchkeyErrorCode } from './errors.ts';
 export { isLatchkeyError, LatchkeyError } from './errors.ts';
+export type { SessionStore, StoredMeta, StoredRecord, UpdateResult } from './stores/types.ts';

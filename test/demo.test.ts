@@ -1,6 +1,9 @@
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { generateKeyLine } from '../src/crypto/keyring.ts';
@@ -8,9 +11,17 @@ import { CookieJar } from './support/cookies.ts';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const children: ChildProcess[] = [];
+const dataDirs: string[] = [];
 after(() => {
   for (const child of children) child.kill('SIGTERM');
+  for (const dir of dataDirs) rmSync(dir, { recursive: true, force: true });
 });
+
+function dataDir(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'latchkey-demo-'));
+  dataDirs.push(dir);
+  return dir;
+}
 
 /** Start the demo exactly as `npm start` does, on a free port; resolve with its URL and console output. */
 async function startDemo(env: Record<string, string>) {
@@ -19,7 +30,15 @@ async function startDemo(env: Record<string, string>) {
     ['--conditions=source', '--import', 'tsx', 'examples/demo/server.ts'],
     {
       cwd: root,
-      env: { ...process.env, LATCHKEY_KEYS: '', NODE_ENV: '', PORT: '0', ...env },
+      env: {
+        ...process.env,
+        LATCHKEY_KEYS: '',
+        NODE_ENV: '',
+        PORT: '0',
+        REDIS_URL: '',
+        DEMO_DATA_DIR: dataDir(),
+        ...env,
+      },
       stdio: ['ignore', 'pipe', 'pipe'],
     },
   );
@@ -58,9 +77,12 @@ function browser(base: string, extraHeaders: Record<string, string> = {}) {
 
 describe('the demo (npm start)', () => {
   test('development mode: visit, sign in, reload, sign out', async () => {
-    const demo = await startDemo({});
+    const dir = dataDir();
+    const demo = await startDemo({ DEMO_DATA_DIR: dir });
     assert.match(demo.output(), /DEVELOPMENT mode/);
-    assert.match(demo.output(), /ephemeral key/);
+    assert.match(demo.output(), /a development key kept in .*dev-key/);
+    assert.match(demo.output(), /Sessions are kept server-side: files in/);
+    assert.equal(statSync(join(dir, 'dev-key')).mode & 0o777, 0o600);
     const user = browser(demo.url);
 
     const home = await user.request('/');
@@ -70,7 +92,7 @@ describe('the demo (npm start)', () => {
     assert.match(page, /id="visits">1</);
     assert.match(
       home.headers.getSetCookie()[0] ?? '',
-      /^lk=v1\.dev\.[^;]+; Path=\/; HttpOnly; SameSite=Lax$/,
+      /^lk=[A-Za-z0-9_-]{43}; Path=\/; HttpOnly; SameSite=Lax$/,
     );
     const anonymous = user.jar.get('lk');
 
@@ -116,22 +138,53 @@ describe('the demo (npm start)', () => {
     const home = await proxied.request('/');
     assert.match(
       home.headers.getSetCookie()[0] ?? '',
-      /^__Host-lk=v1\.k1\.[^;]+; Path=\/; Secure; HttpOnly; SameSite=Lax$/,
+      /^__Host-lk=[A-Za-z0-9_-]{43}; Path=\/; Secure; HttpOnly; SameSite=Lax$/,
     );
     await proxied.request('/login', { method: 'POST', form: { username: 'grace' } });
     assert.equal((await (await proxied.request('/api/session')).json()).username, 'grace');
   });
 
-  test('sessions survive a restart when LATCHKEY_KEYS is set', async () => {
-    const keys = generateKeyLine('k1');
-    const first = await startDemo({ LATCHKEY_KEYS: keys });
+  test('sessions survive a demo restart (fs store, kept development key)', async () => {
+    const dir = dataDir();
+    const first = await startDemo({ DEMO_DATA_DIR: dir });
     const user = browser(first.url);
     await user.request('/login', { method: 'POST', form: { username: 'lin' } });
     first.child.kill('SIGTERM');
     await once(first.child, 'exit');
-    const second = await startDemo({ LATCHKEY_KEYS: keys });
+    const second = await startDemo({ DEMO_DATA_DIR: dir });
     const again = browser(second.url);
     again.jar.apply([`lk=${user.jar.get('lk')}`]);
     assert.equal((await (await again.request('/api/session')).json()).username, 'lin');
+  });
+
+  test('your devices: list them, sign out one, sign out everywhere else', async () => {
+    const demo = await startDemo({});
+    const laptop = browser(demo.url, { 'user-agent': 'Mozilla/5.0 (X11; Linux x86_64) Firefox/140.0' });
+    const phone = browser(demo.url, {
+      'user-agent': 'Mozilla/5.0 (iPhone; CPU iPhone OS 18_0 like Mac OS X) Safari/604.1',
+    });
+    const tablet = browser(demo.url);
+    for (const device of [laptop, phone, tablet]) {
+      await device.request('/login', { method: 'POST', form: { username: 'ada' } });
+    }
+    const devices = (await (await laptop.request('/api/session')).json()).devices;
+    assert.deepEqual(
+      devices.map((d: { label: string; current: boolean }) => [d.label, d.current]),
+      [
+        ['Firefox on Linux', true],
+        ['Safari on iPhone', false],
+        ['Unknown device', false],
+      ],
+    );
+    const page = await (await laptop.request('/')).text();
+    assert.match(page, /Your devices/);
+    assert.match(page, /Sign out everywhere else/);
+    await laptop.request('/devices/revoke', { method: 'POST', form: { id: devices[1].id } });
+    assert.equal((await (await phone.request('/api/session')).json()).signedIn, false);
+    assert.equal((await (await tablet.request('/api/session')).json()).signedIn, true);
+    await laptop.request('/devices/revoke-others', { method: 'POST' });
+    assert.match(await (await laptop.request('/')).text(), /Signed out 1 other device\./);
+    assert.equal((await (await tablet.request('/api/session')).json()).signedIn, false);
+    assert.equal((await (await laptop.request('/api/session')).json()).devices.length, 1);
   });
 });

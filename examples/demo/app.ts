@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { createSessions, type Session, type Sessions } from 'latchkey';
+import { createSessions, type DeviceSession, type Session, type SessionStore, type Sessions } from 'latchkey';
 import { withSession } from 'latchkey/node';
 import { type PageModel, renderPage } from './page.ts';
 
@@ -13,6 +13,8 @@ export interface DemoOptions {
   keys?: string | undefined;
   /** Behind a TLS-terminating proxy: hardened `__Host-` cookie, X-Forwarded-Proto trusted. */
   development: boolean;
+  /** Store mode (the demo's default, an fs store): devices list and sign-out everywhere. */
+  store?: SessionStore | undefined;
 }
 
 const MAX_FORM_BYTES = 2048;
@@ -46,11 +48,23 @@ function redirectHome(res: ServerResponse): void {
 }
 
 /** What the page and the JSON API show: never the cookie, a key or anything secret. */
-export function sessionView(session: Session<DemoData>, development: boolean): PageModel {
+export function sessionView(
+  session: Session<DemoData>,
+  development: boolean,
+  devices: readonly DeviceSession[] | null = null,
+): PageModel {
   const signedIn = session.userId !== undefined;
   return {
     development,
     signedIn,
+    devices:
+      devices?.map((device) => ({
+        id: device.id,
+        label: device.label ?? 'Unknown device',
+        createdAt: new Date(device.createdAt).toISOString(),
+        lastSeenAt: new Date(device.lastSeenAt).toISOString(),
+        current: device.current,
+      })) ?? null,
     username: signedIn ? (session.get('username') ?? session.userId ?? null) : null,
     visits: session.get('visits') ?? 0,
     clocks:
@@ -75,7 +89,13 @@ export function createDemo(options: DemoOptions): {
     keys: options.keys,
     development: options.development,
     trustProxy: !options.development,
+    store: options.store,
   });
+  /** The signed-in user's devices, when the demo runs in store mode. */
+  const devicesOf = async (session: Session<DemoData>) =>
+    options.store && session.userId !== undefined
+      ? await sessions.listUserSessions(session.userId, { current: session })
+      : null;
 
   const handler = withSession(sessions, async (req, res, session) => {
     const url = new URL(req.url ?? '/', 'http://demo.invalid');
@@ -84,17 +104,32 @@ export function createDemo(options: DemoOptions): {
       case 'GET /': {
         session.set('visits', (session.get('visits') ?? 0) + 1);
         const notice = session.takeFlash<string>('notice') ?? null;
-        send(
-          res,
-          200,
-          'text/html; charset=utf-8',
-          renderPage(sessionView(session, options.development), notice),
-        );
+        const view = sessionView(session, options.development, await devicesOf(session));
+        send(res, 200, 'text/html; charset=utf-8', renderPage(view, notice));
         return;
       }
-      case 'GET /api/session':
-        send(res, 200, 'application/json', JSON.stringify(sessionView(session, options.development)));
+      case 'GET /api/session': {
+        const view = sessionView(session, options.development, await devicesOf(session));
+        send(res, 200, 'application/json', JSON.stringify(view));
         return;
+      }
+      case 'POST /devices/revoke': {
+        const id = (await readForm(req))?.get('id') ?? '';
+        if (session.userId !== undefined && options.store) {
+          const ended = await sessions.revokeUserSession(session.userId, id);
+          session.flash('notice', ended ? 'That device is signed out.' : 'No such device.');
+        }
+        redirectHome(res);
+        return;
+      }
+      case 'POST /devices/revoke-others': {
+        if (session.userId !== undefined && options.store) {
+          const ended = await sessions.revokeUserSessions(session.userId, { except: session });
+          session.flash('notice', `Signed out ${ended} other device${ended === 1 ? '' : 's'}.`);
+        }
+        redirectHome(res);
+        return;
+      }
       case 'POST /login': {
         const form = await readForm(req);
         const username = form?.get('username')?.trim() ?? '';
@@ -115,7 +150,11 @@ export function createDemo(options: DemoOptions): {
         redirectHome(res);
         return;
       default:
-        if (['/', '/login', '/logout', '/api/session'].includes(url.pathname)) {
+        if (
+          ['/', '/login', '/logout', '/api/session', '/devices/revoke', '/devices/revoke-others'].includes(
+            url.pathname,
+          )
+        ) {
           send(res, 405, 'text/plain; charset=utf-8', 'Method Not Allowed');
         } else {
           send(res, 404, 'text/plain; charset=utf-8', 'Not Found');

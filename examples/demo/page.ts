@@ -4,6 +4,14 @@ export interface PageModel {
   username: string | null;
   visits: number;
   clocks: { createdAt: string; lastActiveAt: string; idleDeadline: string; absoluteDeadline: string } | null;
+  /** Store mode, signed in: the user's sessions. */
+  devices: Array<{
+    id: string;
+    label: string;
+    createdAt: string;
+    lastSeenAt: string;
+    current: boolean;
+  }> | null;
 }
 
 const ESCAPES: Record<string, string> = {
@@ -23,6 +31,7 @@ const STYLE = `
   .card { border: 1px solid #d5dbe1; border-radius: 8px; padding: 1rem 1.25rem; margin: 1rem 0; }
   dl { display: grid; grid-template-columns: max-content 1fr; gap: .25rem 1rem; } dt { color: #5b6570; }
   input, button { font: inherit; padding: .35rem .6rem; } code { font-size: .9em; }
+  ul { padding-left: 1.1rem; } .device { margin: .5rem 0; } .device form { display: inline; }
 `;
 
 function clocksTable(clocks: NonNullable<PageModel['clocks']>): string {
@@ -32,6 +41,28 @@ function clocksTable(clocks: NonNullable<PageModel['clocks']>): string {
     <dt>Idle deadline</dt><dd><time id="idle-deadline">${clocks.idleDeadline}</time></dd>
     <dt>Absolute deadline</dt><dd><time id="absolute-deadline">${clocks.absoluteDeadline}</time></dd>
   </dl>`;
+}
+
+function devicesCard(devices: NonNullable<PageModel['devices']>): string {
+  const rows = devices
+    .map(
+      (device) => `<li class="device"${device.current ? ' id="this-device"' : ''}>
+        <strong>${escapeHtml(device.label)}</strong>${device.current ? ' <em>(this device)</em>' : ''}<br>
+        <span class="muted">signed in <time>${device.createdAt}</time>, last seen <time>${device.lastSeenAt}</time></span>
+        ${
+          device.current
+            ? ''
+            : `<form method="post" action="/devices/revoke"><input type="hidden" name="id" value="${escapeHtml(device.id)}">
+               <button type="submit" class="revoke">Sign out this device</button></form>`
+        }
+      </li>`,
+    )
+    .join('');
+  const others =
+    devices.length > 1
+      ? `<form method="post" action="/devices/revoke-others"><button type="submit" id="revoke-others">Sign out everywhere else</button></form>`
+      : '';
+  return `<section class="card" id="devices"><h2>Your devices</h2><ul>${rows}</ul>${others}</section>`;
 }
 
 /** The demo's one page. Every dynamic value is escaped. */
@@ -57,6 +88,7 @@ export function renderPage(model: PageModel, notice: string | null): string {
   ${banner}
   ${notice ? `<p class="notice" id="notice">${escapeHtml(notice)}</p>` : ''}
   <section class="card">${status}</section>
+  ${model.devices ? devicesCard(model.devices) : ''}
   <section class="card">
     <p>Visits in this session: <strong id="visits">${model.visits}</strong></p>
     ${model.clocks ? clocksTable(model.clocks) : '<p class="muted">No session yet.</p>'}
