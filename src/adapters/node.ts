@@ -176,13 +176,13 @@ function holdUntilCommitted<T extends SessionData>(
 }
 
 /** Wrap a node:http request listener: it receives the session, and the response carries its cookie. */
-export function withSession<T extends SessionData>(
-  sessions: Sessions<T>,
-  handler: Handler<T>,
-  options: NodeSessionOptions = {},
-): (req: IncomingMessage, res: ServerResponse) => Promise<void> {
-  // Never throws and never rejects: an unhandled rejection would take the whole process down.
-  const fail = (error: unknown, req: IncomingMessage, res: ServerResponse): void => {
+/**
+ * The failure response, once: the app's onError if given, else a bare 500/503 (no message, no stack,
+ * none of the handler's headers). Never throws and never rejects: an unhandled rejection would take
+ * the whole process down.
+ */
+function failer(options: NodeSessionOptions) {
+  return (error: unknown, req: IncomingMessage, res: ServerResponse): void => {
     if (options.onError) {
       Promise.resolve()
         .then(() => options.onError?.(error, req, res))
@@ -207,6 +207,15 @@ export function withSession<T extends SessionData>(
       res.destroy();
     }
   };
+}
+
+/** Wrap a node:http request listener: it receives the session, and the response carries its cookie. */
+export function withSession<T extends SessionData>(
+  sessions: Sessions<T>,
+  handler: Handler<T>,
+  options: NodeSessionOptions = {},
+): (req: IncomingMessage, res: ServerResponse) => Promise<void> {
+  const fail = failer(options);
   return async (req, res) => {
     let held: HeldResponse | undefined;
     try {
@@ -223,5 +232,37 @@ export function withSession<T extends SessionData>(
       held?.cancel();
       fail(error, req, res);
     }
+  };
+}
+
+/**
+ * Connect-style middleware (`(req, res, next)`, as Express and many node frameworks use): sets
+ * `req.session` and commits it before the response headers go out. Errors a later handler passes to
+ * `next` are the framework's to answer; a store outage while loading answers 503 here.
+ *
+ * @example
+ * ```ts
+ * app.use(sessionMiddleware(sessions));
+ * app.get('/', (req, res) => { req.session.set('visits', 1); res.send('ok'); });
+ * ```
+ */
+export function sessionMiddleware<T extends SessionData>(
+  sessions: Sessions<T>,
+  options: NodeSessionOptions = {},
+): (
+  req: IncomingMessage & { session?: Session<T> },
+  res: ServerResponse,
+  next: (error?: unknown) => void,
+) => void {
+  const fail = failer(options);
+  return (req, res, next) => {
+    sessions.load(req).then(
+      (session) => {
+        req.session = session;
+        holdUntilCommitted(res, sessions, session, (error) => fail(error, req, res));
+        next();
+      },
+      (error: unknown) => fail(error, req, res),
+    );
   };
 }
