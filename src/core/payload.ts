@@ -35,8 +35,8 @@ function isTimestamp(value: unknown): value is number {
   return typeof value === 'number' && Number.isSafeInteger(value) && value >= 0;
 }
 
-/** Decode an authenticated payload; undefined when its shape is wrong in any way. */
-export function decodePayload(plaintext: Uint8Array): SessionState | undefined {
+/** UTF-8 JSON of a version-1 payload object, hardened (json.ts); undefined for anything else. */
+function openPayloadObject(plaintext: Uint8Array): Record<string, unknown> | undefined {
   let text: string;
   try {
     text = decoder.decode(plaintext);
@@ -44,7 +44,13 @@ export function decodePayload(plaintext: Uint8Array): SessionState | undefined {
     return undefined;
   }
   const payload = parseSafeJson(text);
-  if (!isPlainObject(payload) || payload.v !== 1) return undefined;
+  return isPlainObject(payload) && payload.v === 1 ? payload : undefined;
+}
+
+/** Decode an authenticated payload; undefined when its shape is wrong in any way. */
+export function decodePayload(plaintext: Uint8Array): SessionState | undefined {
+  const payload = openPayloadObject(plaintext);
+  if (!payload) return undefined;
   const { c, a, x, u, d, f } = payload;
   if (!isTimestamp(c) || !isTimestamp(a) || !isTimestamp(x)) return undefined;
   if (a < c || x < c) return undefined;
@@ -112,14 +118,8 @@ export function decodeStorePayload(
   plaintext: Uint8Array,
   extra: readonly string[] = [],
 ): (StorePayload & { extra: Record<string, number> }) | undefined {
-  let text: string;
-  try {
-    text = decoder.decode(plaintext);
-  } catch {
-    return undefined;
-  }
-  const payload = parseSafeJson(text);
-  if (!isPlainObject(payload) || payload.v !== 1) return undefined;
+  const payload = openPayloadObject(plaintext);
+  if (!payload) return undefined;
   const { n, c, x, u, d, f } = payload;
   if (!isTimestamp(c) || !isTimestamp(x) || x < c || !Number.isSafeInteger(n) || (n as number) < 1)
     return undefined;

@@ -1,0 +1,102 @@
+/**
+ * A store outage seen from HTTP: a Redis server this test started on its own port is stopped and
+ * started again. While it is down the adapters answer 503 (or what onError says), nobody is treated
+ * as signed in, the process lives on; when it is back, service resumes by itself (checklist #48).
+ */
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { after, test } from 'node:test';
+import { createClient } from 'redis';
+import { withSession as withFetchSession } from '../src/adapters/fetch.ts';
+import { withSession } from '../src/adapters/node.ts';
+import { createSessions } from '../src/core/sessions.ts';
+import { generateKeyLine } from '../src/crypto/keyring.ts';
+import { redisStore } from '../src/stores/redis.ts';
+import { CookieJar } from './support/cookies.ts';
+import { restartRedisServer, startRedisServer, stopAllRedisServers, stopRedisServer } from './support/redis-servers.ts';
+
+after(stopAllRedisServers);
+
+async function eventually<T>(check: () => Promise<T>, ok: (value: T) => boolean, timeoutMs = 15_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await check();
+    if (ok(value) || Date.now() > deadline) return value;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+test('Redis down: 503 from node:http and Fetch, nobody signed in, no crash; Redis back: service resumes', async (t) => {
+  t.mock.method(console, 'error', () => {});
+  const redis = await startRedisServer();
+  const client = createClient({
+    url: redis.url,
+    disableOfflineQueue: true,
+    socket: { connectTimeout: 1000, reconnectStrategy: (retries: number) => Math.min(100 * retries, 500) },
+    commandOptions: { timeout: 1000 },
+  });
+  client.on('error', () => {});
+  await client.connect();
+  const sessions = createSessions<{ name: string }>({
+    keys: generateKeyLine('k1'),
+    store: redisStore({ client }),
+    trustProxy: true,
+  });
+  const handle = async (session: { userId: string | undefined; login(id: string): Promise<void> }, path: string) => {
+    if (path === '/login') await session.login('alice');
+    return JSON.stringify({ user: session.userId ?? null });
+  };
+  const server = createServer(
+    withSession(sessions, async (req, res, session) => res.end(await handle(session, req.url ?? '/'))),
+  );
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const fetchApp = withFetchSession(
+    sessions,
+    async (request, session) => new Response(await handle(session, new URL(request.url).pathname)),
+  );
+  const teapot = withFetchSession(sessions, async () => new Response('unreachable'), {
+    onError: () => new Response('custom outage page', { status: 418 }),
+  });
+  const jar = new CookieJar();
+  const call = async (path: string) => {
+    const cookie = jar.header();
+    const response = await fetch(`${base}${path}`, {
+      headers: { 'x-forwarded-proto': 'https', ...(cookie ? { cookie } : {}) },
+    });
+    jar.apply(response.headers.getSetCookie());
+    return { status: response.status, body: await response.text() };
+  };
+  const viaFetch = (handler: (r: Request) => Promise<Response>) =>
+    handler(new Request('https://app.test/', { headers: { cookie: jar.header() ?? '' } }));
+
+  try {
+    assert.deepEqual(await call('/login'), { status: 200, body: '{"user":"alice"}' });
+    assert.deepEqual(await call('/'), { status: 200, body: '{"user":"alice"}' });
+
+    await stopRedisServer(redis);
+    const down = await call('/');
+    assert.equal(down.status, 503);
+    assert.equal(down.body, 'Service Unavailable', 'a bare 503: not signed in, not signed out');
+    const fetched = await viaFetch(fetchApp);
+    assert.equal(fetched.status, 503);
+    assert.deepEqual(fetched.headers.getSetCookie(), [], 'the cookie is left alone');
+    assert.equal((await viaFetch(teapot)).status, 418, 'the outage response is configurable');
+    assert.ok(jar.header(), 'the browser keeps its token through the outage');
+
+    await restartRedisServer(redis); // an empty Redis: the session itself is gone, as after an eviction
+    const back = await eventually(
+      () => call('/'),
+      (reply) => reply.status === 200,
+    );
+    assert.deepEqual(back, { status: 200, body: '{"user":null}' });
+    assert.deepEqual(await call('/login'), { status: 200, body: '{"user":"alice"}' });
+    assert.deepEqual(await call('/'), { status: 200, body: '{"user":"alice"}' });
+  } finally {
+    server.close();
+    await client.close().catch(() => {});
+  }
+});
