@@ -157,6 +157,20 @@ describe('the demo (npm start)', () => {
     assert.equal((await (await again.request('/api/session')).json()).username, 'lin');
   });
 
+  test('two demo processes on different ports sharing one Redis see the same sessions', async () => {
+    const shared = { LATCHKEY_KEYS: generateKeyLine('k1'), REDIS_URL: 'redis://127.0.0.1:6379' };
+    const [one, two] = await Promise.all([startDemo(shared), startDemo(shared)]);
+    assert.notEqual(one.url, two.url);
+    assert.match(one.output(), /Sessions are kept server-side: Redis at redis:\/\/127\.0\.0\.1:6379/);
+    const user = browser(one.url);
+    await user.request('/login', { method: 'POST', form: { username: 'grace' } });
+    const elsewhere = browser(two.url);
+    elsewhere.jar.apply([`lk=${user.jar.get('lk')}`]);
+    assert.equal((await (await elsewhere.request('/api/session')).json()).username, 'grace');
+    await elsewhere.request('/logout', { method: 'POST' });
+    assert.equal((await (await user.request('/api/session')).json()).signedIn, false, 'a logout on one is seen by the other');
+  });
+
   test('your devices: list them, sign out one, sign out everywhere else', async () => {
     const demo = await startDemo({});
     const laptop = browser(demo.url, { 'user-agent': 'Mozilla/5.0 (X11; Linux x86_64) Firefox/140.0' });

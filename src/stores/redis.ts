@@ -1,0 +1,358 @@
+/**
+ * A session store on Redis or Redis Cluster, through a client the app creates, configures and closes:
+ * node-redis v5 (`createClient()`, `createCluster()`) or ioredis (`Redis`, `Cluster`). Needs Redis ≥ 6.2.
+ * Key layout, the user index's consistency model across cluster slots, eviction and timeouts:
+ * docs/stores/redis.md.
+ *
+ * @example
+ * ```ts
+ * import { createClient } from 'redis';
+ * import { redisStore } from 'latchkey/stores/redis';
+ * const client = createClient({ url: process.env.REDIS_URL, disableOfflineQueue: true,
+ *   socket: { connectTimeout: 2000 }, commandOptions: { timeout: 2000 } });
+ * client.on('error', (err) => log.warn(err));
+ * await client.connect();
+ * const sessions = createSessions({ keys, store: redisStore({ client }) });
+ * ```
+ */
+import { createHash } from 'node:crypto';
+import type { Clock } from '../core/clock.ts';
+import { systemClock } from '../core/clock.ts';
+import { StoreUnavailable } from '../errors.ts';
+import {
+  assertStoredRecord,
+  assertStoreKey,
+  assertUserId,
+  isStoreKey,
+  isUserId,
+  parseStoredRecord,
+  type SessionStore,
+  type StoredMeta,
+  type StoredRecord,
+  storeUnavailable,
+  type UpdateResult,
+} from './types.ts';
+
+/** The node-redis v5 methods the store calls; `createClient()` and `createCluster()` both have them. */
+export interface NodeRedisClientLike {
+  get(key: string): Promise<unknown>;
+  set(
+    key: string,
+    value: string,
+    options: { condition: 'NX'; expiration: { type: 'PX'; value: number } },
+  ): Promise<unknown>;
+  getDel(key: string): Promise<unknown>;
+  zRange(key: string, start: number, stop: number): Promise<unknown>;
+  eval(script: string, options: { keys: string[]; arguments: string[] }): Promise<unknown>;
+  evalSha(sha1: string, options: { keys: string[]; arguments: string[] }): Promise<unknown>;
+}
+
+/** The ioredis methods the store calls; `new Redis()` and `new Cluster()` both have them. */
+export interface IoRedisClientLike {
+  get(key: string): Promise<unknown>;
+  set(key: string, value: string, px: 'PX', milliseconds: number, nx: 'NX'): Promise<unknown>;
+  getdel(key: string): Promise<unknown>;
+  zrange(key: string, start: number, stop: number): Promise<unknown>;
+  eval(script: string, numKeys: number, ...keysAndArgs: string[]): Promise<unknown>;
+  evalsha(sha1: string, numKeys: number, ...keysAndArgs: string[]): Promise<unknown>;
+}
+
+export type RedisClientLike = NodeRedisClientLike | IoRedisClientLike;
+
+export interface RedisStoreOptions {
+  /** A connected client. The store never closes it; set its timeouts (docs/stores/redis.md). */
+  client: RedisClientLike;
+  /** Prepended to every key. Default `latchkey:`; at most 64 characters, no `{` or `}` (hash tags). */
+  prefix?: string;
+  /** The time source for expiry decisions; tests pass a fake clock. */
+  clock?: Clock;
+  /**
+   * Milliseconds to wait for each reply before failing with StoreUnavailable. Default 5000. A backstop
+   * under the client's own timeouts: node-redis v5 never times out a command already sent to a server
+   * that stopped answering.
+   */
+  timeout?: number;
+}
+
+/** The driver-neutral calls the store makes: one shape for both clients and their cluster variants. */
+interface Driver {
+  get(key: string): Promise<unknown>;
+  setNx(key: string, value: string, ttl: number): Promise<unknown>;
+  getDel(key: string): Promise<unknown>;
+  members(key: string): Promise<unknown>;
+  evalSha(sha1: string, keys: string[], args: string[]): Promise<unknown>;
+  eval(script: string, keys: string[], args: string[]): Promise<unknown>;
+}
+
+// Shape, not instanceof: the store never loads a driver (DESIGN.md §6), and two copies of one driver in
+// node_modules would defeat instanceof anyway.
+function driverFor(client: RedisClientLike): Driver {
+  const shape = client as unknown as Record<string, unknown>;
+  if (typeof shape.evalSha === 'function' && typeof shape.zRange === 'function') {
+    const c = client as NodeRedisClientLike;
+    return {
+      get: (key) => c.get(key),
+      setNx: (key, value, ttl) =>
+        c.set(key, value, { condition: 'NX', expiration: { type: 'PX', value: ttl } }),
+      getDel: (key) => c.getDel(key),
+      members: (key) => c.zRange(key, 0, -1),
+      evalSha: (sha1, keys, args) => c.evalSha(sha1, { keys, arguments: args }),
+      eval: (script, keys, args) => c.eval(script, { keys, arguments: args }),
+    };
+  }
+  if (typeof shape.evalsha === 'function' && typeof shape.zrange === 'function') {
+    const c = client as IoRedisClientLike;
+    return {
+      get: (key) => c.get(key),
+      setNx: (key, value, ttl) => c.set(key, value, 'PX', ttl, 'NX'),
+      getDel: (key) => c.getdel(key),
+      members: (key) => c.zrange(key, 0, -1),
+      evalSha: (sha1, keys, args) => c.evalsha(sha1, keys.length, ...keys, ...args),
+      eval: (script, keys, args) => c.eval(script, keys.length, ...keys, ...args),
+    };
+  }
+  throw new TypeError('redisStore: client must be a node-redis v5 or ioredis client (or cluster)');
+}
+
+// Records are JSON with these fields first, in this order, so the scripts can read and rewrite them by
+// position without a JSON library: no cjson float rounding, no re-encoding of the sealed data.
+const HEAD = '^{"version":(%d+),"expiresAt":(%d+),"lastSeenAt":%d+,"absoluteAt":(%d+),';
+
+const script = (source: string) => ({ source, sha1: createHash('sha1').update(source).digest('hex') });
+type Script = ReturnType<typeof script>;
+
+/** Update-if-exists with compare-and-set: absent or expired by the caller's clock is 'missing' (#31). */
+const UPDATE = script(`local current = redis.call('GET', KEYS[1])
+if not current then return 'missing' end
+local _, _, version, expiresAt = string.find(current, '${HEAD}')
+if not version or tonumber(expiresAt) <= tonumber(ARGV[1]) then return 'missing' end
+if version ~= ARGV[2] then return 'conflict' end
+redis.call('SET', KEYS[1], ARGV[3], 'PX', ARGV[4])
+return 'ok'`);
+
+/**
+ * Touch a live record, never creating one (#31). Its TTL stops at absoluteAt, so it never outlives the
+ * user index entry, whose TTL is at least absoluteAt.
+ */
+const TOUCH = script(`local current = redis.call('GET', KEYS[1])
+if not current then return 0 end
+local _, last, version, expiresAt, absoluteAt = string.find(current, '${HEAD}')
+if not version or tonumber(expiresAt) <= tonumber(ARGV[1]) then return 0 end
+local ttl = math.max(1, math.min(tonumber(ARGV[2]), tonumber(absoluteAt)) - tonumber(ARGV[1]))
+local head = '{"version":' .. version .. ',"expiresAt":' .. ARGV[2] .. ',"lastSeenAt":' .. ARGV[3] ..
+  ',"absoluteAt":' .. absoluteAt .. ','
+redis.call('SET', KEYS[1], head .. string.sub(current, last + 1), 'PX', string.format('%d', ttl))
+return 1`);
+
+/** Delete a record only if it still belongs to the user: 2 if it was live, 1 if expired, 0 if not deleted. */
+const DELETE_OWNED = script(`local current = redis.call('GET', KEYS[1])
+if not current then return 0 end
+local _, last, version, expiresAt = string.find(current, '${HEAD}')
+if not version or string.sub(current, last + 1, last + #ARGV[2]) ~= ARGV[2] then return 0 end
+redis.call('DEL', KEYS[1])
+if tonumber(expiresAt) > tonumber(ARGV[1]) then return 2 end
+return 1`);
+
+/** Add a store key to a user index (score = its deadline, kept at the max) and stretch the index's TTL. */
+const INDEX_ADD = script(`local score = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if not score or tonumber(score) < tonumber(ARGV[2]) then redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1]) end
+if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[3]) then redis.call('PEXPIRE', KEYS[1], ARGV[3]) end
+return 1`);
+
+/**
+ * Remove members: the first ARGV[2] unconditionally (this store just deleted their records), the rest only
+ * once their deadline has passed, so a create or update still in flight (which indexed the key, with a
+ * future deadline, before writing it) can never be unindexed by a reader that saw no record yet.
+ */
+const INDEX_REMOVE = script(`local now, sure, removed = tonumber(ARGV[1]), tonumber(ARGV[2]), 0
+for i = 3, #ARGV do
+  local score = redis.call('ZSCORE', KEYS[1], ARGV[i])
+  if score and (i - 2 <= sure or tonumber(score) <= now) then
+    removed = removed + redis.call('ZREM', KEYS[1], ARGV[i])
+  end
+end
+return removed`);
+
+const encode = (r: StoredRecord): string =>
+  JSON.stringify({
+    version: r.version,
+    expiresAt: r.expiresAt,
+    lastSeenAt: r.lastSeenAt,
+    absoluteAt: r.absoluteAt,
+    userId: r.userId ?? null,
+    createdAt: r.createdAt,
+    sealed: r.sealed,
+    label: r.label ?? undefined,
+  });
+
+/** The bytes that follow the head of a record owned by `userId`: DELETE_OWNED matches them exactly. */
+const ownerFragment = (userId: string): string => `"userId":${JSON.stringify(userId)},`;
+
+const text = (reply: unknown): string | null => {
+  if (typeof reply === 'string') return reply;
+  return reply instanceof Uint8Array ? Buffer.from(reply).toString('utf8') : null;
+};
+
+/** A corrupt or foreign value is no session, never an exception (checklist bad inputs: corrupt blob). */
+function decode(reply: unknown): StoredRecord | null {
+  const raw = text(reply);
+  if (raw === null) return null;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(raw);
+  } catch {
+    return null;
+  }
+  const record = parseStoredRecord(parsed);
+  if (record === null) return null;
+  // Optional fields come back absent, as they went in, not as explicit undefined.
+  const { userId, label, ...rest } = record;
+  return { ...rest, ...(userId === undefined ? {} : { userId }), ...(label === undefined ? {} : { label }) };
+}
+
+const isTime = (value: unknown): value is number =>
+  typeof value === 'number' && Number.isSafeInteger(value) && value >= 0;
+
+const isNoScript = (err: unknown): boolean => err instanceof Error && err.message.startsWith('NOSCRIPT');
+
+export function redisStore(options: RedisStoreOptions): SessionStore {
+  const prefix = options.prefix ?? 'latchkey:';
+  // A brace would become the cluster hash tag and pin every key to one slot.
+  if (typeof prefix !== 'string' || prefix.length > 64 || /[{}]/.test(prefix)) {
+    throw new TypeError('redisStore: prefix must be a string of at most 64 characters without { or }');
+  }
+  const timeout = options.timeout ?? 5000;
+  if (!Number.isSafeInteger(timeout) || timeout < 1)
+    throw new TypeError('redisStore: timeout must be a positive integer (ms)');
+  const driver = driverFor(options.client);
+  const clock = options.clock ?? systemClock;
+  // Hash tags: each record and each index has its own slot; no command ever spans two keys.
+  const recordKey = (storeKey: string) => `${prefix}s:{${storeKey}}`;
+  // The user id is hashed: any string is safe in a key, and no pattern is built from input (#52).
+  const indexKey = (userId: string) => `${prefix}u:{${createHash('sha256').update(userId).digest('hex')}}`;
+  const ttl = (deadline: number, now: number) => Math.max(1, deadline - now);
+
+  /** Any driver failure (refused, timeout, cluster down, closed client) is StoreUnavailable (→ 503). */
+  async function io<T>(op: () => Promise<T>): Promise<T> {
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(storeUnavailable('redis', `no reply within ${timeout} ms`)), timeout);
+    });
+    try {
+      // A late reply is dropped by the client; writes are conditional, so a late one resurrects nothing.
+      return await Promise.race([op(), deadline]);
+    } catch (err) {
+      throw err instanceof StoreUnavailable ? err : storeUnavailable('redis', err);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  const run = (s: Script, keys: string[], args: string[]) =>
+    io(async () => {
+      try {
+        return await driver.evalSha(s.sha1, keys, args);
+      } catch (err) {
+        // NOSCRIPT is Redis's own reply code (a restarted server, another cluster node), not a message.
+        if (!isNoScript(err)) throw err;
+        return await driver.eval(s.source, keys, args);
+      }
+    });
+
+  /** Index before the write (checklist #33): the index is always a superset of the user's records. */
+  async function index(storeKey: string, record: StoredRecord, now: number): Promise<void> {
+    if (typeof record.userId !== 'string') return;
+    const deadline = Math.max(record.expiresAt, record.absoluteAt);
+    await run(INDEX_ADD, [indexKey(record.userId)], [storeKey, String(deadline), String(ttl(deadline, now))]);
+  }
+
+  async function unindex(userId: string, deleted: string[], unowned: string[]): Promise<void> {
+    if (deleted.length + unowned.length === 0) return;
+    const args = [String(clock.now()), String(deleted.length), ...deleted, ...unowned];
+    await run(INDEX_REMOVE, [indexKey(userId)], args);
+  }
+
+  const members = async (userId: string): Promise<string[]> => {
+    const reply = await io(() => driver.members(indexKey(userId)));
+    return Array.isArray(reply) ? reply.map(text).filter(isStoreKey) : [];
+  };
+
+  return {
+    async create(storeKey, record) {
+      assertStoreKey(storeKey);
+      assertStoredRecord(record);
+      const now = clock.now();
+      await index(storeKey, record, now);
+      // SET NX: insert-if-absent, atomic (checklist #4). PX in ms, never EX (checklist bad inputs: units).
+      const reply = await io(() =>
+        driver.setNx(recordKey(storeKey), encode(record), ttl(record.expiresAt, now)),
+      );
+      return reply !== null && reply !== undefined;
+    },
+    async get(storeKey) {
+      if (!isStoreKey(storeKey)) return null;
+      const record = decode(await io(() => driver.get(recordKey(storeKey))));
+      // Expiry comes from the record and our clock, whatever Redis's TTL says (checklist #28).
+      return record !== null && record.expiresAt > clock.now() ? record : null;
+    },
+    async update(storeKey, record, expectedVersion): Promise<UpdateResult> {
+      assertStoreKey(storeKey);
+      assertStoredRecord(record);
+      const now = clock.now();
+      await index(storeKey, record, now);
+      const args = [String(now), String(expectedVersion), encode(record), String(ttl(record.expiresAt, now))];
+      const reply = text(await run(UPDATE, [recordKey(storeKey)], args));
+      return reply === 'ok' || reply === 'conflict' ? reply : 'missing';
+    },
+    async touch(storeKey, expiresAt, lastSeenAt) {
+      assertStoreKey(storeKey);
+      if (!isTime(expiresAt) || !isTime(lastSeenAt)) {
+        throw new TypeError('touch: expiresAt and lastSeenAt are UTC milliseconds (safe integers ≥ 0)');
+      }
+      const args = [String(clock.now()), String(expiresAt), String(lastSeenAt)];
+      return Number(await run(TOUCH, [recordKey(storeKey)], args)) === 1;
+    },
+    async delete(storeKey) {
+      if (!isStoreKey(storeKey)) return;
+      const previous = decode(await io(() => driver.getDel(recordKey(storeKey))));
+      // Unindex after deleting, never before: the index stays a superset.
+      if (previous?.userId !== undefined) await unindex(previous.userId, [storeKey], []);
+    },
+    async listByUser(userId) {
+      if (!isUserId(userId)) return [];
+      const keys = await members(userId);
+      const records = await Promise.all(keys.map((key) => io(() => driver.get(recordKey(key)))));
+      const now = clock.now();
+      const found: StoredMeta[] = [];
+      const unowned: string[] = [];
+      keys.forEach((storeKey, i) => {
+        const record = decode(records[i]);
+        // Gone (deleted, evicted, TTL) or now another user's: drop lazily. An expired record that Redis
+        // still holds stays indexed: a clock stepping back could make it live again.
+        if (record?.userId !== userId) unowned.push(storeKey);
+        else if (record.expiresAt > now) {
+          const { createdAt, lastSeenAt, expiresAt, label } = record;
+          found.push({ storeKey, userId, createdAt, lastSeenAt, expiresAt, label });
+        }
+      });
+      await unindex(userId, [], unowned);
+      return found.sort((a, b) => a.createdAt - b.createdAt || (a.storeKey < b.storeKey ? -1 : 1));
+    },
+    async deleteByUser(userId, exceptStoreKey) {
+      assertUserId(userId);
+      const keys = (await members(userId)).filter((key) => key !== exceptStoreKey);
+      const args = [String(clock.now()), ownerFragment(userId)];
+      const results = await Promise.all(keys.map((key) => run(DELETE_OWNED, [recordKey(key)], args)));
+      const codes = results.map(Number);
+      await unindex(
+        userId,
+        keys.filter((_, i) => codes[i] !== 0),
+        keys.filter((_, i) => codes[i] === 0),
+      );
+      // Like the memory store: expired records are removed too, but only live ones are counted.
+      return codes.filter((code) => code === 2).length;
+    },
+    // No purgeExpired: Redis expires keys itself (PX on every write). close() leaves the client open.
+    async close() {},
+  };
+}
