@@ -168,7 +168,11 @@ describe('the demo (npm start)', () => {
     elsewhere.jar.apply([`lk=${user.jar.get('lk')}`]);
     assert.equal((await (await elsewhere.request('/api/session')).json()).username, 'grace');
     await elsewhere.request('/logout', { method: 'POST' });
-    assert.equal((await (await user.request('/api/session')).json()).signedIn, false, 'a logout on one is seen by the other');
+    assert.equal(
+      (await (await user.request('/api/session')).json()).signedIn,
+      false,
+      'a logout on one is seen by the other',
+    );
   });
 
   test('your devices: list them, sign out one, sign out everywhere else', async () => {

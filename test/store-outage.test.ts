@@ -15,11 +15,20 @@ import { createSessions } from '../src/core/sessions.ts';
 import { generateKeyLine } from '../src/crypto/keyring.ts';
 import { redisStore } from '../src/stores/redis.ts';
 import { CookieJar } from './support/cookies.ts';
-import { restartRedisServer, startRedisServer, stopAllRedisServers, stopRedisServer } from './support/redis-servers.ts';
+import {
+  restartRedisServer,
+  startRedisServer,
+  stopAllRedisServers,
+  stopRedisServer,
+} from './support/redis-servers.ts';
 
 after(stopAllRedisServers);
 
-async function eventually<T>(check: () => Promise<T>, ok: (value: T) => boolean, timeoutMs = 15_000): Promise<T> {
+async function eventually<T>(
+  check: () => Promise<T>,
+  ok: (value: T) => boolean,
+  timeoutMs = 15_000,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = await check();
@@ -44,7 +53,10 @@ test('Redis down: 503 from node:http and Fetch, nobody signed in, no crash; Redi
     store: redisStore({ client }),
     trustProxy: true,
   });
-  const handle = async (session: { userId: string | undefined; login(id: string): Promise<void> }, path: string) => {
+  const handle = async (
+    session: { userId: string | undefined; login(id: string): Promise<void> },
+    path: string,
+  ) => {
     if (path === '/login') await session.login('alice');
     return JSON.stringify({ user: session.userId ?? null });
   };
