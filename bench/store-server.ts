@@ -1,0 +1,150 @@
+/**
+ * One server of bench/store.ts, in its own process:
+ *
+ *   node --conditions=source --import tsx bench/store-server.ts <config id> '<ServerOptions as JSON>'
+ *
+ * It listens on a free loopback port and prints `ready <port>` when it can take requests. Routes:
+ *
+ *   GET /       read the counter `n` from the session, add one, store it, answer its new value (every request
+ *               writes); a request without a session creates one with n = 1
+ *   GET /peek   answer `n` without changing the session (for the runner's checks; not timed)
+ *
+ * It stops on SIGTERM (the runner kills it by PID).
+ */
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createRequire } from 'node:module';
+import type { AddressInfo } from 'node:net';
+import express, { type RequestHandler } from 'express';
+import pg from 'pg';
+import { createClient } from 'redis';
+import { sessionMiddleware, withSession } from '../src/adapters/node.ts';
+import type { Session } from '../src/core/session.ts';
+import { createSessions } from '../src/core/sessions.ts';
+import { generateKeyLine } from '../src/crypto/keyring.ts';
+import { fsStore } from '../src/stores/fs.ts';
+import { postgresStore } from '../src/stores/postgres.ts';
+import { redisStore } from '../src/stores/redis.ts';
+import type { SessionStore } from '../src/stores/types.ts';
+import { CONFIGS, PG, REDIS_URL, type ServerOptions } from './store-configs.ts';
+
+type Data = { n: number };
+
+// express-session and connect-redis are loaded untyped on purpose: importing them would bring in
+// @types/express-session, whose global `Express.Request['session']` clashes with Latchkey's
+// `sessionMiddleware` typing for every file of the project (src/adapters/node-middleware.test.ts included).
+const require = createRequire(import.meta.url);
+const session = require('express-session') as (options: {
+  store: unknown;
+  secret: string;
+  resave: boolean;
+  saveUninitialized: boolean;
+  cookie: { secure: boolean };
+}) => RequestHandler;
+const { RedisStore } = require('connect-redis') as {
+  RedisStore: new (options: { client: unknown; prefix: string }) => object;
+};
+/** What express-session puts on the request: the session object, holding our counter. */
+const esSession = (req: unknown) => (req as { session: { n?: number } }).session;
+
+const [id, optionsJson] = process.argv.slice(2);
+const config = CONFIGS.find((c) => c.id === id);
+if (!config || optionsJson === undefined) {
+  process.stderr.write(`usage: store-server.ts <${CONFIGS.map((c) => c.id).join('|')}> '<options JSON>'\n`);
+  process.exit(2);
+}
+const options = JSON.parse(optionsJson) as ServerOptions;
+
+const closers: Array<() => Promise<unknown>> = [];
+
+async function redisClient() {
+  // One connection, as an app would have; node-redis pipelines concurrent commands on it.
+  const client = createClient({ url: REDIS_URL });
+  client.on('error', (error: unknown) => console.error('redis client:', error));
+  await client.connect();
+  closers.push(() => client.close());
+  return client;
+}
+
+async function latchkeyStore(): Promise<SessionStore> {
+  switch (config!.store) {
+    case 'redis':
+      return redisStore({ client: await redisClient(), prefix: options.redisPrefix });
+    case 'postgres': {
+      // pg's default pool: at most 10 connections; the other requests queue for one.
+      const pool = new pg.Pool({ ...PG });
+      pool.on('error', (error) => console.error('pg pool:', error));
+      closers.push(() => pool.end());
+      return postgresStore({ client: pool, table: options.pgTable });
+    }
+    case 'fs':
+      return fsStore({ dir: options.fsDir });
+  }
+}
+
+function text(res: ServerResponse, body: string): void {
+  res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8' });
+  res.end(body);
+}
+
+async function handler(): Promise<(req: IncomingMessage, res: ServerResponse) => void> {
+  if (config!.library === 'express-session') {
+    const app = express();
+    app.use(
+      session({
+        store: new RedisStore({ client: await redisClient(), prefix: options.redisPrefix }),
+        secret: 'latchkey-bench-not-a-secret',
+        resave: false,
+        saveUninitialized: false,
+        cookie: { secure: false },
+      }),
+    );
+    app.get('/', (req, res) => {
+      const s = esSession(req);
+      s.n = (s.n ?? 0) + 1;
+      res.send(String(s.n));
+    });
+    app.get('/peek', (req, res) => {
+      res.send(String(esSession(req).n ?? 0));
+    });
+    return app;
+  }
+
+  const sessions = createSessions<Data>({
+    keys: generateKeyLine('k1'),
+    store: await latchkeyStore(),
+    trustProxy: true,
+  });
+  if (config!.framework === 'node:http') {
+    return withSession(sessions, (req, res, s) => {
+      if (req.url === '/peek') return text(res, String(s.get('n') ?? 0));
+      const n = (s.get('n') ?? 0) + 1;
+      s.set('n', n);
+      text(res, String(n));
+    });
+  }
+  const app = express();
+  app.use(sessionMiddleware(sessions));
+  const sessionOf = (req: unknown) => (req as { session: Session<Data> }).session;
+  app.get('/', (req, res) => {
+    const s = sessionOf(req);
+    const n = (s.get('n') ?? 0) + 1;
+    s.set('n', n);
+    res.send(String(n));
+  });
+  app.get('/peek', (req, res) => {
+    res.send(String(sessionOf(req).get('n') ?? 0));
+  });
+  return app;
+}
+
+const server = createServer(await handler());
+process.on('SIGTERM', () => {
+  server.closeAllConnections();
+  const deadline = new Promise((resolve) => setTimeout(resolve, 300).unref());
+  void Promise.race([Promise.allSettled(closers.map((close) => close())), deadline]).then(() =>
+    process.exit(0),
+  );
+});
+server.listen(0, '127.0.0.1', () => {
+  process.stdout.write(`ready ${(server.address() as AddressInfo).port}\n`);
+});
