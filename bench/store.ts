@@ -56,16 +56,20 @@ interface Options {
   readonly warmupSec: number;
   readonly durationSec: number;
   readonly sessions: number;
+  /** Only the configurations whose id contains this text (e.g. `redis-express`); the baseline always runs. */
+  readonly only: string | undefined;
 }
 
 function parseArgs(argv: readonly string[]): Options {
   let quick = false;
   let json = false;
+  let only: string | undefined;
   for (const arg of argv) {
     if (arg === '--quick') quick = true;
     else if (arg === '--json') json = true;
+    else if (arg.startsWith('--only=')) only = arg.slice('--only='.length);
     else if (arg === '--help' || arg === '-h') {
-      process.stdout.write('usage: npm run bench:store -- [--quick] [--json]\n');
+      process.stdout.write('usage: npm run bench:store -- [--quick] [--json] [--only=TEXT]\n');
       process.exit(0);
     } else {
       process.stderr.write(`bench/store.ts: unknown argument ${JSON.stringify(arg)}\n`);
@@ -73,8 +77,8 @@ function parseArgs(argv: readonly string[]): Options {
     }
   }
   return quick
-    ? { quick, json, rounds: 1, warmupSec: 1, durationSec: 2, sessions: 50 }
-    : { quick, json, rounds: 3, warmupSec: 1.5, durationSec: 4, sessions: 50 };
+    ? { quick, json, only, rounds: 1, warmupSec: 1, durationSec: 2, sessions: 50 }
+    : { quick, json, only, rounds: 3, warmupSec: 1.5, durationSec: 4, sessions: 50 };
 }
 
 const options = parseArgs(process.argv.slice(2));
@@ -945,7 +949,9 @@ async function main(): Promise<void> {
 
     // The load runs: every configuration once per round; even rounds in reverse order (RUN_ORDER), so a
     // slow drift of the machine lands on both ends of the list alike.
-    const configs = CONFIGS.filter((c) => available(c.store));
+    const configs = CONFIGS.filter(
+      (c) => available(c.store) && (options.only === undefined || c.id === BASELINE_ID || c.id.includes(options.only)),
+    );
     const order = RUN_ORDER.map((id) => configs.find((c) => c.id === id)).filter((c) => c !== undefined);
     const runs = new Map<string, RunResult[]>(configs.map((c) => [c.id, []]));
     const failures = new Map<string, string[]>(configs.map((c) => [c.id, []]));

@@ -81,8 +81,6 @@ function absorbHeaderArgument(res: ServerResponse, headers: unknown): void {
 
 /** What the adapter needs to know about a response whose commit it holds back. */
 interface HeldResponse {
-  /** Put the response's own methods back. */
-  restore(): void;
   /** True once the handler has called `end()` (the response is complete, if not yet flushed). */
   ended(): boolean;
   /** Drop what is queued: a failure response replaces it. */
@@ -108,14 +106,11 @@ function holdUntilCommitted<T extends SessionData>(
     flushHeaders: res.flushHeaders,
   };
   const queue: Array<() => void> = [];
-  let state: 'open' | 'committing' | 'done' | 'cancelled' = 'open';
+  // 'open': nothing sent yet; 'committing': calls are queued; 'passing': the patched methods just call
+  // the originals. They are never put back: re-assigning them per request changes the response
+  // object's shape again, which costs V8 (and Express) more than one flag test per call.
+  let state: 'open' | 'committing' | 'passing' = 'open';
   let ended = false;
-  const restore = () => {
-    res.writeHead = original.writeHead;
-    res.write = original.write;
-    res.end = original.end;
-    res.flushHeaders = original.flushHeaders;
-  };
   const start = () => {
     if (state !== 'open') return;
     state = 'committing';
@@ -123,9 +118,8 @@ function holdUntilCommitted<T extends SessionData>(
     if (session instanceof SessionImpl) session._locked = true;
     sessions.commit(session).then(
       (setCookie) => {
-        if (state === 'cancelled') return;
-        state = 'done';
-        restore();
+        if (state !== 'committing') return; // cancelled: a failure response replaced this one
+        state = 'passing';
         try {
           applyToNodeResponse(res, setCookie);
           for (const operation of queue.splice(0)) operation();
@@ -134,20 +128,21 @@ function holdUntilCommitted<T extends SessionData>(
         }
       },
       (error: unknown) => {
-        if (state === 'cancelled') return;
-        state = 'cancelled';
+        if (state !== 'committing') return;
+        state = 'passing';
         queue.length = 0;
-        restore();
         fail(error);
       },
     );
   };
   const hold = (operation: () => void) => {
     start();
-    if (state === 'done') operation();
-    else if (state === 'committing') queue.push(operation);
+    if (state === 'passing') operation();
+    else queue.push(operation);
   };
   res.writeHead = function (this: ServerResponse, statusCode: number, ...rest: unknown[]) {
+    if (state === 'passing')
+      return (original.writeHead as (...a: unknown[]) => ServerResponse).call(this, statusCode, ...rest);
     const message = typeof rest[0] === 'string' ? rest[0] : undefined;
     absorbHeaderArgument(res, typeof rest[0] === 'string' ? rest[1] : rest[0]);
     res.statusCode = statusCode;
@@ -155,27 +150,29 @@ function holdUntilCommitted<T extends SessionData>(
     return this;
   } as ServerResponse['writeHead'];
   res.write = function (this: ServerResponse, ...args: unknown[]) {
+    if (state === 'passing') return (original.write as (...a: unknown[]) => boolean).apply(this, args);
     hold(() => (original.write as (...a: unknown[]) => boolean).apply(res, args));
     return true;
   } as ServerResponse['write'];
   res.end = function (this: ServerResponse, ...args: unknown[]) {
     ended = true;
+    if (state === 'passing') return (original.end as (...a: unknown[]) => ServerResponse).apply(this, args);
     hold(() => (original.end as (...a: unknown[]) => ServerResponse).apply(res, args));
     return this;
   } as ServerResponse['end'];
-  res.flushHeaders = () => hold(() => original.flushHeaders.call(res));
+  res.flushHeaders = function (this: ServerResponse) {
+    if (state === 'passing') return original.flushHeaders.call(this);
+    hold(() => original.flushHeaders.call(res));
+  };
   return {
-    restore,
     ended: () => ended,
     cancel: () => {
-      state = 'cancelled';
+      state = 'passing';
       queue.length = 0;
-      restore();
     },
   };
 }
 
-/** Wrap a node:http request listener: it receives the session, and the response carries its cookie. */
 /**
  * The failure response, once: the app's onError if given, else a bare 500/503 (no message, no stack,
  * none of the handler's headers). Never throws and never rejects: an unhandled rejection would take
