@@ -950,7 +950,9 @@ async function main(): Promise<void> {
     // The load runs: every configuration once per round; even rounds in reverse order (RUN_ORDER), so a
     // slow drift of the machine lands on both ends of the list alike.
     const configs = CONFIGS.filter(
-      (c) => available(c.store) && (options.only === undefined || c.id === BASELINE_ID || c.id.includes(options.only)),
+      (c) =>
+        available(c.store) &&
+        (options.only === undefined || c.id === BASELINE_ID || c.id.includes(options.only)),
     );
     const order = RUN_ORDER.map((id) => configs.find((c) => c.id === id)).filter((c) => c !== undefined);
     const runs = new Map<string, RunResult[]>(configs.map((c) => [c.id, []]));
