@@ -120,7 +120,11 @@ test('store URL mistakes are usage errors with a coded message', async () => {
   const unknown = await cli(['sessions', 'list', '--user', 'u1', '--store', 'mongodb://x']);
   assert.equal(unknown.status, 2);
   assert.match(unknown.err, /ERR_LATCHKEY_CONFIG: unknown store URL/);
-  assert.equal((await cli(['sessions', 'list', '--store', 'file:./never-created'])).status, 2, 'list needs --user');
+  assert.equal(
+    (await cli(['sessions', 'list', '--store', 'file:./never-created'])).status,
+    2,
+    'list needs --user',
+  );
   assert.equal((await cli(['sessions', 'frob', '--store', 'file:./never-created'])).status, 2);
   const down = await cli([
     'sessions',
