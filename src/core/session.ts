@@ -108,10 +108,6 @@ function emptyState(now: number, absoluteTimeout: number): SessionState {
   };
 }
 
-function snapshot(state: SessionState): string {
-  return JSON.stringify([state.userId ?? null, state.data, state.flash ?? null]);
-}
-
 /**
  * The one Session implementation. Fields starting with `_` are for `Sessions` (same package) only.
  * @internal
@@ -131,11 +127,13 @@ export class SessionImpl<T extends SessionData = Record<string, unknown>> implem
   /** @internal Store mode: the device label for a record created on this request. */
   _label: string | undefined;
   readonly #lifecycle: SessionLifecycle | undefined;
-  #baselineData: Map<string, string> | undefined;
-  #baselineFlash: Map<string, string> | undefined;
+  // What was loaded (or last committed), per top-level key: for change detection in both modes, and
+  // for re-applying just this request's changes after a store-mode conflict.
+  #baselineUser: string | undefined;
+  #baselineData = new Map<string, string>();
+  #baselineFlash = new Map<string, string>();
   /** @internal */ readonly _readCookie: (name: string) => readonly string[];
   /** @internal */ readonly _secureTransport: boolean | undefined;
-  #baseline: string;
   readonly #absoluteTimeout: number;
   readonly #idleTimeout: number;
   readonly #now: () => number;
@@ -160,22 +158,21 @@ export class SessionImpl<T extends SessionData = Record<string, unknown>> implem
     this._forceWrite = init.forceWrite;
     this._readCookie = init.readCookie;
     this._secureTransport = init.secureTransport;
-    this.#baseline = snapshot(this._state);
     this._backing = init.backing;
     this.#lifecycle = init.lifecycle;
-    if (init.lifecycle) this.#rememberEntries();
+    this.#remember();
   }
 
-  /** Store mode keeps a per-key baseline, so a conflict can re-apply just this request's changes. */
-  #rememberEntries(): void {
+  #remember(): void {
+    this.#baselineUser = this._state.userId;
     this.#baselineData = entries(this._state.data);
     this.#baselineFlash = entries(this._state.flash);
   }
 
   /** @internal The top-level keys this request set or deleted, in data and in flash. */
   _changes(): SessionChanges {
-    const data = diff(this.#baselineData ?? new Map(), this._state.data);
-    const flash = diff(this.#baselineFlash ?? new Map(), this._state.flash);
+    const data = diff(this.#baselineData, this._state.data);
+    const flash = diff(this.#baselineFlash, this._state.flash);
     return {
       data: data.changed,
       dataDeleted: data.deleted,
@@ -299,8 +296,7 @@ export class SessionImpl<T extends SessionData = Record<string, unknown>> implem
 
   /** @internal After a commit: what was written becomes the new baseline, so a second commit is a no-op. */
   _committed(wroteCookie: boolean): void {
-    this.#baseline = snapshot(this._state);
-    if (this.#lifecycle) this.#rememberEntries();
+    this.#remember();
     this._forceWrite = false;
     this._regenerated = false;
     this._destroyed = false;
@@ -317,7 +313,9 @@ export class SessionImpl<T extends SessionData = Record<string, unknown>> implem
 
   /** @internal True when the data, flash or user differ from what was loaded. */
   _changed(): boolean {
-    return snapshot(this._state) !== this.#baseline;
+    if (this._state.userId !== this.#baselineUser) return true;
+    const { data, dataDeleted, flash, flashDeleted } = this._changes();
+    return data.size > 0 || dataDeleted.length > 0 || flash.size > 0 || flashDeleted.length > 0;
   }
 }
 

@@ -100,14 +100,13 @@ export class StoreSessions<T extends SessionData> extends BaseSessions implement
       session._label = loaded?.backing.label ?? deviceLabel(facts.userAgent);
       return session;
     };
-    const fresh = (origin: 'none' | 'expired' | 'invalid') => make(origin);
 
     const sent = [...new Set(readValues(this.cookieName))];
-    if (sent.length === 0) return fresh('none');
+    if (sent.length === 0) return make('none');
     const tokens = sent.filter((value) => TOKEN.test(value));
     if (tokens.length === 0) {
       this.event({ type: 'invalid', reason: 'malformed' });
-      return fresh('invalid');
+      return make('invalid');
     }
     if (tokens.length === 1 && this.#cacheMaxAge !== undefined) {
       const cached = this.#readCache(tokens[0]!, readValues);
@@ -120,15 +119,15 @@ export class StoreSessions<T extends SessionData> extends BaseSessions implement
       if (result === undefined) continue;
       if (found !== undefined) {
         this.event({ type: 'invalid', reason: 'ambiguous' });
-        return fresh('invalid');
+        return make('invalid');
       }
       found = result;
     }
     if (found === undefined) {
       this.event({ type: 'invalid', reason: 'unknown-session' });
-      return fresh('invalid');
+      return make('invalid');
     }
-    if (found === 'expired') return fresh('expired');
+    if (found === 'expired') return make('expired');
     if (found.staleKid !== undefined) {
       // Resealed with the current key on this response's write (checklist #42).
       this.event({ type: 'rotated', fromKid: found.staleKid, toKid: this.keyring.current.kid });
@@ -258,10 +257,10 @@ export class StoreSessions<T extends SessionData> extends BaseSessions implement
         impl._backing = undefined;
         clear = true;
       }
-      return this.#emit(clear ? this.#deletions(impl) : [], impl, false);
+      return this.#emit(clear ? this.#deletions() : [], impl);
     }
-    if (impl._backing === undefined) return this.#emit(await this.#create(impl, now), impl, true);
-    return this.#emit(await this.#save(impl, impl._backing, now), impl, true);
+    if (impl._backing === undefined) return this.#emit(await this.#create(impl, now), impl);
+    return this.#emit(await this.#save(impl, impl._backing, now), impl);
   }
 
   /** A new record under a new token: insert-if-absent, a fresh token on collision (checklist #4). */
@@ -375,14 +374,15 @@ export class StoreSessions<T extends SessionData> extends BaseSessions implement
     };
   }
 
-  #deletions(_impl: SessionImpl<T>): string[] {
+  #deletions(): string[] {
     const lines = [this.deletion(this.cookieName)];
     if (this.#cacheMaxAge !== undefined) lines.push(this.deletion(this.#cacheName));
     return lines;
   }
 
-  #emit(setCookie: string[], impl: SessionImpl<T>, wroteCookie: boolean): string[] {
-    impl._committed(wroteCookie || impl._backing !== undefined);
+  /** What was committed becomes the baseline; the session is live afterwards iff a record backs it. */
+  #emit(setCookie: string[], impl: SessionImpl<T>): string[] {
+    impl._committed(impl._backing !== undefined);
     if (setCookie.length === 0 || !this.mayEmit(impl)) return [];
     return setCookie;
   }
