@@ -18,9 +18,8 @@ import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { StoreUnavailable } from '../errors.ts';
 import { createFakeClock } from '../testing/fake-clock.ts';
-import { describeStoreConformance, newStoreKey } from '../testing/store-conformance.ts';
+import { describeStoreConformance, newStoreKey, sampleRecord } from '../testing/store-conformance.ts';
 import { fsStore } from './fs.ts';
-import type { StoredRecord } from './types.ts';
 
 const HOUR = 3_600_000;
 const roots: string[] = [];
@@ -32,15 +31,6 @@ async function freshDir(): Promise<string> {
   return root;
 }
 
-const record = (now: number, overrides: Partial<StoredRecord> = {}): StoredRecord => ({
-  sealed: 'v1.k1.sealed',
-  createdAt: now,
-  lastSeenAt: now,
-  expiresAt: now + HOUR,
-  absoluteAt: now + 24 * HOUR,
-  version: 1,
-  ...overrides,
-});
 const hexOf = (storeKey: string) => Buffer.from(storeKey, 'base64url').toString('hex');
 const modeOf = async (path: string) => (await lstat(path)).mode & 0o777;
 const windows = process.platform === 'win32';
@@ -54,7 +44,7 @@ describe('fs store on disk', () => {
     const store = fsStore({ dir, clock });
     const key = newStoreKey();
     const hex = hexOf(key);
-    await store.create(key, record(clock.now(), { userId: 'u1' }));
+    await store.create(key, sampleRecord(clock.now(), { userId: 'u1' }));
     const shard = join(dir, 'sessions', hex.slice(0, 2));
     assert.deepEqual(await readdir(shard), [`${hex}.json`], 'no temp or lock file left behind');
     const [userFolder] = await readdir(join(dir, 'users'));
@@ -89,19 +79,19 @@ describe('fs store on disk', () => {
     const key = newStoreKey();
     const hex = hexOf(key);
     const outside = join(await freshDir(), 'victim.json');
-    const victim = JSON.stringify(record(clock.now(), { sealed: 'v1.k1.outside' }));
+    const victim = JSON.stringify(sampleRecord(clock.now(), { sealed: 'v1.k1.outside' }));
     await writeFile(outside, victim);
     await mkdir(join(dir, 'sessions', hex.slice(0, 2)), { mode: 0o700 });
     const recordPath = join(dir, 'sessions', hex.slice(0, 2), `${hex}.json`);
     await symlink(outside, recordPath);
     assert.equal(await store.get(key), null, 'not read through the link');
-    assert.equal(await store.create(key, record(clock.now())), false, 'not written through the link');
-    assert.equal(await store.update(key, record(clock.now(), { version: 2 }), 1), 'missing');
+    assert.equal(await store.create(key, sampleRecord(clock.now())), false, 'not written through the link');
+    assert.equal(await store.update(key, sampleRecord(clock.now(), { version: 2 }), 1), 'missing');
     assert.equal(await store.touch(key, clock.now() + HOUR, clock.now()), false);
     assert.equal(await store.purgeExpired(), 1, 'the link counts as a corrupt record');
     await assert.rejects(lstat(recordPath), { code: 'ENOENT' });
     assert.equal(await readFile(outside, 'utf8'), victim, 'the outside file is untouched');
-    assert.equal(await store.create(key, record(clock.now())), true);
+    assert.equal(await store.create(key, sampleRecord(clock.now())), true);
   });
 
   test('checklist #51: a symlink where a shard directory would be is never followed', async () => {
@@ -111,12 +101,12 @@ describe('fs store on disk', () => {
     const key = newStoreKey();
     const hex = hexOf(key);
     const outside = await freshDir();
-    const victim = JSON.stringify(record(clock.now(), { sealed: 'v1.k1.outside' }));
+    const victim = JSON.stringify(sampleRecord(clock.now(), { sealed: 'v1.k1.outside' }));
     await writeFile(join(outside, `${hex}.json`), victim);
     await symlink(outside, join(dir, 'sessions', hex.slice(0, 2)));
     assert.equal(await store.get(key), null);
-    await assert.rejects(store.create(key, record(clock.now())), StoreUnavailable);
-    await assert.rejects(store.update(key, record(clock.now(), { version: 2 }), 1), StoreUnavailable);
+    await assert.rejects(store.create(key, sampleRecord(clock.now())), StoreUnavailable);
+    await assert.rejects(store.update(key, sampleRecord(clock.now(), { version: 2 }), 1), StoreUnavailable);
     await assert.rejects(store.delete(key), StoreUnavailable);
     assert.equal(await store.purgeExpired(clock.now() + 2 * HOUR), 0, 'purge does not walk into it');
     assert.deepEqual(await readdir(outside), [`${hex}.json`]);
@@ -128,7 +118,7 @@ describe('fs store on disk', () => {
     const clock = createFakeClock();
     const store = fsStore({ dir: join(base, 'store'), clock });
     const key = newStoreKey();
-    await store.create(key, record(clock.now()));
+    await store.create(key, sampleRecord(clock.now()));
     const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
     // The last character carries two spare bits that the decoder drops: the same 32 bytes, another string.
     const alias = key.slice(0, 42) + alphabet[alphabet.indexOf(key.at(-1)!) ^ 1];
@@ -136,8 +126,8 @@ describe('fs store on disk', () => {
     for (const bad of ['../x', '..\\x', `../${key.slice(3)}`, `..\\${key.slice(3)}`, alias]) {
       assert.equal(await store.get(bad), null, bad);
       await store.delete(bad);
-      await assert.rejects(store.create(bad, record(clock.now())), TypeError);
-      await assert.rejects(store.update(bad, record(clock.now(), { version: 2 }), 1), TypeError);
+      await assert.rejects(store.create(bad, sampleRecord(clock.now())), TypeError);
+      await assert.rejects(store.update(bad, sampleRecord(clock.now(), { version: 2 }), 1), TypeError);
       await assert.rejects(store.touch(bad, clock.now() + HOUR, clock.now()), TypeError);
     }
     assert.deepEqual(await readdir(base), ['store'], 'nothing was written beside the store');
@@ -150,10 +140,10 @@ describe('fs store on disk', () => {
     const store = fsStore({ dir, clock });
     const key = newStoreKey();
     const hex = hexOf(key);
-    await store.create(key, record(clock.now(), { userId: 'u1' }));
+    await store.create(key, sampleRecord(clock.now(), { userId: 'u1' }));
     await writeFile(join(dir, 'sessions', hex.slice(0, 2), `${hex}.json`), '{"sealed":"v1.k1.x","vers');
     assert.equal(await store.get(key), null);
-    assert.equal(await store.update(key, record(clock.now(), { version: 2 }), 1), 'missing');
+    assert.equal(await store.update(key, sampleRecord(clock.now(), { version: 2 }), 1), 'missing');
     assert.equal(await store.touch(key, clock.now() + HOUR, clock.now()), false);
     assert.equal(await store.purgeExpired(), 1);
     assert.deepEqual(await readdir(join(dir, 'sessions', hex.slice(0, 2))), []);
@@ -182,7 +172,7 @@ describe('fs store on disk', () => {
     const dir = await freshDir();
     const key = newStoreKey();
     const store = fsStore({ dir });
-    await store.create(key, record(Date.now()));
+    await store.create(key, sampleRecord(Date.now()));
     const shard = join(dir, 'sessions', hexOf(key).slice(0, 2));
     await chmod(shard, 0);
     try {
@@ -197,12 +187,12 @@ describe('fs store on disk', () => {
     const clock = createFakeClock();
     const store = fsStore({ dir, clock });
     const live = newStoreKey();
-    await store.create(live, record(clock.now(), { userId: 'u1' }));
+    await store.create(live, sampleRecord(clock.now(), { userId: 'u1' }));
     const expiring = [newStoreKey(), newStoreKey(), newStoreKey()];
     for (const key of expiring)
-      await store.create(key, record(clock.now(), { userId: 'u1', expiresAt: clock.now() + 5 }));
+      await store.create(key, sampleRecord(clock.now(), { userId: 'u1', expiresAt: clock.now() + 5 }));
     const orphan = newStoreKey();
-    await store.create(orphan, record(clock.now(), { userId: 'u1' }));
+    await store.create(orphan, sampleRecord(clock.now(), { userId: 'u1' }));
     const orphanHex = hexOf(orphan);
     await rm(join(dir, 'sessions', orphanHex.slice(0, 2), `${orphanHex}.json`));
     const shard = join(dir, 'sessions', hexOf(live).slice(0, 2));
@@ -240,10 +230,10 @@ describe('fs store concurrency', () => {
     const dir = await freshDir();
     const [a, b] = [fsStore({ dir }), fsStore({ dir })];
     const key = newStoreKey();
-    await a.create(key, record(Date.now()));
+    await a.create(key, sampleRecord(Date.now()));
     const results = await Promise.all(
       Array.from({ length: 50 }, (_, i) =>
-        (i % 2 ? a : b).update(key, record(Date.now(), { version: 2, sealed: `v1.k1.u${i}` }), 1),
+        (i % 2 ? a : b).update(key, sampleRecord(Date.now(), { version: 2, sealed: `v1.k1.u${i}` }), 1),
       ),
     );
     assert.equal(results.filter((result) => result === 'ok').length, 1);
@@ -255,13 +245,13 @@ describe('fs store concurrency', () => {
     const store = fsStore({ dir, lockTimeout: 200 });
     const key = newStoreKey();
     const hex = hexOf(key);
-    await store.create(key, record(Date.now()));
+    await store.create(key, sampleRecord(Date.now()));
     const lockPath = join(dir, 'sessions', hex.slice(0, 2), `${hex}.lock`);
     await writeFile(lockPath, 'crashed');
     await utimes(lockPath, new Date(Date.now() - 60_000), new Date(Date.now() - 60_000));
-    assert.equal(await store.update(key, record(Date.now(), { version: 2 }), 1), 'ok');
+    assert.equal(await store.update(key, sampleRecord(Date.now(), { version: 2 }), 1), 'ok');
     await writeFile(lockPath, 'hung');
-    assert.equal(await store.update(key, record(Date.now(), { version: 3 }), 2), 'ok', 'after 200 ms');
+    assert.equal(await store.update(key, sampleRecord(Date.now(), { version: 3 }), 2), 'ok', 'after 200 ms');
     await assert.rejects(stat(lockPath), { code: 'ENOENT' });
   });
 
@@ -269,7 +259,7 @@ describe('fs store concurrency', () => {
     const dir = await freshDir();
     const store = fsStore({ dir });
     const key = newStoreKey();
-    await store.create(key, record(Date.now(), { sealed: 'v1.k1.0' }));
+    await store.create(key, sampleRecord(Date.now(), { sealed: 'v1.k1.0' }));
     // Each worker retries on conflict, as the core does: a lost update would leave the count short of 200.
     const worker = `
       const { fsStore } = await import(process.env.LK_MODULE);

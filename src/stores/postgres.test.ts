@@ -4,9 +4,8 @@ import { type AddressInfo, createServer, type Socket } from 'node:net';
 import { after, describe, test } from 'node:test';
 import pg from 'pg';
 import { createFakeClock } from '../testing/fake-clock.ts';
-import { describeStoreConformance, newStoreKey } from '../testing/store-conformance.ts';
+import { describeStoreConformance, newStoreKey, sampleRecord } from '../testing/store-conformance.ts';
 import { migratePostgres, postgresSchemaSql, postgresStore } from './postgres.ts';
-import type { StoredRecord } from './types.ts';
 
 // Real PostgreSQL, never a mock (STYLE.md): every test gets its own table, dropped at the end.
 const connection = { host: '127.0.0.1', user: 'postgres', database: 'test' };
@@ -43,15 +42,6 @@ describeStoreConformance('postgres (pg.Client, schema)', async ({ clock }) => {
 });
 
 const HOUR = 3_600_000;
-const record = (now: number, overrides: Partial<StoredRecord> = {}): StoredRecord => ({
-  sealed: `v1.k1.${randomBytes(24).toString('base64url')}`,
-  createdAt: now,
-  lastSeenAt: now,
-  expiresAt: now + HOUR,
-  absoluteAt: now + 24 * HOUR,
-  version: 1,
-  ...overrides,
-});
 const tableExists = async (table: string) =>
   (await pool.query('SELECT to_regclass($1) IS NOT NULL AS present', [table])).rows[0].present as boolean;
 
@@ -62,7 +52,7 @@ describe('postgres store: schema', () => {
       const table = freshTable();
       const stores = Array.from({ length: 8 }, () => postgresStore({ client: pool, table }));
       const created = await Promise.all(
-        stores.map((store) => store.create(newStoreKey(), record(Date.now()))),
+        stores.map((store) => store.create(newStoreKey(), sampleRecord(Date.now()))),
       );
       assert.deepEqual(created, Array(8).fill(true));
       const { rows } = await pool.query('SELECT indexname FROM pg_indexes WHERE tablename = $1 ORDER BY 1', [
@@ -110,7 +100,7 @@ describe('postgres store: schema', () => {
       });
       const store = postgresStore({ client: limited, table });
       const key = newStoreKey();
-      assert.equal(await store.create(key, record(Date.now())), true);
+      assert.equal(await store.create(key, sampleRecord(Date.now())), true);
       assert.notEqual(await store.get(key), null);
     } finally {
       await limited.query('RESET ROLE');
@@ -150,9 +140,9 @@ describe('postgres store: data', () => {
     const store = postgresStore({ client: pool, table });
     const key = `AbC${newStoreKey().slice(3)}`;
     const variant = `abc${key.slice(3)}`;
-    assert.equal(await store.create(key, record(Date.now(), { sealed: 'v1.k1.upper' })), true);
+    assert.equal(await store.create(key, sampleRecord(Date.now(), { sealed: 'v1.k1.upper' })), true);
     assert.equal(await store.get(variant), null);
-    assert.equal(await store.create(variant, record(Date.now(), { sealed: 'v1.k1.lower' })), true);
+    assert.equal(await store.create(variant, sampleRecord(Date.now(), { sealed: 'v1.k1.lower' })), true);
     assert.equal((await store.get(key))?.sealed, 'v1.k1.upper');
     assert.equal((await store.get(variant))?.sealed, 'v1.k1.lower');
     const { rows } = await pool.query(
@@ -166,14 +156,14 @@ describe('postgres store: data', () => {
     const store = postgresStore({ client: pool, table: freshTable() });
     const now = Date.now();
     for (const userId of ['a\0b', 'a\uD800', 'a\uDC00']) {
-      await assert.rejects(store.create(newStoreKey(), record(now, { userId })), TypeError);
+      await assert.rejects(store.create(newStoreKey(), sampleRecord(now, { userId })), TypeError);
       assert.deepEqual(await store.listByUser(userId), []);
       assert.equal(await store.deleteByUser(userId), 0);
     }
-    await assert.rejects(store.create(newStoreKey(), record(now, { sealed: 'v1.k1.\0' })), TypeError);
-    await assert.rejects(store.create(newStoreKey(), record(now, { version: 2 ** 31 })), TypeError);
+    await assert.rejects(store.create(newStoreKey(), sampleRecord(now, { sealed: 'v1.k1.\0' })), TypeError);
+    await assert.rejects(store.create(newStoreKey(), sampleRecord(now, { version: 2 ** 31 })), TypeError);
     await assert.rejects(store.touch(newStoreKey(), Number.NaN, now), TypeError);
-    assert.equal(await store.create(newStoreKey(), record(now, { userId: 'a\uD83D\uDE00' })), true);
+    assert.equal(await store.create(newStoreKey(), sampleRecord(now, { userId: 'a\uD83D\uDE00' })), true);
     assert.equal((await store.listByUser('a\uD83D\uDE00')).length, 1, 'a surrogate pair is fine');
   });
 
@@ -181,7 +171,7 @@ describe('postgres store: data', () => {
     const table = freshTable();
     const store = postgresStore({ client: pool, table });
     const key = newStoreKey();
-    await store.create(key, record(Date.now(), { userId: 'u1' }));
+    await store.create(key, sampleRecord(Date.now(), { userId: 'u1' }));
     await pool.query(`UPDATE "${table}" SET version = 0, created_at = -5 WHERE key = $1`, [key]);
     assert.equal(await store.get(key), null);
     await pool.query(`UPDATE "${table}" SET key = 'short' WHERE key = $1`, [key]);
@@ -193,7 +183,7 @@ describe('postgres store: data', () => {
     const table = freshTable();
     const store = postgresStore({ client: pool, table, clock });
     const live = Array.from({ length: 5 }, newStoreKey);
-    for (const key of live) await store.create(key, record(clock.now(), { userId: 'u1' }));
+    for (const key of live) await store.create(key, sampleRecord(clock.now(), { userId: 'u1' }));
     // Seeded in one statement: the purge is under test here, not 2,500 separate commits.
     const now = clock.now();
     await pool.query(
@@ -225,8 +215,8 @@ describe('postgres store: failures (fail closed, DESIGN §6)', () => {
     const marker = 'v1.k1.PLAINTEXT-MARKER';
     const calls = [
       () => store.get(key),
-      () => store.create(key, record(Date.now(), { sealed: marker, userId: 'u1' })),
-      () => store.update(key, record(Date.now(), { sealed: marker, version: 2 }), 1),
+      () => store.create(key, sampleRecord(Date.now(), { sealed: marker, userId: 'u1' })),
+      () => store.update(key, sampleRecord(Date.now(), { sealed: marker, version: 2 }), 1),
       () => store.touch(key, Date.now() + HOUR, Date.now()),
       () => store.delete(key),
       () => store.listByUser('u1'),
@@ -270,7 +260,7 @@ describe('postgres store: failures (fail closed, DESIGN §6)', () => {
     const table = freshTable();
     const store = postgresStore({ client: pool, table });
     const key = newStoreKey();
-    await store.create(key, record(Date.now()));
+    await store.create(key, sampleRecord(Date.now()));
     await pool.query(`DROP TABLE "${table}"`);
     await assert.rejects(store.get(key), (err: Error & { code?: string }) => {
       assert.equal(err.code, 'ERR_LATCHKEY_STORE_UNAVAILABLE');

@@ -1,7 +1,6 @@
 // The Redis store on a throw-away 3-master Redis Cluster (node-redis createCluster and ioredis Cluster),
 // and through a single throw-away server that goes down and comes back.
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { Cluster, Redis } from 'ioredis';
 import { createClient, createCluster } from 'redis';
@@ -14,11 +13,10 @@ import {
   stopRedisServer,
 } from '../../test/support/redis-servers.ts';
 import { createFakeClock, type FakeClock } from '../testing/fake-clock.ts';
-import { describeStoreConformance, newStoreKey } from '../testing/store-conformance.ts';
+import { describeStoreConformance, newStoreKey, sampleRecord } from '../testing/store-conformance.ts';
 import { type RedisClientLike, redisStore } from './redis.ts';
 import type { SessionStore, StoredRecord } from './types.ts';
 
-const HOUR = 3_600_000;
 let stores = 0;
 const nextPrefix = () => `lk-test:${stores++}:`;
 const UNAVAILABLE = { code: 'ERR_LATCHKEY_STORE_UNAVAILABLE' };
@@ -77,15 +75,8 @@ describeStoreConformance(
   { hasPurge: false },
 );
 
-const record = (clock: FakeClock, overrides: Partial<StoredRecord> = {}): StoredRecord => ({
-  sealed: `v1.k1.${randomBytes(24).toString('base64url')}`,
-  createdAt: clock.now(),
-  lastSeenAt: clock.now(),
-  expiresAt: clock.now() + HOUR,
-  absoluteAt: clock.now() + 24 * HOUR,
-  version: 1,
-  ...overrides,
-});
+const record = (clock: FakeClock, overrides: Partial<StoredRecord> = {}) =>
+  sampleRecord(clock.now(), overrides);
 
 /** How many record keys under `prefix` each master holds. */
 const recordsPerNode = (prefix: string) =>

@@ -6,7 +6,7 @@ import { after, before, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
 import { createClient } from 'redis';
 import { createFakeClock, type FakeClock } from '../testing/fake-clock.ts';
-import { describeStoreConformance, newStoreKey } from '../testing/store-conformance.ts';
+import { describeStoreConformance, newStoreKey, sampleRecord } from '../testing/store-conformance.ts';
 import { type RedisClientLike, redisStore } from './redis.ts';
 import type { StoredRecord } from './types.ts';
 
@@ -62,15 +62,8 @@ describeStoreConformance(
   { hasPurge: false },
 );
 
-const record = (clock: FakeClock, overrides: Partial<StoredRecord> = {}): StoredRecord => ({
-  sealed: `v1.k1.${randomBytes(24).toString('base64url')}`,
-  createdAt: clock.now(),
-  lastSeenAt: clock.now(),
-  expiresAt: clock.now() + HOUR,
-  absoluteAt: clock.now() + 24 * HOUR,
-  version: 1,
-  ...overrides,
-});
+const record = (clock: FakeClock, overrides: Partial<StoredRecord> = {}) =>
+  sampleRecord(clock.now(), overrides);
 
 /** Every command one client sends while `op` runs, seen by MONITOR on another connection. */
 async function commandsDuring(client: 'n' | 'i', op: () => Promise<unknown>): Promise<string[][]> {

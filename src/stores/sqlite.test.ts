@@ -5,9 +5,8 @@ import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { StoreUnavailable } from '../errors.ts';
 import { createFakeClock } from '../testing/fake-clock.ts';
-import { describeStoreConformance, newStoreKey } from '../testing/store-conformance.ts';
+import { describeStoreConformance, newStoreKey, sampleRecord } from '../testing/store-conformance.ts';
 import { migrateSqlite, type SqliteDatabase, sqliteStore } from './sqlite.ts';
-import type { StoredRecord } from './types.ts';
 
 type Handle = SqliteDatabase & { close(): void };
 interface Driver {
@@ -53,15 +52,6 @@ async function nodeSqlite(): Promise<Driver> {
 }
 
 const HOUR = 3_600_000;
-const record = (now: number, overrides: Partial<StoredRecord> = {}): StoredRecord => ({
-  sealed: 'v1.k1.sealed',
-  createdAt: now,
-  lastSeenAt: now,
-  expiresAt: now + HOUR,
-  absoluteAt: now + 24 * HOUR,
-  version: 1,
-  ...overrides,
-});
 
 const handles: Handle[] = [];
 const dirs: string[] = [];
@@ -125,10 +115,10 @@ for (const driver of [await betterSqlite(), await nodeSqlite()]) {
       dbA.exec('PRAGMA journal_mode = WAL');
       const [a, b] = [sqliteStore({ db: dbA }), sqliteStore({ db: dbB })];
       const key = newStoreKey();
-      assert.equal(await a.create(key, record(Date.now())), true);
-      assert.equal(await b.create(key, record(Date.now())), false, 'the other handle sees the row');
+      assert.equal(await a.create(key, sampleRecord(Date.now())), true);
+      assert.equal(await b.create(key, sampleRecord(Date.now())), false, 'the other handle sees the row');
       const racers = Array.from({ length: 50 }, (_, i) =>
-        (i % 2 ? a : b).update(key, record(Date.now(), { version: 2, sealed: `v1.k1.u${i}` }), 1),
+        (i % 2 ? a : b).update(key, sampleRecord(Date.now(), { version: 2, sealed: `v1.k1.u${i}` }), 1),
       );
       const results = await Promise.all(racers);
       assert.equal(results.filter((result) => result === 'ok').length, 1);
@@ -145,16 +135,22 @@ for (const driver of [await betterSqlite(), await nodeSqlite()]) {
       assert.deepEqual(await a.get(key), await b.get(key));
       assert.equal((await a.get(key))?.version, 102);
       await b.delete(key);
-      assert.equal(await a.update(key, record(Date.now(), { version: 103 }), 102), 'missing');
+      assert.equal(await a.update(key, sampleRecord(Date.now(), { version: 103 }), 102), 'missing');
     });
 
     test('checklist #53: purgeExpired deletes in batches and never a live record', async () => {
       const clock = createFakeClock();
       const store = sqliteStore({ db: open(':memory:'), clock });
       const live = newStoreKey();
-      await store.create(live, record(clock.now(), { userId: 'u1', expiresAt: clock.now() + 2 * HOUR }));
+      await store.create(
+        live,
+        sampleRecord(clock.now(), { userId: 'u1', expiresAt: clock.now() + 2 * HOUR }),
+      );
       for (let i = 0; i < 2500; i++)
-        await store.create(newStoreKey(), record(clock.now(), { userId: 'u1', expiresAt: clock.now() + i }));
+        await store.create(
+          newStoreKey(),
+          sampleRecord(clock.now(), { userId: 'u1', expiresAt: clock.now() + i }),
+        );
       clock.advance(HOUR);
       assert.equal(await store.purgeExpired?.(), 2500);
       assert.deepEqual(
@@ -167,7 +163,7 @@ for (const driver of [await betterSqlite(), await nodeSqlite()]) {
       const db = open(':memory:');
       const store = sqliteStore({ db });
       const key = newStoreKey();
-      await store.create(key, record(Date.now()));
+      await store.create(key, sampleRecord(Date.now()));
       db.prepare('UPDATE latchkey_sessions SET version = ? WHERE key = ?').run('two', key);
       assert.equal(await store.get(key), null);
     });
@@ -175,12 +171,12 @@ for (const driver of [await betterSqlite(), await nodeSqlite()]) {
     test('driver errors are StoreUnavailable; the store never closes the db it was given', async () => {
       const db = driver.open(':memory:');
       const store = sqliteStore({ db });
-      await store.create(newStoreKey(), record(Date.now()));
+      await store.create(newStoreKey(), sampleRecord(Date.now()));
       await store.close?.();
       assert.equal(count(db, 'latchkey_sessions'), 1, 'still open');
       db.close();
       await assert.rejects(store.get(newStoreKey()), StoreUnavailable);
-      await assert.rejects(store.create(newStoreKey(), record(Date.now())), StoreUnavailable);
+      await assert.rejects(store.create(newStoreKey(), sampleRecord(Date.now())), StoreUnavailable);
       const foreign = open(':memory:');
       foreign.exec('CREATE TABLE latchkey_sessions (id INTEGER)');
       await assert.rejects(sqliteStore({ db: foreign }).get(newStoreKey()), {

@@ -1,4 +1,4 @@
 export type { FakeClock } from './fake-clock.ts';
 export { createFakeClock } from './fake-clock.ts';
 export type { ConformanceContext, ConformanceOptions } from './store-conformance.ts';
-export { describeStoreConformance, newStoreKey } from './store-conformance.ts';
+export { describeStoreConformance, newStoreKey, sampleRecord } from './store-conformance.ts';

@@ -35,6 +35,22 @@ export function newStoreKey(): string {
 
 const HOUR = 3_600_000;
 
+/**
+ * A valid record as of `now` (live for an hour, absolute deadline in a day, version 1, random sealed
+ * data), with `overrides` applied: for a store's own tests beside the conformance suite.
+ */
+export function sampleRecord(now: number, overrides: Partial<StoredRecord> = {}): StoredRecord {
+  return {
+    sealed: `v1.k1.${randomBytes(48).toString('base64url')}`,
+    createdAt: now,
+    lastSeenAt: now,
+    expiresAt: now + HOUR,
+    absoluteAt: now + 24 * HOUR,
+    version: 1,
+    ...overrides,
+  };
+}
+
 export function describeStoreConformance(
   name: string,
   makeStore: (context: ConformanceContext) => SessionStore | Promise<SessionStore>,
@@ -54,18 +70,8 @@ export function describeStoreConformance(
     }
   };
 
-  const record = (clock: FakeClock, overrides: Partial<StoredRecord> = {}): StoredRecord => {
-    const now = clock.now();
-    return {
-      sealed: `v1.k1.${randomBytes(48).toString('base64url')}`,
-      createdAt: now,
-      lastSeenAt: now,
-      expiresAt: now + HOUR,
-      absoluteAt: now + 24 * HOUR,
-      version: 1,
-      ...overrides,
-    };
-  };
+  const record = (clock: FakeClock, overrides: Partial<StoredRecord> = {}) =>
+    sampleRecord(clock.now(), overrides);
 
   describe(`${name} store conformance`, () => {
     it(
