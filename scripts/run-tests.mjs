@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // Runs every *.test.ts under the given folders (default: src and test) with node:test through tsx.
 // Node 20's `node --test` takes no glob patterns, so the files are listed here; the runtime that runs
-// this script (process.execPath) runs the tests, which is how CI tests Node 24 too.
+// this script (process.execPath) runs the tests, which is how CI tests Node 24 too. The browser tests
+// under test/e2e run only when asked for by path (`npm run test:e2e`).
 import { spawnSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -10,7 +11,7 @@ const args = process.argv.slice(2);
 const roots = args.filter((a) => !a.startsWith('--'));
 const passThrough = args.filter((a) => a.startsWith('--'));
 
-function collect(dir) {
+function collect(dir, skipE2e) {
   if (dir.endsWith('.test.ts')) return [dir];
   let entries;
   try {
@@ -20,12 +21,17 @@ function collect(dir) {
   }
   return entries.flatMap((e) => {
     const path = join(dir, e.name);
-    if (e.isDirectory()) return e.name === 'node_modules' ? [] : collect(path);
+    if (e.isDirectory()) {
+      if (e.name === 'node_modules' || (skipE2e && e.name === 'e2e')) return [];
+      return collect(path, skipE2e);
+    }
     return e.name.endsWith('.test.ts') ? [path] : [];
   });
 }
 
-const files = (roots.length > 0 ? roots : ['src', 'test']).flatMap(collect).sort();
+const files = (roots.length > 0 ? roots : ['src', 'test'])
+  .flatMap((root) => collect(root, roots.length === 0))
+  .sort();
 if (files.length === 0) {
   console.error('run-tests: no test files found');
   process.exit(1);
