@@ -1,0 +1,4 @@
+import { startNodeApp } from './apps/node.ts';
+import { describeAdapterScenarios } from './suite.ts';
+
+describeAdapterScenarios('node', startNodeApp);
