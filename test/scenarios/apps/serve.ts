@@ -50,7 +50,9 @@ async function fromResponse(response: Response, res: ServerResponse): Promise<vo
 }
 
 /** Serve a Fetch handler through node:http (each Set-Cookie stays its own line). */
-export function listenFetch(handler: (request: Request) => Response | Promise<Response>): Promise<ScenarioApp> {
+export function listenFetch(
+  handler: (request: Request) => Response | Promise<Response>,
+): Promise<ScenarioApp> {
   return listen((req, res) => {
     toRequest(req)
       .then(handler)
