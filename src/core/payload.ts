@@ -12,6 +12,15 @@ export interface SessionState {
   userId: string | undefined;
   data: Record<string, unknown>;
   flash: Record<string, unknown> | undefined;
+  /** The per-session CSRF secret (latchkey/csrf), 32 random bytes in base64url, made on first use. */
+  csrfSecret?: string | undefined;
+}
+
+/** A CSRF secret as sealed: 32 bytes of base64url. */
+const CSRF_SECRET = /^[A-Za-z0-9_-]{43}$/;
+
+function isCsrfSecret(value: unknown): value is string | undefined {
+  return value === undefined || (typeof value === 'string' && CSRF_SECRET.test(value));
 }
 
 const encoder = new TextEncoder();
@@ -28,6 +37,7 @@ export function encodePayload(state: SessionState): Uint8Array {
   };
   if (state.userId !== undefined) payload.u = state.userId;
   if (state.flash !== undefined && Object.keys(state.flash).length > 0) payload.f = state.flash;
+  if (state.csrfSecret !== undefined) payload.k = state.csrfSecret;
   return encoder.encode(JSON.stringify(payload));
 }
 
@@ -51,13 +61,13 @@ function openPayloadObject(plaintext: Uint8Array): Record<string, unknown> | und
 export function decodePayload(plaintext: Uint8Array): SessionState | undefined {
   const payload = openPayloadObject(plaintext);
   if (!payload) return undefined;
-  const { c, a, x, u, d, f } = payload;
-  if (!isTimestamp(c) || !isTimestamp(a) || !isTimestamp(x)) return undefined;
+  const { c, a, x, u, d, f, k } = payload;
+  if (!isTimestamp(c) || !isTimestamp(a) || !isTimestamp(x) || !isCsrfSecret(k)) return undefined;
   if (a < c || x < c) return undefined;
   if (u !== undefined && typeof u !== 'string') return undefined;
   if (!isPlainObject(d)) return undefined;
   if (f !== undefined && !isPlainObject(f)) return undefined;
-  return { createdAt: c, lastActiveAt: a, absoluteDeadline: x, userId: u, data: d, flash: f };
+  return { createdAt: c, lastActiveAt: a, absoluteDeadline: x, userId: u, data: d, flash: f, csrfSecret: k };
 }
 
 export type ClockVerdict = 'live' | 'idle' | 'absolute' | 'future';
@@ -93,6 +103,7 @@ export interface StorePayload {
   userId: string | undefined;
   data: Record<string, unknown>;
   flash: Record<string, unknown> | undefined;
+  csrfSecret: string | undefined;
 }
 
 export function encodeStorePayload(
@@ -109,6 +120,7 @@ export function encodeStorePayload(
   };
   if (state.userId !== undefined) payload.u = state.userId;
   if (state.flash !== undefined && Object.keys(state.flash).length > 0) payload.f = state.flash;
+  if (state.csrfSecret !== undefined) payload.k = state.csrfSecret;
   if (extra) Object.assign(payload, extra);
   return encoder.encode(JSON.stringify(payload));
 }
@@ -120,7 +132,8 @@ export function decodeStorePayload(
 ): (StorePayload & { extra: Record<string, number> }) | undefined {
   const payload = openPayloadObject(plaintext);
   if (!payload) return undefined;
-  const { n, c, x, u, d, f } = payload;
+  const { n, c, x, u, d, f, k } = payload;
+  if (!isCsrfSecret(k)) return undefined;
   if (!isTimestamp(c) || !isTimestamp(x) || x < c || !Number.isSafeInteger(n) || (n as number) < 1)
     return undefined;
   if (u !== undefined && typeof u !== 'string') return undefined;
@@ -138,6 +151,7 @@ export function decodeStorePayload(
     userId: u,
     data: d,
     flash: f,
+    csrfSecret: k,
     extra: values,
   };
 }

@@ -1,3 +1,5 @@
+import { encodeBase64url } from '../crypto/base64url.ts';
+import { randomBytes } from '../crypto/random.ts';
 import { SessionStateError } from '../errors.ts';
 import { assertJsonValue, isAllowedKey, type JsonValue } from './json.ts';
 import type { SessionState } from './payload.ts';
@@ -76,6 +78,8 @@ export interface SessionChanges {
   readonly dataDeleted: readonly string[];
   readonly flash: ReadonlyMap<string, unknown>;
   readonly flashDeleted: readonly string[];
+  /** The CSRF secret was made (or dropped) on this request. */
+  readonly csrfSecretChanged: boolean;
 }
 
 function entries(record: Record<string, unknown> | undefined): Map<string, string> {
@@ -132,6 +136,7 @@ export class SessionImpl<T extends SessionData = Record<string, unknown>> implem
   #baselineUser: string | undefined;
   #baselineData = new Map<string, string>();
   #baselineFlash = new Map<string, string>();
+  #baselineCsrf: string | undefined;
   /** @internal */ readonly _readCookie: (name: string) => readonly string[];
   /** @internal */ readonly _secureTransport: boolean | undefined;
   readonly #absoluteTimeout: number;
@@ -167,6 +172,7 @@ export class SessionImpl<T extends SessionData = Record<string, unknown>> implem
     this.#baselineUser = this._state.userId;
     this.#baselineData = entries(this._state.data);
     this.#baselineFlash = entries(this._state.flash);
+    this.#baselineCsrf = this._state.csrfSecret;
   }
 
   /** @internal The top-level keys this request set or deleted, in data and in flash. */
@@ -178,6 +184,7 @@ export class SessionImpl<T extends SessionData = Record<string, unknown>> implem
       dataDeleted: data.deleted,
       flash: flash.changed,
       flashDeleted: flash.deleted,
+      csrfSecretChanged: this._state.csrfSecret !== this.#baselineCsrf,
     };
   }
 
@@ -271,6 +278,8 @@ export class SessionImpl<T extends SessionData = Record<string, unknown>> implem
     await this.#lifecycle?.regenerate(this);
     const now = this.#now();
     this._state.userId = userId;
+    // A new CSRF secret with the new identity: a token rendered before sign-in is no use after it.
+    this._state.csrfSecret = undefined;
     this._state.createdAt = now;
     this._state.lastActiveAt = now;
     this._state.absoluteDeadline = now + this.#absoluteTimeout;
@@ -284,6 +293,15 @@ export class SessionImpl<T extends SessionData = Record<string, unknown>> implem
     this._destroyed = true;
     this._forceWrite = false;
     this._state = emptyState(this.#now(), this.#absoluteTimeout);
+  }
+
+  /** @internal latchkey/csrf: the session's CSRF secret, made on first use when `create` is true. */
+  _csrfSecret(create: boolean): string | undefined {
+    if (this._state.csrfSecret === undefined && create) {
+      this.#assertOpen();
+      this._state.csrfSecret = encodeBase64url(randomBytes(32));
+    }
+    return this._state.csrfSecret;
   }
 
   #assertOpen(): void {
@@ -305,17 +323,26 @@ export class SessionImpl<T extends SessionData = Record<string, unknown>> implem
 
   /** @internal True when nothing is in the session worth a cookie. */
   _isEmpty(): boolean {
-    const { data, flash, userId } = this._state;
+    const { data, flash, userId, csrfSecret } = this._state;
     return (
-      userId === undefined && Object.keys(data).length === 0 && (!flash || Object.keys(flash).length === 0)
+      userId === undefined &&
+      csrfSecret === undefined &&
+      Object.keys(data).length === 0 &&
+      (!flash || Object.keys(flash).length === 0)
     );
   }
 
   /** @internal True when the data, flash or user differ from what was loaded. */
   _changed(): boolean {
     if (this._state.userId !== this.#baselineUser) return true;
-    const { data, dataDeleted, flash, flashDeleted } = this._changes();
-    return data.size > 0 || dataDeleted.length > 0 || flash.size > 0 || flashDeleted.length > 0;
+    const { data, dataDeleted, flash, flashDeleted, csrfSecretChanged } = this._changes();
+    return (
+      csrfSecretChanged ||
+      data.size > 0 ||
+      dataDeleted.length > 0 ||
+      flash.size > 0 ||
+      flashDeleted.length > 0
+    );
   }
 }
 

@@ -186,6 +186,7 @@ export class StoreSessions<T extends SessionData> extends BaseSessions implement
       userId: payload.userId,
       data: payload.data,
       flash: payload.flash,
+      csrfSecret: payload.csrfSecret,
     };
     return { state, staleKid: result.stale ? result.kid : undefined };
   }
@@ -209,6 +210,7 @@ export class StoreSessions<T extends SessionData> extends BaseSessions implement
       userId: payload.userId,
       data: payload.data,
       flash: payload.flash,
+      csrfSecret: payload.csrfSecret,
     };
     if (checkClocks(state, this.policy, now) !== 'live') return undefined;
     return {
@@ -349,6 +351,7 @@ export class StoreSessions<T extends SessionData> extends BaseSessions implement
       merged.flash ??= Object.create(null) as Record<string, unknown>;
       for (const [key, value] of changes.flash) merged.flash[key] = value;
       for (const key of changes.flashDeleted) delete merged.flash[key];
+      if (changes.csrfSecretChanged) merged.csrfSecret = impl._state.csrfSecret;
       merged.lastActiveAt = impl._state.lastActiveAt;
       impl._state = merged;
       backing.version = fresh.version;

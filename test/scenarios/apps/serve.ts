@@ -31,11 +31,11 @@ async function toRequest(req: IncomingMessage): Promise<Request> {
   }
   const chunks: Buffer[] = [];
   for await (const chunk of req) chunks.push(chunk as Buffer);
-  const body = chunks.length > 0 ? Buffer.concat(chunks) : undefined;
+  const hasBody = chunks.length > 0 && req.method !== 'GET' && req.method !== 'HEAD';
   return new Request(`http://${req.headers.host}${req.url}`, {
-    method: req.method,
+    method: req.method ?? 'GET',
     headers,
-    body: req.method === 'GET' || req.method === 'HEAD' ? undefined : body,
+    body: hasBody ? Buffer.concat(chunks) : null,
   });
 }
 
