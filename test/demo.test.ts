@@ -55,24 +55,47 @@ async function startDemo(env: Record<string, string>) {
   throw new Error(`demo did not start: ${output}`);
 }
 
+/**
+ * A browser-like client: it keeps cookies, sends Origin on posts, and posts forms with the CSRF token
+ * of the last page it rendered (fetching the home page first when it has none, as a user would).
+ */
 function browser(base: string, extraHeaders: Record<string, string> = {}) {
   const jar = new CookieJar();
-  return {
+  let token: string | undefined;
+  const client = {
     jar,
-    async request(path: string, init: { method?: string; form?: Record<string, string> } = {}) {
+    async request(
+      path: string,
+      init: { method?: string; form?: Record<string, string>; csrf?: boolean } = {},
+    ): Promise<Response> {
+      const method = init.method ?? 'GET';
       const headers: Record<string, string> = { ...extraHeaders };
+      let form = init.form;
+      if (method === 'POST' && init.csrf !== false) {
+        if (token === undefined) await (await client.request('/')).text();
+        form = { ...form, _csrf: token ?? '' };
+        // Behind the HTTPS proxy the browser's page is an https:// one.
+        headers.origin =
+          extraHeaders['x-forwarded-proto'] === 'https' ? base.replace('http:', 'https:') : base;
+      }
       const cookie = jar.header();
       if (cookie) headers.cookie = cookie;
       const response = await fetch(`${base}${path}`, {
-        method: init.method ?? 'GET',
+        method,
         headers,
         redirect: 'manual',
-        ...(init.form ? { body: new URLSearchParams(init.form) } : {}),
+        ...(form ? { body: new URLSearchParams(form) } : {}),
       });
       jar.apply(response.headers.getSetCookie());
+      if (method === 'POST') token = undefined; // sign-in renews the secret: use a fresh page's token
+      if (response.headers.get('content-type')?.startsWith('text/html')) {
+        const html = await response.clone().text();
+        token = /name="_csrf" value="([^"]+)"/.exec(html)?.[1] ?? token;
+      }
       return response;
     },
   };
+  return client;
 }
 
 describe('the demo (npm start)', () => {
@@ -127,6 +150,34 @@ describe('the demo (npm start)', () => {
     assert.equal((await (await user.request('/api/session')).json()).signedIn, false);
     assert.equal((await user.request('/nope')).status, 404);
     assert.equal((await user.request('/logout')).status, 405);
+  });
+
+  test('checklist #59: a post without the page token, or from another origin, is refused with 403', async () => {
+    const demo = await startDemo({});
+    const user = browser(demo.url);
+    await user.request('/login', { method: 'POST', form: { username: 'ada' } });
+    const home = await (await user.request('/')).text();
+    assert.match(home, /Signed in as/);
+    const token = /name="_csrf" value="([^"]+)"/.exec(home)?.[1] ?? '';
+    const post = (headers: Record<string, string>, form: Record<string, string>) =>
+      fetch(`${demo.url}/logout`, {
+        method: 'POST',
+        headers: { cookie: user.jar.header() ?? '', ...headers },
+        body: new URLSearchParams(form),
+        redirect: 'manual',
+      });
+    const missing = await post({ origin: demo.url }, {});
+    assert.equal(missing.status, 403);
+    assert.equal(await missing.text(), 'Forbidden: ERR_LATCHKEY_CSRF (token-missing)\n');
+    const forged = await post({ origin: 'http://evil.test' }, { _csrf: token });
+    assert.equal(forged.status, 403);
+    assert.match(await forged.text(), /cross-origin/);
+    const crossSite = await post({ 'sec-fetch-site': 'cross-site' }, { _csrf: token });
+    assert.equal(crossSite.status, 403);
+    assert.equal((await (await user.request('/api/session')).json()).username, 'ada', 'still signed in');
+    const genuine = await post({ origin: demo.url }, { _csrf: token });
+    assert.equal(genuine.status, 303);
+    assert.match(genuine.headers.getSetCookie()[0] ?? '', /^lk=; Path=\/; Max-Age=0/);
   });
 
   test('with LATCHKEY_KEYS in production: __Host-lk, Secure, behind an HTTPS proxy', async () => {

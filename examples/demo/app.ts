@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createSessions, type DeviceSession, type Session, type SessionStore, type Sessions } from 'latchkey';
-import { withSession } from 'latchkey/node';
+import { createCsrf } from 'latchkey/csrf';
+import { verifyCsrf, withSession } from 'latchkey/node';
 import { type PageModel, renderPage } from './page.ts';
 
 export interface DemoData {
@@ -91,6 +92,8 @@ export function createDemo(options: DemoOptions): {
     trustProxy: !options.development,
     store: options.store,
   });
+  // Every POST needs a token from one of our own pages and an Origin of this site (checklist #59).
+  const csrf = createCsrf({ trustProxy: !options.development });
   /** The signed-in user's devices, when the demo runs in store mode. */
   const devicesOf = async (session: Session<DemoData>) =>
     options.store && session.userId !== undefined
@@ -100,12 +103,14 @@ export function createDemo(options: DemoOptions): {
   const handler = withSession(sessions, async (req, res, session) => {
     const url = new URL(req.url ?? '/', 'http://demo.invalid');
     const route = `${req.method} ${url.pathname}`;
+    const form = req.method === 'POST' ? await readForm(req) : undefined;
+    if (!verifyCsrf(csrf, req, res, session, form?.get('_csrf') ?? undefined)) return;
     switch (route) {
       case 'GET /': {
         session.set('visits', (session.get('visits') ?? 0) + 1);
         const notice = session.takeFlash<string>('notice') ?? null;
         const view = sessionView(session, options.development, await devicesOf(session));
-        send(res, 200, 'text/html; charset=utf-8', renderPage(view, notice));
+        send(res, 200, 'text/html; charset=utf-8', renderPage(view, notice, csrf.token(session)));
         return;
       }
       case 'GET /api/session': {
@@ -114,7 +119,7 @@ export function createDemo(options: DemoOptions): {
         return;
       }
       case 'POST /devices/revoke': {
-        const id = (await readForm(req))?.get('id') ?? '';
+        const id = form?.get('id') ?? '';
         if (session.userId !== undefined && options.store) {
           const ended = await sessions.revokeUserSession(session.userId, id);
           session.flash('notice', ended ? 'That device is signed out.' : 'No such device.');
@@ -131,7 +136,6 @@ export function createDemo(options: DemoOptions): {
         return;
       }
       case 'POST /login': {
-        const form = await readForm(req);
         const username = form?.get('username')?.trim() ?? '';
         if (!USERNAME.test(username)) {
           session.flash('notice', 'Choose a username of 1 to 40 letters, digits, spaces, dots or dashes.');

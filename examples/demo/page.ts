@@ -43,7 +43,7 @@ function clocksTable(clocks: NonNullable<PageModel['clocks']>): string {
   </dl>`;
 }
 
-function devicesCard(devices: NonNullable<PageModel['devices']>): string {
+function devicesCard(devices: NonNullable<PageModel['devices']>, token: string): string {
   const rows = devices
     .map(
       (device) => `<li class="device"${device.current ? ' id="this-device"' : ''}>
@@ -52,7 +52,7 @@ function devicesCard(devices: NonNullable<PageModel['devices']>): string {
         ${
           device.current
             ? ''
-            : `<form method="post" action="/devices/revoke"><input type="hidden" name="id" value="${escapeHtml(device.id)}">
+            : `<form method="post" action="/devices/revoke">${token}<input type="hidden" name="id" value="${escapeHtml(device.id)}">
                <button type="submit" class="revoke">Sign out this device</button></form>`
         }
       </li>`,
@@ -60,22 +60,24 @@ function devicesCard(devices: NonNullable<PageModel['devices']>): string {
     .join('');
   const others =
     devices.length > 1
-      ? `<form method="post" action="/devices/revoke-others"><button type="submit" id="revoke-others">Sign out everywhere else</button></form>`
+      ? `<form method="post" action="/devices/revoke-others">${token}<button type="submit" id="revoke-others">Sign out everywhere else</button></form>`
       : '';
   return `<section class="card" id="devices"><h2>Your devices</h2><ul>${rows}</ul>${others}</section>`;
 }
 
 /** The demo's one page. Every dynamic value is escaped. */
-export function renderPage(model: PageModel, notice: string | null): string {
+export function renderPage(model: PageModel, notice: string | null, csrfToken: string): string {
+  // Every form carries a fresh CSRF token (latchkey/csrf); the server refuses a post without one.
+  const token = `<input type="hidden" name="_csrf" value="${escapeHtml(csrfToken)}">`;
   const banner = model.development
     ? `<p class="banner" id="dev-banner"><strong>Development mode.</strong> Plain-HTTP cookie <code>lk</code>;
        without <code>LATCHKEY_KEYS</code> the key is random and sessions end when the server restarts.</p>`
     : '';
   const status = model.signedIn
     ? `<p id="status">Signed in as <strong id="username">${escapeHtml(model.username ?? '')}</strong>.</p>
-       <form method="post" action="/logout"><button type="submit" id="logout">Sign out</button></form>`
+       <form method="post" action="/logout">${token}<button type="submit" id="logout">Sign out</button></form>`
     : `<p id="status">You are not signed in.</p>
-       <form method="post" action="/login">
+       <form method="post" action="/login">${token}
          <label>Username <input name="username" id="username-input" required maxlength="40" autocomplete="username"></label>
          <button type="submit" id="login">Sign in</button>
        </form>`;
@@ -88,7 +90,7 @@ export function renderPage(model: PageModel, notice: string | null): string {
   ${banner}
   ${notice ? `<p class="notice" id="notice">${escapeHtml(notice)}</p>` : ''}
   <section class="card">${status}</section>
-  ${model.devices ? devicesCard(model.devices) : ''}
+  ${model.devices ? devicesCard(model.devices, token) : ''}
   <section class="card">
     <p>Visits in this session: <strong id="visits">${model.visits}</strong></p>
     ${model.clocks ? clocksTable(model.clocks) : '<p class="muted">No session yet.</p>'}

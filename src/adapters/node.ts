@@ -17,6 +17,9 @@ import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:
 import { sessionCacheControl, sessionVary } from '../core/headers.ts';
 import { type Session, type SessionData, SessionImpl } from '../core/session.ts';
 import type { Sessions } from '../core/sessions.ts';
+import type { Csrf, CsrfError, CsrfRequest } from '../csrf/index.ts';
+import { csrfForbiddenBody } from '../csrf/index.ts';
+import { SessionStateError } from '../errors.ts';
 import { bodyForStatus, reportError, statusForError } from './errors.ts';
 
 export interface NodeSessionOptions {
@@ -261,5 +264,70 @@ export function sessionMiddleware<T extends SessionData>(
       },
       (error: unknown) => fail(error, req, res),
     );
+  };
+}
+
+/** What latchkey/csrf needs from a node request. */
+export function csrfRequestOf(req: IncomingMessage): CsrfRequest {
+  return {
+    method: req.method ?? 'GET',
+    header: (name) => {
+      const value = req.headers[name];
+      return Array.isArray(value) ? value[0] : value;
+    },
+    secure: (req.socket as { encrypted?: unknown } | undefined)?.encrypted === true,
+  };
+}
+
+/** Answer a refused request: 403, the coded reason, nothing cached. */
+export function sendCsrfForbidden(res: ServerResponse, error: CsrfError): void {
+  res.writeHead(403, { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store' });
+  res.end(csrfForbiddenBody(error));
+}
+
+/**
+ * Check an unsafe request against CSRF (checklist #59). When refused, answers 403 and returns false;
+ * the handler must then stop. `formToken` is the form field, for apps that parse their own bodies.
+ *
+ * @example
+ * ```ts
+ * const form = await readForm(req);
+ * if (!verifyCsrf(csrf, req, res, session, form.get('_csrf') ?? undefined)) return;
+ * ```
+ */
+export function verifyCsrf<T extends SessionData>(
+  csrf: Csrf,
+  req: IncomingMessage,
+  res: ServerResponse,
+  session: Session<T>,
+  formToken?: string | undefined,
+): boolean {
+  const refused = csrf.check(csrfRequestOf(req), session, formToken);
+  if (refused) sendCsrfForbidden(res, refused);
+  return refused === undefined;
+}
+
+/**
+ * Connect-style CSRF middleware, after `sessionMiddleware`: unsafe requests need a token in the
+ * `x-csrf-token` header or in `req.body[fieldName]` (so a body parser must run first for forms), and
+ * an Origin of this site. Adds `req.csrfToken()` for templates.
+ */
+export function csrfMiddleware<T extends SessionData>(
+  csrf: Csrf,
+): (
+  req: IncomingMessage & { session?: Session<T>; body?: unknown; csrfToken?: () => string },
+  res: ServerResponse,
+  next: (error?: unknown) => void,
+) => void {
+  return (req, res, next) => {
+    const session = req.session;
+    if (!session) {
+      next(new SessionStateError('csrfMiddleware needs req.session: use sessionMiddleware first'));
+      return;
+    }
+    req.csrfToken = () => csrf.token(session);
+    const body = req.body as Record<string, unknown> | undefined;
+    const field = body && typeof body === 'object' ? body[csrf.fieldName] : undefined;
+    if (verifyCsrf(csrf, req, res, session, typeof field === 'string' ? field : undefined)) next();
   };
 }
