@@ -76,6 +76,9 @@ export class SessionStateError extends LatchkeyError {
 
 /** The session store refused or timed out. Adapters answer 503; the request is never signed in. */
 export class StoreUnavailable extends LatchkeyError {
+  /** The HTTP status for it (Express and Koa error handlers read `status`). */
+  readonly status = 503;
+
   constructor(message: string, options?: { cause?: unknown }) {
     super('ERR_LATCHKEY_STORE_UNAVAILABLE', message, options);
   }

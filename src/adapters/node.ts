@@ -83,7 +83,7 @@ function absorbHeaderArgument(res: ServerResponse, headers: unknown): void {
 }
 
 /** What the adapter needs to know about a response whose commit it holds back. */
-interface HeldResponse {
+export interface HeldResponse {
   /** True once the handler has called `end()` (the response is complete, if not yet flushed). */
   ended(): boolean;
   /** Drop what is queued: a failure response replaces it. */
@@ -96,11 +96,12 @@ interface HeldResponse {
  * finish before any header goes out, a failure can still become a clean 500/503, and a new token is
  * only ever sent for a record that was created (checklist #4).
  */
-function holdUntilCommitted<T extends SessionData>(
+export function holdUntilCommitted<T extends SessionData>(
   res: ServerResponse,
   sessions: Sessions<T>,
-  session: Session<T>,
+  session: Session<T> | (() => Session<T>),
   fail: (error: unknown) => void,
+  beforeCommit?: () => undefined | Promise<void>,
 ): HeldResponse {
   const original = {
     writeHead: res.writeHead,
@@ -117,9 +118,21 @@ function holdUntilCommitted<T extends SessionData>(
   const start = () => {
     if (state !== 'open') return;
     state = 'committing';
-    // From here on a change to the session could not reach this response: make it a loud error.
-    if (session instanceof SessionImpl) session._locked = true;
-    sessions.commit(session).then(
+    let committed: Promise<string[]>;
+    try {
+      // An adapter's last word (latchkey/express copies req.session's properties into the session).
+      const before = beforeCommit?.();
+      const current = typeof session === 'function' ? session() : session;
+      const commit = () => {
+        // From here on a change to the session could not reach this response: make it a loud error.
+        if (current instanceof SessionImpl) current._locked = true;
+        return sessions.commit(current);
+      };
+      committed = before === undefined ? commit() : before.then(commit);
+    } catch (error) {
+      committed = Promise.reject(error);
+    }
+    committed.then(
       (setCookie) => {
         if (state !== 'committing') return; // cancelled: a failure response replaced this one
         state = 'passing';
@@ -181,9 +194,12 @@ function holdUntilCommitted<T extends SessionData>(
  * none of the handler's headers). Never throws and never rejects: an unhandled rejection would take
  * the whole process down.
  */
-function failer(options: NodeSessionOptions) {
+export function failer(options: NodeSessionOptions) {
   return (error: unknown, req: IncomingMessage, res: ServerResponse): void => {
     if (options.onError) {
+      // The handler's headers (Content-Length, Location, its cookies) belong to the response that
+      // failed; onError starts from a clean one.
+      if (!res.headersSent) for (const name of res.getHeaderNames()) res.removeHeader(name);
       Promise.resolve()
         .then(() => options.onError?.(error, req, res))
         .catch(reportError);
@@ -249,16 +265,12 @@ export function withSession<T extends SessionData>(
 export function sessionMiddleware<T extends SessionData>(
   sessions: Sessions<T>,
   options: NodeSessionOptions = {},
-): (
-  req: IncomingMessage & { session?: Session<T> },
-  res: ServerResponse,
-  next: (error?: unknown) => void,
-) => void {
+): (req: IncomingMessage, res: ServerResponse, next: (error?: unknown) => void) => void {
   const fail = failer(options);
   return (req, res, next) => {
     sessions.load(req).then(
       (session) => {
-        req.session = session;
+        (req as IncomingMessage & { session?: Session<T> }).session = session;
         holdUntilCommitted(res, sessions, session, (error) => fail(error, req, res));
         next();
       },
@@ -314,12 +326,13 @@ export function verifyCsrf<T extends SessionData>(
  */
 export function csrfMiddleware<T extends SessionData>(
   csrf: Csrf,
-): (
-  req: IncomingMessage & { session?: Session<T>; body?: unknown; csrfToken?: () => string },
-  res: ServerResponse,
-  next: (error?: unknown) => void,
-) => void {
-  return (req, res, next) => {
+): (req: IncomingMessage, res: ServerResponse, next: (error?: unknown) => void) => void {
+  return (incoming, res, next) => {
+    const req = incoming as IncomingMessage & {
+      session?: Session<T>;
+      body?: unknown;
+      csrfToken?: () => string;
+    };
     const session = req.session;
     if (!session) {
       next(new SessionStateError('csrfMiddleware needs req.session: use sessionMiddleware first'));

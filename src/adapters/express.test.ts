@@ -1,0 +1,312 @@
+import assert from 'node:assert/strict';
+import { after, describe, test } from 'node:test';
+import express, { type Express } from 'express';
+import passport from 'passport';
+import { Strategy as LocalStrategy } from 'passport-local';
+import { listen } from '../../test/scenarios/apps/serve.ts';
+import type { ScenarioApp } from '../../test/scenarios/suite.ts';
+import { CookieJar } from '../../test/support/cookies.ts';
+import { createSessions } from '../core/sessions.ts';
+import { generateKeyLine } from '../crypto/keyring.ts';
+import { memoryStore } from '../stores/memory.ts';
+import type { SessionStore } from '../stores/types.ts';
+import { type ExpressSessionOptions, session } from './express.ts';
+
+const keys = generateKeyLine('k1');
+const apps: ScenarioApp[] = [];
+after(() => Promise.all(apps.map((app) => app.close())));
+
+async function serve(app: Express) {
+  const running = await listen(app);
+  apps.push(running);
+  const jar = new CookieJar();
+  return {
+    jar,
+    async call(path: string, method = 'GET', body?: Record<string, string>) {
+      const cookie = jar.header();
+      const response = await fetch(`${running.url}${path}`, {
+        method,
+        redirect: 'manual',
+        headers: cookie ? { cookie } : {},
+        ...(body ? { body: new URLSearchParams(body) } : {}),
+      });
+      jar.apply(response.headers.getSetCookie());
+      return response;
+    },
+  };
+}
+
+function appWith(options: ExpressSessionOptions, routes: (app: Express) => void): Express {
+  const app = express();
+  app.use(session({ keys, development: true, ...options }));
+  routes(app);
+  return app;
+}
+
+describe('latchkey/express: express-session’s API', () => {
+  test('property access: set, read back, delete, nested change in place, Date kept as JSON', async () => {
+    const client = await serve(
+      appWith({}, (app) => {
+        app.post('/set', (req, res) => {
+          req.session.views = 1;
+          req.session.cart = ['apple'];
+          req.session.when = new Date(Date.UTC(2026, 0, 2));
+          res.end();
+        });
+        app.post('/push', (req, res) => {
+          (req.session.cart as string[]).push('pear');
+          delete req.session.views;
+          res.end();
+        });
+        app.get('/', (req, res) => res.json({ ...req.session }));
+      }),
+    );
+    await client.call('/set', 'POST');
+    assert.deepEqual(await (await client.call('/')).json(), {
+      views: 1,
+      cart: ['apple'],
+      when: '2026-01-02T00:00:00.000Z',
+    });
+    const push = await client.call('/push', 'POST');
+    assert.equal(push.headers.getSetCookie().length, 1, 'an in-place change is written');
+    assert.deepEqual(await (await client.call('/')).json(), {
+      cart: ['apple', 'pear'],
+      when: '2026-01-02T00:00:00.000Z',
+    });
+    assert.deepEqual((await client.call('/')).headers.getSetCookie(), [], 'a read writes nothing');
+  });
+
+  test('regenerate (callback and promise) issues a new token, empties the data and kills the old token', async () => {
+    const client = await serve(
+      appWith({ store: memoryStore() }, (app) => {
+        app.post('/set', (req, res) => {
+          req.session.secret = 'x';
+          res.end();
+        });
+        app.post('/regenerate-callback', (req, res, next) => {
+          const returned = req.session.regenerate((error) => {
+            if (error) return next(error);
+            const after = { ...req.session };
+            req.session.step = 1;
+            res.json({ after, chained: returned === before });
+          });
+          const before = req.session;
+        });
+        app.post('/regenerate-promise', async (req, res) => {
+          await req.session.regenerate();
+          req.session.fresh = true;
+          res.end();
+        });
+        app.get('/', (req, res) =>
+          res.json({ ...req.session, id: req.session.id, sessionID: req.sessionID }),
+        );
+      }),
+    );
+    await client.call('/set', 'POST');
+    const first = client.jar.get('lk');
+    const viewed = await (await client.call('/')).json();
+    assert.match(viewed.id, /^[A-Za-z0-9_-]{43}$/, 'the store key: not the token');
+    assert.notEqual(viewed.id, first);
+    assert.equal(viewed.sessionID, viewed.id);
+    const regenerated = await client.call('/regenerate-callback', 'POST');
+    assert.deepEqual(await regenerated.json(), { after: {}, chained: true });
+    const second = client.jar.get('lk');
+    assert.ok(second && second !== first);
+    await client.call('/regenerate-promise', 'POST');
+    assert.notEqual(client.jar.get('lk'), second);
+    assert.deepEqual((await (await client.call('/')).json()).fresh, true);
+    const replay = await fetch(`${apps.at(-1)!.url}/`, { headers: { cookie: `lk=${first}` } });
+    assert.equal((await replay.json()).secret, undefined, 'the old token opens nothing');
+  });
+
+  test('destroy clears the cookie and leaves req.session undefined; save() before a redirect is written', async () => {
+    const client = await serve(
+      appWith({}, (app) => {
+        app.post('/login', (req, res, next) => {
+          req.session.user = 'ada';
+          req.session.save((error) => (error ? next(error) : res.redirect(303, '/')));
+        });
+        app.post('/logout', (req, res, next) => {
+          req.session.destroy((error) => {
+            if (error) return next(error);
+            res.json({ session: req.session === undefined ? 'gone' : 'still there' });
+          });
+        });
+        app.get('/', (req, res) => res.json({ user: req.session.user ?? null }));
+      }),
+    );
+    const login = await client.call('/login', 'POST');
+    assert.equal(login.status, 303);
+    assert.equal(login.headers.getSetCookie().length, 1);
+    assert.deepEqual(await (await client.call('/')).json(), { user: 'ada' });
+    const logout = await client.call('/logout', 'POST');
+    assert.deepEqual(await logout.json(), { session: 'gone' });
+    assert.match(logout.headers.getSetCookie()[0] ?? '', /^lk=; .*Max-Age=0/);
+    assert.deepEqual(await (await client.call('/')).json(), { user: null });
+  });
+
+  test('reload drops this request’s changes; touch renews an unchanged session', async () => {
+    const client = await serve(
+      appWith({}, (app) => {
+        app.post('/set', (req, res) => {
+          req.session.n = 1;
+          res.end();
+        });
+        app.post('/reload', async (req, res) => {
+          req.session.n = 99;
+          await req.session.reload();
+          res.json({ n: req.session.n });
+        });
+        app.post('/touch', (req, res) => {
+          res.json({ chained: req.session.touch() === req.session });
+        });
+      }),
+    );
+    await client.call('/set', 'POST');
+    const reload = await client.call('/reload', 'POST');
+    assert.deepEqual(await reload.json(), { n: 1 });
+    assert.deepEqual(reload.headers.getSetCookie(), [], 'nothing changed after the reload');
+    const touch = await client.call('/touch', 'POST');
+    assert.deepEqual(await touch.json(), { chained: true });
+    assert.equal(touch.headers.getSetCookie().length, 1, 'touch() renews the cookie');
+  });
+
+  test('cookie view: maxAge counts down from the idle timeout; it cannot be set per session', async () => {
+    const client = await serve(
+      appWith({ cookie: { maxAge: 600_000, sameSite: 'strict' } }, (app) => {
+        app.post('/', (req, res) => {
+          req.session.a = 1;
+          const cookie = req.session.cookie;
+          let refused = '';
+          try {
+            (cookie as { maxAge: number }).maxAge = 1;
+          } catch (error) {
+            refused = (error as Error).name;
+          }
+          res.json({ ...cookie, refused });
+        });
+      }),
+    );
+    const response = await client.call('/', 'POST');
+    const view = await response.json();
+    assert.ok(view.maxAge > 590_000 && view.maxAge <= 600_000, String(view.maxAge));
+    assert.equal(view.originalMaxAge, 600_000);
+    assert.equal(view.sameSite, 'strict');
+    assert.equal(view.httpOnly, true);
+    assert.equal(view.refused, 'TypeError');
+    assert.match(response.headers.getSetCookie()[0] ?? '', /Max-Age=600; .*SameSite=Strict/);
+  });
+
+  test('rolling renews on every response; resave writes an unchanged session; unset: destroy ends it', async () => {
+    const routes = (app: Express) => {
+      app.post('/set', (req, res) => {
+        req.session.a = 1;
+        res.end();
+      });
+      app.get('/', (_req, res) => res.end());
+      app.post('/unset', (req, res) => {
+        (req as { session?: unknown }).session = null;
+        res.end();
+      });
+    };
+    for (const options of [{ rolling: true }, { resave: true }]) {
+      const client = await serve(appWith(options, routes));
+      await client.call('/set', 'POST');
+      assert.equal((await client.call('/')).headers.getSetCookie().length, 1, JSON.stringify(options));
+    }
+    const keep = await serve(appWith({}, routes));
+    await keep.call('/set', 'POST');
+    assert.deepEqual((await keep.call('/unset', 'POST')).headers.getSetCookie(), [], "unset: 'keep'");
+    const destroy = await serve(appWith({ unset: 'destroy' }, routes));
+    await destroy.call('/set', 'POST');
+    assert.match((await destroy.call('/unset', 'POST')).headers.getSetCookie()[0] ?? '', /Max-Age=0/);
+  });
+
+  test('express-session options that cannot mean the same are refused with a coded error', () => {
+    const refused: ExpressSessionOptions[] = [
+      { secret: 'keyboard cat' } as ExpressSessionOptions,
+      { genid: () => 'x' } as unknown as ExpressSessionOptions,
+      { saveUninitialized: true } as unknown as ExpressSessionOptions,
+      { cookie: { expires: new Date() } } as unknown as ExpressSessionOptions,
+      { cookie: { sameSite: false } },
+      { cookie: { secure: 'auto' } } as unknown as ExpressSessionOptions,
+      { cookie: { maxAge: -1 } },
+      { cookie: { maxAge: 1000 }, idleTimeout: '1h' },
+      { unset: 'forget' } as unknown as ExpressSessionOptions,
+      { name: 'connect.sid' },
+      { sessions: createSessions({ keys }), name: 'x' },
+    ];
+    for (const options of refused) {
+      assert.throws(() => session({ keys, development: true, ...options }), { code: 'ERR_LATCHKEY_CONFIG' });
+    }
+    assert.throws(() => session({ keys, development: true, secret: 'x' } as never), /keys/);
+  });
+
+  test('a store that is down: Express’s error handler answers 503', async () => {
+    const down = memoryStore() as SessionStore;
+    const broken = Object.create(down) as SessionStore;
+    const app = express();
+    const sessions = createSessions({ keys, development: true, store: down });
+    app.use(session({ sessions }));
+    app.post('/set', (req, res) => {
+      req.session.a = 1;
+      res.end();
+    });
+    const client = await serve(app);
+    await client.call('/set', 'POST');
+    broken.get = () => Promise.reject(new Error('connection refused'));
+    const failing = express();
+    failing.use(session({ keys, development: true, store: broken }));
+    failing.get('/', (_req, res) => res.end('unreachable'));
+    const failingClient = await serve(failing);
+    failingClient.jar.apply([`lk=${client.jar.get('lk')}`]);
+    const response = await failingClient.call('/');
+    assert.equal(response.status, 503, 'StoreUnavailable carries status 503 for Express');
+  });
+});
+
+describe('latchkey/express with Passport (passport-local)', () => {
+  test('sign-in regenerates the session and keeps the user; sign-out regenerates it again', async () => {
+    const users = new Map([['ada', { id: '7', username: 'ada', password: 'correct horse' }]]);
+    passport.use(
+      new LocalStrategy((username, password, done) => {
+        const user = users.get(username);
+        done(null, user && user.password === password ? user : false);
+      }),
+    );
+    passport.serializeUser((user, done) => done(null, (user as { id: string }).id));
+    passport.deserializeUser((id: string, done) =>
+      done(null, [...users.values()].find((user) => user.id === id) ?? false),
+    );
+    const app = express();
+    app.use(express.urlencoded({ extended: false }));
+    app.use(session({ keys, development: true, store: memoryStore() }));
+    app.use(passport.session());
+    app.post('/login', passport.authenticate('local', { successRedirect: '/', failureRedirect: '/login' }));
+    app.post('/logout', (req, res, next) => {
+      req.logout((error) => (error ? next(error) : res.redirect(303, '/')));
+    });
+    app.get('/', (req, res) => {
+      res.json({ user: (req.user as { username?: string } | undefined)?.username ?? null });
+    });
+    const client = await serve(app);
+    const visit = await client.call('/');
+    assert.deepEqual(await visit.json(), { user: null });
+
+    const wrong = await client.call('/login', 'POST', { username: 'ada', password: 'nope' });
+    assert.equal(wrong.headers.get('location'), '/login');
+
+    const login = await client.call('/login', 'POST', { username: 'ada', password: 'correct horse' });
+    assert.equal(login.status, 302);
+    assert.equal(login.headers.get('location'), '/');
+    const signedInToken = client.jar.get('lk');
+    assert.ok(signedInToken, 'the session cookie is set at sign-in');
+    assert.deepEqual(await (await client.call('/')).json(), { user: 'ada' });
+
+    const logout = await client.call('/logout', 'POST');
+    assert.equal(logout.status, 303);
+    assert.deepEqual(await (await client.call('/')).json(), { user: null });
+    const replay = await fetch(`${apps.at(-1)!.url}/`, { headers: { cookie: `lk=${signedInToken}` } });
+    assert.deepEqual(await replay.json(), { user: null }, 'the signed-in token died at sign-out');
+  });
+});

@@ -1,0 +1,463 @@
+/**
+ * Sessions for Express 4 and 5 with express-session's API: `req.session.userId = 1`, and
+ * `regenerate`, `destroy`, `save`, `reload` and `touch`, each taking a callback or returning a promise.
+ * An app moving from express-session changes its import and its options object; see
+ * docs/migrate-from-express-session.md for every option and method.
+ *
+ * @example
+ * ```ts
+ * import express from 'express';
+ * import session from 'latchkey/express';
+ * const app = express();
+ * app.use(session({ keys: process.env.LATCHKEY_KEYS }));
+ * app.get('/', (req, res) => {
+ *   req.session.views = (req.session.views ?? 0) + 1;
+ *   res.send(`views: ${req.session.views}`);
+ * });
+ * ```
+ *
+ * Type your data by augmenting `SessionData`, as with express-session:
+ * ```ts
+ * declare module 'latchkey/express' { interface SessionData { views: number } }
+ * ```
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { FINGERPRINTING_COOKIE_NAMES } from '../cookie/options.ts';
+import { parseSafeJson } from '../core/json.ts';
+import type { Duration } from '../core/policy.ts';
+import { asImpl, type Session } from '../core/session.ts';
+import { createSessions, type Sessions, type SessionsOptions } from '../core/sessions.ts';
+import { ConfigError, SessionStateError } from '../errors.ts';
+import type { SessionStore } from '../stores/types.ts';
+import { failer, holdUntilCommitted, type NodeSessionOptions } from './node.ts';
+
+/** Your session data's shape: augment it (`declare module 'latchkey/express'`); untyped by default. */
+// biome-ignore lint/suspicious/noEmptyInterface: an interface, so that applications can augment it
+export interface SessionData {}
+type Data = keyof SessionData extends never ? Record<string, unknown> : SessionData;
+
+/** A read-only view of the session cookie, as express-session's `req.session.cookie` shows it. */
+export interface SessionCookieView {
+  /** Milliseconds until the session ends if idle (express-session: until the cookie expires). */
+  readonly maxAge: number;
+  readonly originalMaxAge: number;
+  /** When the session ends if idle: the earlier of the idle and absolute deadlines. */
+  readonly expires: Date;
+  readonly httpOnly: boolean;
+  readonly secure: boolean;
+  readonly sameSite: 'lax' | 'strict' | 'none';
+  readonly path: string;
+  readonly domain: string | undefined;
+}
+
+type Callback = (error?: unknown) => void;
+
+/** `req.session`: your data as properties, plus express-session's methods. */
+export interface ExpressSession {
+  /** Store mode: the session's non-secret id (a hash of its token); undefined in cookie mode. */
+  readonly id: string | undefined;
+  readonly cookie: SessionCookieView;
+  /** The Latchkey session underneath: `login(userId)`, flash messages, its clocks. */
+  readonly latchkey: Session<Data>;
+  /** A new session: a new token (the old one dies at once in store mode) and no data. */
+  regenerate(callback: Callback): this;
+  regenerate(): Promise<void>;
+  /** End the session: its data is gone, the cookie is cleared, `req.session` is undefined after. */
+  destroy(callback: Callback): this;
+  destroy(): Promise<void>;
+  /** Mark the session to be written even if unchanged. The write itself happens before the headers. */
+  save(callback: Callback): this;
+  save(): Promise<void>;
+  /** Read the session again from the request's cookie, dropping this request's changes. */
+  reload(callback: Callback): this;
+  reload(): Promise<void>;
+  /** Renew the session (its idle clock and cookie) on this response. */
+  touch(): this;
+  resetMaxAge(): this;
+}
+
+declare global {
+  // biome-ignore lint/style/noNamespace: Express declares its types in this global namespace
+  namespace Express {
+    interface Request {
+      session: ExpressSession & Partial<Data>;
+      /** express-session's name for `req.session.id`. */
+      sessionID: string | undefined;
+    }
+  }
+}
+
+/** express-session's option names where they mean something here, plus Latchkey's own. */
+export interface ExpressSessionOptions
+  extends Omit<SessionsOptions, 'cookie' | 'store' | 'trustProxy' | 'idleTimeout'>,
+    NodeSessionOptions {
+  /** An existing session manager (from createSessions) instead of the options that make one. */
+  sessions?: Sessions<Data> | undefined;
+  /** The cookie name; default `__Host-lk` (`lk` in development). */
+  name?: string | undefined;
+  cookie?:
+    | {
+        /** The idle timeout in ms; also makes the cookie persistent, as in express-session. */
+        maxAge?: number | undefined;
+        secure?: boolean | undefined;
+        httpOnly?: boolean | undefined;
+        sameSite?: boolean | 'lax' | 'strict' | 'none' | undefined;
+        domain?: string | undefined;
+        path?: string | undefined;
+        partitioned?: boolean | undefined;
+        priority?: 'low' | 'medium' | 'high' | undefined;
+      }
+    | undefined;
+  idleTimeout?: Duration | undefined;
+  /** Renew the cookie on every response (touchAfter 0). */
+  rolling?: boolean | undefined;
+  /** Write the session on every request even if unchanged. */
+  resave?: boolean | undefined;
+  /** Only false: Latchkey never sends a cookie for a session with nothing in it. */
+  saveUninitialized?: false | undefined;
+  /** true: believe X-Forwarded-Proto; false: only the socket; default: Express's `trust proxy` (req.secure). */
+  proxy?: boolean | undefined;
+  /** `req.session` deleted or set to null: 'keep' (default) leaves the session as it was; 'destroy' ends it. */
+  unset?: 'keep' | 'destroy' | undefined;
+  /** A Latchkey store (latchkey/stores/*): store mode. */
+  store?: SessionStore | undefined;
+}
+
+const REFUSED: Record<string, string> = {
+  secret:
+    'Latchkey seals sessions with keys, not a secret: pass `keys` (generate with `npx latchkey keygen`) or set LATCHKEY_KEYS',
+  genid: 'session tokens are always 256 random bits, stored only as hashes; there is no genid',
+};
+const EXPRESS_OPTIONS = new Set([
+  'sessions',
+  'name',
+  'cookie',
+  'rolling',
+  'resave',
+  'saveUninitialized',
+  'proxy',
+  'unset',
+  'store',
+  'onError',
+]);
+const COOKIE_OPTIONS = new Set([
+  'maxAge',
+  'secure',
+  'httpOnly',
+  'sameSite',
+  'domain',
+  'path',
+  'partitioned',
+  'priority',
+]);
+
+interface Resolved {
+  sessions: Sessions<Data>;
+  resave: boolean;
+  unsetDestroy: boolean;
+  /** undefined: follow Express's req.secure; else the Sessions' own trustProxy decides. */
+  useReqSecure: boolean;
+  cookie: Omit<SessionCookieView, 'maxAge' | 'originalMaxAge' | 'expires'>;
+  persistent: boolean;
+}
+
+function mapCookie(options: ExpressSessionOptions, development: boolean) {
+  const given = options.cookie ?? {};
+  if (typeof given !== 'object' || given === null) throw new ConfigError('cookie must be an object');
+  for (const key of Object.keys(given)) {
+    if (key === 'expires')
+      throw new ConfigError('cookie.expires is refused: give cookie.maxAge (ms) instead');
+    if (!COOKIE_OPTIONS.has(key)) throw new ConfigError(`cookie.${key} is not a latchkey/express option`);
+  }
+  const { maxAge, sameSite, secure } = given;
+  if (sameSite === false) throw new ConfigError('cookie.sameSite: false is refused: use lax, strict or none');
+  if ((secure as unknown) === 'auto') {
+    throw new ConfigError("cookie.secure: 'auto' is refused: cookies are Secure unless development: true");
+  }
+  if (maxAge !== undefined && (!Number.isSafeInteger(maxAge) || maxAge <= 0)) {
+    throw new ConfigError('cookie.maxAge must be a positive whole number of milliseconds');
+  }
+  if (maxAge !== undefined && options.idleTimeout !== undefined) {
+    throw new ConfigError('give cookie.maxAge or idleTimeout, not both');
+  }
+  const cookie = {
+    ...(options.name !== undefined ? { name: options.name } : {}),
+    ...(given.path !== undefined ? { path: given.path } : {}),
+    ...(given.domain !== undefined ? { domain: given.domain } : {}),
+    ...(secure !== undefined ? { secure } : {}),
+    ...(given.httpOnly !== undefined ? { httpOnly: given.httpOnly } : {}),
+    ...(given.partitioned !== undefined ? { partitioned: given.partitioned } : {}),
+    ...(given.priority !== undefined ? { priority: given.priority } : {}),
+    ...(sameSite !== undefined ? { sameSite: sameSite === true ? ('strict' as const) : sameSite } : {}),
+    persistent: maxAge !== undefined,
+  };
+  const view = {
+    httpOnly: given.httpOnly ?? true,
+    secure: secure ?? !development,
+    sameSite: (sameSite === true ? 'strict' : (sameSite ?? 'lax')) as 'lax' | 'strict' | 'none',
+    path: given.path ?? '/',
+    domain: given.domain,
+  };
+  return { cookie, view, idleTimeout: maxAge ?? options.idleTimeout };
+}
+
+function resolve(options: ExpressSessionOptions): Resolved {
+  if (options === null || typeof options !== 'object') throw new ConfigError('options must be an object');
+  for (const [key, why] of Object.entries(REFUSED)) {
+    if (Object.hasOwn(options, key)) throw new ConfigError(`${key} is refused: ${why}`);
+  }
+  if (options.saveUninitialized === (true as unknown)) {
+    throw new ConfigError(
+      'saveUninitialized: true is refused: Latchkey never sends a cookie for an empty session; leave it out',
+    );
+  }
+  if (options.unset !== undefined && options.unset !== 'keep' && options.unset !== 'destroy') {
+    throw new ConfigError("unset must be 'keep' or 'destroy'");
+  }
+  const {
+    sessions: given,
+    name,
+    cookie: _cookie,
+    rolling,
+    resave,
+    saveUninitialized: _saveUninitialized,
+    proxy,
+    unset,
+    ...rest
+  } = options;
+  if (options.name !== undefined && FINGERPRINTING_COOKIE_NAMES.includes(options.name)) {
+    throw new ConfigError(
+      `name '${options.name}' tells attackers which framework runs the site (checklist #10): leave name out`,
+    );
+  }
+  const development = options.development === true;
+  const mapped = mapCookie(options, development);
+  let sessions: Sessions<Data>;
+  if (given !== undefined) {
+    const latchkeyKeys = Object.keys(rest).filter((key) => key !== 'onError' && !EXPRESS_OPTIONS.has(key));
+    if (latchkeyKeys.length > 0 || options.cookie || name !== undefined || options.store || rolling) {
+      throw new ConfigError('with `sessions`, configure cookies, timeouts and the store in createSessions()');
+    }
+    sessions = given;
+  } else {
+    const { onError: _onError, idleTimeout: _idle, ...latchkeyOptions } = rest;
+    sessions = createSessions<Data>({
+      ...latchkeyOptions,
+      ...(mapped.idleTimeout !== undefined ? { idleTimeout: mapped.idleTimeout } : {}),
+      ...(rolling === true ? { touchAfter: 0 } : {}),
+      cookie: mapped.cookie,
+      store: options.store,
+      trustProxy: proxy === true,
+    });
+  }
+  return {
+    sessions,
+    resave: resave === true,
+    unsetDestroy: unset === 'destroy',
+    useReqSecure: proxy === undefined,
+    cookie: mapped.view,
+    persistent: mapped.cookie.persistent,
+  };
+}
+
+/** What one request's `req.session` works on. */
+interface RequestState {
+  readonly req: ExpressRequest;
+  readonly resolved: Resolved;
+  core: Session<Data>;
+  /** destroy() was called: `req.session` is gone on purpose. */
+  destroyed: boolean;
+}
+
+type ExpressRequest = IncomingMessage & {
+  session?: (ExpressSession & Partial<Data>) | null | undefined;
+  sessionID?: string | undefined;
+  secure?: boolean;
+};
+
+const STATE = new WeakMap<object, RequestState>();
+
+function stateOf(session: object): RequestState {
+  const state = STATE.get(session);
+  if (!state) throw new SessionStateError('this req.session belongs to no request');
+  return state;
+}
+
+/** Run an async method the express-session way: with a callback (returning the session) or a promise. */
+function settle<S>(self: S, work: Promise<void>, callback: Callback | undefined): S | Promise<void> {
+  if (typeof callback !== 'function') return work;
+  work.then(
+    () => callback(),
+    (error: unknown) => callback(error),
+  );
+  return self;
+}
+
+/** A value as it comes back from JSON, as express-session stores it (Dates become strings). */
+function jsonCopy(value: unknown): unknown {
+  const text = JSON.stringify(value);
+  return text === undefined ? undefined : parseSafeJson(text);
+}
+
+class LatchkeySessionObject {
+  get id(): string | undefined {
+    return asImpl(stateOf(this).core)._backing?.storeKey;
+  }
+
+  get cookie(): SessionCookieView {
+    const { core, resolved } = stateOf(this);
+    const expires = Math.min(core.idleDeadline, core.absoluteDeadline);
+    return Object.freeze({
+      ...resolved.cookie,
+      maxAge: Math.max(0, expires - Date.now()),
+      originalMaxAge: resolved.sessions.policy.idleTimeout,
+      expires: new Date(expires),
+    });
+  }
+
+  get latchkey(): Session<Data> {
+    return stateOf(this).core;
+  }
+
+  regenerate(callback?: Callback): this | Promise<void> {
+    const state = stateOf(this);
+    const work = (async () => {
+      await state.core.regenerate();
+      for (const key of Object.keys(state.core.data)) state.core.delete(key as never);
+      // A new session is a new identity: a CSRF token from before it must not work after it.
+      asImpl(state.core)._state.csrfSecret = undefined;
+      state.req.session = newSessionObject(state);
+    })();
+    return settle(this, work, callback);
+  }
+
+  destroy(callback?: Callback): this | Promise<void> {
+    const state = stateOf(this);
+    const work = (async () => {
+      await state.core.destroy();
+      state.destroyed = true;
+      state.req.session = undefined;
+    })();
+    return settle(this, work, callback);
+  }
+
+  save(callback?: Callback): this | Promise<void> {
+    const state = stateOf(this);
+    const work = (async () => {
+      syncInto(state);
+      state.core.touch();
+    })();
+    return settle(this, work, callback);
+  }
+
+  reload(callback?: Callback): this | Promise<void> {
+    const state = stateOf(this);
+    const work = (async () => {
+      state.core = await load(state.resolved, state.req);
+      state.req.session = newSessionObject(state);
+    })();
+    return settle(this, work, callback);
+  }
+
+  touch(): this {
+    stateOf(this).core.touch();
+    return this;
+  }
+
+  resetMaxAge(): this {
+    return this.touch();
+  }
+}
+
+function newSessionObject(state: RequestState): ExpressSession & Partial<Data> {
+  const session = new LatchkeySessionObject() as unknown as ExpressSession & Partial<Data>;
+  STATE.set(session, state);
+  Object.assign(session, state.core.data);
+  return session;
+}
+
+/** Copy `req.session`'s properties into the Latchkey session: what changed is found at commit. */
+function syncInto(state: RequestState): void {
+  const current = state.req.session as Record<string, unknown> | null | undefined;
+  const core = state.core as Session<Record<string, unknown>>;
+  if (current === undefined || current === null) return;
+  for (const key of Object.keys(current)) {
+    const value = current[key];
+    if (value === undefined || typeof value === 'function' || typeof value === 'symbol') continue;
+    try {
+      core.set(key, value);
+    } catch (error) {
+      if (!(error instanceof TypeError)) throw error;
+      // Not JSON as it stands (a Date, an object with toJSON): keep what JSON makes of it, as
+      // express-session does. A key like `__proto__` stays refused.
+      const copy = jsonCopy(value);
+      if (copy === undefined) core.delete(key);
+      else core.set(key, copy);
+    }
+  }
+  for (const key of Object.keys(core.data)) {
+    const value = current[key];
+    if (!Object.hasOwn(current, key) || value === undefined || typeof value === 'function') core.delete(key);
+  }
+}
+
+function load(resolved: Resolved, req: ExpressRequest): Promise<Session<Data>> {
+  return resolved.useReqSecure && typeof req.secure === 'boolean'
+    ? resolved.sessions.load(req, { secure: req.secure })
+    : resolved.sessions.load(req);
+}
+
+/** The last word before the commit: what the app did to `req.session` becomes the session. */
+async function finish(state: RequestState): Promise<void> {
+  const current = state.req.session;
+  if ((current === undefined || current === null) && !state.destroyed) {
+    // The app removed req.session itself (express-session's `unset`).
+    if (state.resolved.unsetDestroy) await state.core.destroy();
+    return;
+  }
+  syncInto(state);
+  if (state.resolved.resave) state.core.touch();
+}
+
+/** Middleware giving `req.session` with express-session's API; `.sessions` is the manager behind it. */
+export function session(options: ExpressSessionOptions = {}): ((
+  req: IncomingMessage,
+  res: ServerResponse,
+  next: (error?: unknown) => void,
+) => void) & {
+  readonly sessions: Sessions<Data>;
+} {
+  const resolved = resolve(options);
+  const fail = failer(options);
+  const middleware = (incoming: IncomingMessage, res: ServerResponse, next: (error?: unknown) => void) => {
+    const req = incoming as ExpressRequest;
+    if (req.session !== undefined && STATE.has(req.session as object)) {
+      next(); // mounted twice: the first one already loaded it
+      return;
+    }
+    load(resolved, req).then(
+      (core) => {
+        const state: RequestState = { req, resolved, core, destroyed: false };
+        req.session = newSessionObject(state);
+        Object.defineProperty(req, 'sessionID', {
+          configurable: true,
+          enumerable: true,
+          get: () => asImpl(state.core)._backing?.storeKey,
+        });
+        holdUntilCommitted(
+          res,
+          resolved.sessions,
+          () => state.core,
+          (error) => fail(error, req, res),
+          () => finish(state),
+        );
+        next();
+      },
+      // A store outage: Express's error handling answers (the error's status is 503).
+      (error: unknown) => next(error),
+    );
+  };
+  return Object.assign(middleware, { sessions: resolved.sessions });
+}
+
+export default session;
