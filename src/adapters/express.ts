@@ -77,7 +77,6 @@ export interface ExpressSession {
 }
 
 declare global {
-  // biome-ignore lint/style/noNamespace: Express declares its types in this global namespace
   namespace Express {
     interface Request {
       session: ExpressSession & Partial<Data>;
