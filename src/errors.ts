@@ -91,10 +91,15 @@ export class ConflictError extends LatchkeyError {
   }
 }
 
-/** A CSRF check failed: `reason` says which. */
+/** Why latchkey/csrf refused a request. */
+export type CsrfReason = 'cross-origin' | 'token-missing' | 'token-invalid';
+
+/** A request refused by latchkey/csrf: `reason` says why; answer 403. */
 export class CsrfError extends LatchkeyError {
-  readonly reason: string;
-  constructor(reason: string, message: string) {
+  readonly reason: CsrfReason;
+  readonly status = 403;
+
+  constructor(reason: CsrfReason, message: string) {
     super('ERR_LATCHKEY_CSRF', message);
     this.reason = reason;
   }

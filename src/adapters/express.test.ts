@@ -10,7 +10,7 @@ import { createSessions } from '../core/sessions.ts';
 import { generateKeyLine } from '../crypto/keyring.ts';
 import { memoryStore } from '../stores/memory.ts';
 import type { SessionStore } from '../stores/types.ts';
-import { type ExpressSessionOptions, session } from './express.ts';
+import { csrf, type ExpressSessionOptions, session } from './express.ts';
 
 const keys = generateKeyLine('k1');
 const apps: ScenarioApp[] = [];
@@ -308,5 +308,47 @@ describe('latchkey/express with Passport (passport-local)', () => {
     assert.deepEqual(await (await client.call('/')).json(), { user: null });
     const replay = await fetch(`${apps.at(-1)!.url}/`, { headers: { cookie: `lk=${signedInToken}` } });
     assert.deepEqual(await replay.json(), { user: null }, 'the signed-in token died at sign-out');
+  });
+});
+
+describe('latchkey/express csrf() (checklist #59)', () => {
+  test('a form post needs the page token and an Origin of this site; req.csrfToken() gives tokens', async () => {
+    const app = express();
+    app.use(express.urlencoded({ extended: false }));
+    app.use(session({ keys, development: true }));
+    app.use(csrf());
+    app.get('/form', (req, res) => res.json({ token: req.csrfToken(), again: req.csrfToken() }));
+    app.post('/transfer', (req, res) => {
+      req.session.done = true;
+      res.json({ ok: true });
+    });
+    app.post('/regenerate', async (req, res) => {
+      await req.session.regenerate();
+      req.session.fresh = true;
+      res.json({ token: req.csrfToken() });
+    });
+    const client = await serve(app);
+    const { token, again } = await (await client.call('/form')).json();
+    assert.notEqual(token, again, 'masked afresh per render');
+    const origin = apps.at(-1)!.url;
+    const post = (headers: Record<string, string>, body?: Record<string, string>) =>
+      fetch(`${origin}/transfer`, {
+        method: 'POST',
+        headers: { cookie: client.jar.header() ?? '', ...headers },
+        ...(body ? { body: new URLSearchParams(body) } : {}),
+      });
+    const missing = await post({ origin });
+    assert.equal(missing.status, 403);
+    assert.equal(await missing.text(), 'Forbidden: ERR_LATCHKEY_CSRF (token-missing)\n');
+    const forged = await post({ origin: 'https://evil.test' }, { _csrf: token });
+    assert.equal(forged.status, 403);
+    assert.match(await forged.text(), /cross-origin/);
+    assert.equal((await post({ origin }, { _csrf: again })).status, 200);
+    assert.equal((await post({ 'x-csrf-token': token })).status, 200, 'the header works without a form');
+    const regenerated = await client.call('/regenerate', 'POST', { _csrf: token });
+    assert.equal(regenerated.status, 200);
+    const fresh = (await regenerated.json()).token;
+    assert.equal((await post({ origin }, { _csrf: token })).status, 403, 'regenerate renews the secret');
+    assert.equal((await post({ origin }, { _csrf: fresh })).status, 200);
   });
 });

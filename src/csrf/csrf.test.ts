@@ -163,6 +163,15 @@ describe('latchkey/csrf: origin (checklist #59: a cross-site POST with a valid c
     const request = post({ ...proxied, origin: 'https://app.test', 'x-csrf-token': token }, 'http');
     assert.equal(createCsrf().check(request, session)?.reason, 'cross-origin', 'forwarded headers ignored');
     assert.equal(createCsrf({ trustProxy: true }).check(request, session), undefined);
+    // The right-most entry is the one the nearest proxy wrote; a client can prepend its own.
+    const spoofed = { ...proxied, 'x-forwarded-host': 'app.test, evil.test', origin: 'https://app.test' };
+    const appended = { ...proxied, 'x-forwarded-host': 'evil.test, app.test', origin: 'https://app.test' };
+    const trusting = createCsrf({ trustProxy: true });
+    assert.equal(
+      trusting.check(post({ ...spoofed, 'x-csrf-token': token }, 'http'), session)?.reason,
+      'cross-origin',
+    );
+    assert.equal(trusting.check(post({ ...appended, 'x-csrf-token': token }, 'http'), session), undefined);
   });
 
   test('requireToken: false checks the origin only', async () => {

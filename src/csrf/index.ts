@@ -26,7 +26,9 @@ import { timingSafeEqual } from 'node:crypto';
 import { asImpl, type Session, type SessionData } from '../core/session.ts';
 import { decodeBase64url, encodeBase64url } from '../crypto/base64url.ts';
 import { randomBytes } from '../crypto/random.ts';
-import { ConfigError, LatchkeyError } from '../errors.ts';
+import { ConfigError, CsrfError, type CsrfReason } from '../errors.ts';
+
+export { CsrfError, type CsrfReason };
 
 export interface CsrfOptions {
   /**
@@ -47,20 +49,6 @@ export interface CsrfOptions {
   allowSameSite?: boolean | undefined;
   /** Behind a proxy: take your own origin from `X-Forwarded-Proto` and `X-Forwarded-Host`. Default false. */
   trustProxy?: boolean | undefined;
-}
-
-/** Why a request was refused. */
-export type CsrfReason = 'cross-origin' | 'token-missing' | 'token-invalid';
-
-/** A refused request: code `ERR_LATCHKEY_CSRF`, the reason in `reason`; answer 403. */
-export class CsrfError extends LatchkeyError {
-  readonly reason: CsrfReason;
-  readonly status = 403;
-
-  constructor(reason: CsrfReason, message: string) {
-    super('ERR_LATCHKEY_CSRF', message);
-    this.reason = reason;
-  }
 }
 
 /** What the check needs from a request, whatever the framework. */
@@ -136,10 +124,13 @@ function normalHost(host: string, secure: boolean | undefined): string | undefin
   }
 }
 
-/** The first value of a possibly comma-joined forwarded header. */
-function firstValue(value: string | undefined): string | undefined {
-  const first = value?.split(',')[0]?.trim();
-  return first === '' ? undefined : first;
+/**
+ * The right-most value of a possibly comma-joined forwarded header: the one your nearest proxy added
+ * (entries further left may come from the client when a proxy appends).
+ */
+function nearestValue(value: string | undefined): string | undefined {
+  const last = value?.split(',').at(-1)?.trim();
+  return last === '' ? undefined : last;
 }
 
 /** Make the CSRF protection for an app; throws a coded ConfigError for bad options. */
@@ -163,9 +154,9 @@ export function createCsrf(options: CsrfOptions = {}): Csrf {
     let secure = request.secure;
     let host = request.header('host');
     if (trustProxy) {
-      const proto = firstValue(request.header('x-forwarded-proto'));
+      const proto = nearestValue(request.header('x-forwarded-proto'));
       if (proto !== undefined) secure = proto.toLowerCase() === 'https';
-      host = firstValue(request.header('x-forwarded-host')) ?? host;
+      host = nearestValue(request.header('x-forwarded-host')) ?? host;
     }
     if (host === undefined) return false;
     if (secure !== undefined && url.protocol !== (secure ? 'https:' : 'http:')) return false;

@@ -1,0 +1,308 @@
+/**
+ * Sessions for Fastify 5: a plugin that gives every request `request.session`, commits it before the
+ * response headers go out, and (with `csrf`) checks every unsafe request for a CSRF token.
+ *
+ * @example
+ * ```ts
+ * import Fastify from 'fastify';
+ * import latchkey from 'latchkey/fastify';
+ * declare module 'latchkey/fastify' {
+ *   interface SessionData { visits: number }
+ * }
+ * const app = Fastify();
+ * await app.register(latchkey, { keys: process.env.LATCHKEY_KEYS });
+ * app.get('/', async (request) => {
+ *   request.session.set('visits', (request.session.get('visits') ?? 0) + 1);
+ *   return { visits: request.session.get('visits') };
+ * });
+ * ```
+ */
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { sessionCacheControl, sessionVary } from '../core/headers.ts';
+import type { SessionsOptions } from '../core/options.ts';
+import { type Session, SessionImpl } from '../core/session.ts';
+import { createSessions, type Sessions } from '../core/sessions.ts';
+import {
+  type Csrf,
+  type CsrfOptions,
+  type CsrfRequest,
+  createCsrf,
+  csrfForbiddenBody,
+} from '../csrf/index.ts';
+import { ConfigError } from '../errors.ts';
+import { bodyForStatus, statusForError } from './errors.ts';
+
+/**
+ * Your app's session data. Augment it to type `request.session`; until you do, it is
+ * `Record<string, unknown>`.
+ *
+ * @example
+ * ```ts
+ * declare module 'latchkey/fastify' {
+ *   interface SessionData { userName: string; visits: number }
+ * }
+ * ```
+ */
+// biome-ignore lint/suspicious/noEmptyInterface: empty on purpose, apps augment it (declaration merging)
+export interface SessionData {}
+
+/** The data type of `request.session`: your augmented {@link SessionData}, else any JSON record. */
+export type FastifySessionData = keyof SessionData extends never ? Record<string, unknown> : SessionData;
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** This request's session, loaded before your hooks and handlers run. */
+    session: Session<FastifySessionData>;
+    /** A fresh masked CSRF token for a form or page (register with the `csrf` option). */
+    csrfToken(): string;
+  }
+  interface FastifyInstance {
+    /** The session manager: `listUserSessions`, `revokeUserSessions`, `inspect`. */
+    sessions: Sessions<FastifySessionData>;
+  }
+  interface FastifyContextConfig {
+    /** `false` exempts the route from the plugin's CSRF check (a webhook, say). */
+    csrf?: boolean;
+  }
+}
+
+/**
+ * Turn a failure (a store outage while loading, a session too large or a store outage at commit) into
+ * the response: set the status and headers on `reply` and return the body (a string, a Buffer or an
+ * object sent as JSON). Do not call `reply.send()`: at commit the response is already being sent.
+ * The status is preset to 500 (503 for a store outage) and the handler's headers are gone.
+ */
+export type FastifySessionErrorHandler = (
+  error: unknown,
+  request: FastifyRequest,
+  reply: FastifyReply,
+) => unknown;
+
+interface CommonOptions {
+  /** Default: log with `request.log`, then a bare `500 Internal Server Error` (503 for a store outage). */
+  onError?: FastifySessionErrorHandler | undefined;
+  /**
+   * CSRF protection for every unsafe request (`config: { csrf: false }` exempts a route), and
+   * `request.csrfToken()`. `true` for the defaults, or options or a Csrf from `createCsrf()`.
+   */
+  csrf?: boolean | CsrfOptions | Csrf | undefined;
+}
+
+/**
+ * Either a session manager from `createSessions()`, or the options to make one. `request.session` is
+ * typed by {@link SessionData}, so make the manager with the same type: `createSessions<SessionData>()`.
+ */
+export type LatchkeyFastifyOptions =
+  | (CommonOptions & { sessions: Sessions<object> })
+  | (CommonOptions & SessionsOptions & { sessions?: undefined });
+
+// Options Fastify itself may pass to any plugin; they are not session options.
+const REGISTER_OPTIONS = new Set(['prefix', 'logLevel', 'logSerializers']);
+const kFailed = Symbol('latchkey.failed');
+const SECURE = { secure: true } as const;
+const TEXT = 'text/plain; charset=utf-8';
+
+type FailedRequest = FastifyRequest & { [kFailed]: boolean };
+
+function resolveSessions(options: LatchkeyFastifyOptions): Sessions<FastifySessionData> {
+  const { sessions, onError: _onError, csrf: _csrf, ...rest } = options;
+  for (const key of REGISTER_OPTIONS) delete (rest as Record<string, unknown>)[key];
+  if (sessions === undefined) return createSessions<FastifySessionData>(rest);
+  if (typeof sessions?.load !== 'function' || typeof sessions.commit !== 'function')
+    throw new ConfigError('sessions must come from createSessions()');
+  const extra = Object.keys(rest);
+  if (extra.length > 0)
+    throw new ConfigError(`pass either sessions or session options, not both (got ${extra.join(', ')})`);
+  return sessions as unknown as Sessions<FastifySessionData>;
+}
+
+function resolveCsrf(option: CommonOptions['csrf']): Csrf | undefined {
+  if (option === undefined || option === false) return undefined;
+  if (option === true) return createCsrf();
+  if (typeof (option as Csrf).check === 'function') return option as Csrf;
+  return createCsrf(option as CsrfOptions);
+}
+
+/** Add the session's Set-Cookie lines, each its own header line (checklist #60), and the cache headers. */
+function applySessionHeaders(reply: FastifyReply, setCookie: string[]): void {
+  const existing = reply.getHeader('set-cookie');
+  if (existing === undefined) {
+    reply.header('set-cookie', setCookie);
+  } else {
+    // getHeader also sees lines set on reply.raw, which Fastify's own headers would override.
+    reply.removeHeader('set-cookie');
+    reply.header('set-cookie', [...(Array.isArray(existing) ? existing : [String(existing)]), ...setCookie]);
+  }
+  const cacheControl = reply.getHeader('cache-control');
+  reply.header(
+    'cache-control',
+    sessionCacheControl(cacheControl === undefined ? undefined : String(cacheControl)),
+  );
+  const vary = reply.getHeader('vary');
+  reply.header('vary', sessionVary(vary === undefined ? undefined : String(vary)));
+}
+
+/** An onSend payload from what onError returned: strings, Buffers and streams as they are, else JSON. */
+function toPayload(body: unknown, reply: FastifyReply): unknown {
+  if (body === undefined || body === null) return null;
+  if (
+    typeof body === 'string' ||
+    Buffer.isBuffer(body) ||
+    typeof (body as { pipe?: unknown }).pipe === 'function'
+  )
+    return body;
+  if (!reply.hasHeader('content-type')) reply.header('content-type', 'application/json; charset=utf-8');
+  return JSON.stringify(body);
+}
+
+/**
+ * The failure response's body: the app's onError if given, else a bare 500/503 with no message, no
+ * stack and none of the handler's headers (checklist #48).
+ */
+async function failureBody(
+  error: unknown,
+  request: FastifyRequest,
+  reply: FastifyReply,
+  onError: FastifySessionErrorHandler | undefined,
+): Promise<unknown> {
+  const status = statusForError(error);
+  for (const name of Object.keys(reply.getHeaders())) reply.removeHeader(name);
+  reply.code(status);
+  if (onError) {
+    try {
+      return await onError(error, request, reply);
+    } catch (secondary) {
+      request.log.error({ err: secondary }, 'latchkey: the onError handler failed');
+      for (const name of Object.keys(reply.getHeaders())) reply.removeHeader(name);
+      reply.code(status);
+    }
+  } else {
+    request.log.error({ err: error }, 'latchkey: session failure');
+  }
+  reply.header('content-type', TEXT).header('cache-control', 'no-store');
+  return bodyForStatus(status);
+}
+
+/** What `csrf.check` needs, read from a Fastify request (one object, no closure per request). */
+class FastifyCsrfRequest implements CsrfRequest {
+  readonly method: string;
+  readonly secure: boolean;
+  readonly #request: FastifyRequest;
+  constructor(request: FastifyRequest) {
+    this.#request = request;
+    this.method = request.method;
+    this.secure = request.protocol === 'https';
+  }
+  header(name: string): string | undefined {
+    const value = this.#request.headers[name];
+    return typeof value === 'string' ? value : undefined;
+  }
+}
+
+/**
+ * A hook (for `preValidation` or `preHandler`) that answers 403 to an unsafe request without a valid
+ * CSRF token or from another origin. The token comes from the `x-csrf-token` header or the form field
+ * `_csrf` (parse forms with `@fastify/formbody`). The plugin's `csrf` option installs it for you.
+ *
+ * @example
+ * ```ts
+ * const csrf = createCsrf();
+ * app.post('/transfer', { preHandler: csrfProtection(csrf) }, handler);
+ * // in the form: <input type="hidden" name="_csrf" value="${csrf.token(request.session)}">
+ * ```
+ */
+export function csrfProtection(
+  csrf: Csrf,
+): (request: FastifyRequest, reply: FastifyReply, done: () => void) => void {
+  if (typeof csrf?.check !== 'function') throw new ConfigError('csrfProtection(csrf): pass createCsrf()');
+  return (request, reply, done) => {
+    if (!csrf.needsCheck(request.method) || request.routeOptions.config.csrf === false) return done();
+    const body = request.body as Record<string, unknown> | null | undefined;
+    const field = typeof body === 'object' && body !== null ? body[csrf.fieldName] : undefined;
+    const refused = csrf.check(
+      new FastifyCsrfRequest(request),
+      request.session,
+      typeof field === 'string' ? field : undefined,
+    );
+    if (refused === undefined) return done();
+    reply.code(403).header('content-type', TEXT).header('cache-control', 'no-store');
+    reply.send(csrfForbiddenBody(refused));
+  };
+}
+
+function plugin(app: FastifyInstance, options: LatchkeyFastifyOptions, done: (err?: Error) => void): void {
+  // avvio does not catch a callback plugin's throw: hand the ConfigError to register() instead.
+  try {
+    install(app, options);
+  } catch (error) {
+    done(error as Error);
+    return;
+  }
+  done();
+}
+
+function install(app: FastifyInstance, options: LatchkeyFastifyOptions): void {
+  if (options === null || typeof options !== 'object')
+    throw new ConfigError('latchkey/fastify: options must be an object');
+  const onError = options.onError;
+  if (onError !== undefined && typeof onError !== 'function')
+    throw new ConfigError('onError must be a function');
+  const sessions = resolveSessions(options);
+  const csrf = resolveCsrf(options.csrf);
+
+  app.decorate('sessions', sessions);
+  app.decorateRequest('session', null as unknown as Session<FastifySessionData>);
+  app.decorateRequest(kFailed, false);
+  app.decorateRequest('csrfToken', function csrfToken(this: FastifyRequest): string {
+    if (csrf === undefined)
+      throw new ConfigError('request.csrfToken() needs latchkey/fastify registered with the csrf option');
+    return csrf.token(this.session);
+  });
+
+  app.addHook('onRequest', async (request, reply) => {
+    try {
+      request.session = await sessions.load(request.raw, request.protocol === 'https' ? SECURE : undefined);
+    } catch (error) {
+      const body = await failureBody(error, request, reply, onError);
+      if (body !== reply) reply.send(body);
+      return reply;
+    }
+  });
+
+  // Fastify's onError hooks run for a handler (or hook) that threw: that request commits nothing, so
+  // its half-made changes are not sealed into the error response.
+  app.addHook('onError', (request, _reply, _error, next) => {
+    (request as FailedRequest)[kFailed] = true;
+    next();
+  });
+
+  app.addHook('onSend', async (request, reply, payload) => {
+    const session = request.session;
+    if (session === null || (request as FailedRequest)[kFailed]) return payload;
+    // From here on a change could not reach this response: make it a loud error.
+    if (session instanceof SessionImpl) session._locked = true;
+    let setCookie: string[];
+    try {
+      setCookie = await sessions.commit(session);
+    } catch (error) {
+      const stream = payload as { destroy?: () => void } | null;
+      if (typeof stream?.destroy === 'function') stream.destroy();
+      return toPayload(await failureBody(error, request, reply, onError), reply);
+    }
+    if (setCookie.length > 0) applySessionHeaders(reply, setCookie);
+    return payload;
+  });
+
+  if (csrf !== undefined) app.addHook('preValidation', csrfProtection(csrf));
+}
+
+// Not encapsulated (what fastify-plugin does): the hooks and decorators reach every route of the app.
+Object.assign(plugin, {
+  [Symbol.for('skip-override')]: true,
+  [Symbol.for('fastify.display-name')]: 'latchkey',
+  [Symbol.for('plugin-meta')]: { name: 'latchkey', fastify: '5.x' },
+});
+
+/** The plugin: `app.register(latchkeySession, { sessions })` or `app.register(latchkeySession, { keys })`. */
+export const latchkeySession = plugin;
+export default latchkeySession;

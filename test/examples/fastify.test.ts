@@ -1,0 +1,136 @@
+/**
+ * The Fastify example (examples/fastify), started exactly as its README line says and driven over HTTP
+ * like a browser: a counter, sign-in with a CSRF token, a CSRF-protected form, sign-out.
+ */
+import assert from 'node:assert/strict';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { after, before, describe, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { CookieJar } from '../support/cookies.ts';
+
+const root = fileURLToPath(new URL('../..', import.meta.url));
+let child: ChildProcess | undefined;
+let base = '';
+let output = '';
+
+before(async () => {
+  child = spawn(process.execPath, ['--conditions=source', '--import', 'tsx', 'examples/fastify/server.ts'], {
+    cwd: root,
+    env: { ...process.env, PORT: '0', LATCHKEY_KEYS: '', NODE_ENV: '' },
+    stdio: 'pipe',
+  });
+  child.stderr?.on('data', (chunk) => {
+    output += chunk;
+  });
+  for await (const chunk of child.stdout!) {
+    output += chunk;
+    const match = /^listening on (http:\/\/127\.0\.0\.1:(\d+))$/m.exec(output);
+    if (match) {
+      assert.notEqual(match[2], '0', 'the real port is printed');
+      base = match[1]!;
+      return;
+    }
+  }
+  throw new Error(`the example did not start: ${output}`);
+});
+
+after(() => {
+  if (child?.pid !== undefined && child.exitCode === null) process.kill(child.pid, 'SIGTERM');
+});
+
+function browser() {
+  const jar = new CookieJar();
+  return {
+    jar,
+    async request(
+      path: string,
+      init: { method?: string; form?: Record<string, string>; origin?: string } = {},
+    ) {
+      const headers: Record<string, string> = {};
+      const cookie = jar.header();
+      if (cookie) headers.cookie = cookie;
+      if (init.origin) headers.origin = init.origin;
+      const response = await fetch(`${base}${path}`, {
+        method: init.method ?? 'GET',
+        headers,
+        redirect: 'manual',
+        ...(init.form ? { body: new URLSearchParams(init.form) } : {}),
+      });
+      jar.apply(response.headers.getSetCookie());
+      return response;
+    },
+    /** Load the page: its HTML and the CSRF token in its forms. */
+    async page(): Promise<{ html: string; token: string }> {
+      const html = await (await this.request('/')).text();
+      const token = /name="_csrf" value="([A-Za-z0-9_-]+)"/.exec(html)?.[1];
+      assert.ok(token, 'the page carries a CSRF token');
+      return { html, token };
+    },
+  };
+}
+
+describe('examples/fastify', () => {
+  test('starts in development mode with a warning about its ephemeral key', () => {
+    assert.match(output, /LATCHKEY_EPHEMERAL_KEY/);
+  });
+
+  test('counter, sign in with a CSRF token, a protected form, sign out', async () => {
+    const user = browser();
+    const first = await user.page();
+    assert.match(first.html, /id="visits">1</);
+    assert.match(first.html, /You are not signed in/);
+    const anonymous = user.jar.get('lk');
+    assert.ok(anonymous);
+    const second = await user.page();
+    assert.match(second.html, /id="visits">2</);
+    assert.notEqual(second.token, first.token, 'a fresh masked token on every render');
+
+    const refused = await user.request('/login', { method: 'POST', form: { userName: 'ada' } });
+    assert.equal(refused.status, 403);
+    assert.match(await refused.text(), /ERR_LATCHKEY_CSRF \(token-missing\)/);
+
+    const signIn = await user.request('/login', {
+      method: 'POST',
+      form: { userName: 'ada', _csrf: second.token },
+    });
+    assert.equal(signIn.status, 303);
+    assert.equal(signIn.headers.get('location'), '/');
+    assert.notEqual(user.jar.get('lk'), anonymous, 'a fresh cookie value at sign-in');
+    const signedIn = await user.page();
+    assert.match(signedIn.html, /Signed in as <strong id="user-name">ada<\/strong>/);
+    assert.match(signedIn.html, /id="notice">Signed in as ada\./);
+    assert.match(signedIn.html, /id="visits">3</, 'the counter survives sign-in');
+
+    const stale = await user.request('/note', { method: 'POST', form: { note: 'x', _csrf: second.token } });
+    assert.equal(stale.status, 403, 'a token from before sign-in no longer works');
+    assert.match(await stale.text(), /\(token-invalid\)/);
+    const crossSite = await user.request('/note', {
+      method: 'POST',
+      form: { note: 'x', _csrf: signedIn.token },
+      origin: 'https://evil.example',
+    });
+    assert.equal(crossSite.status, 403);
+    assert.match(await crossSite.text(), /\(cross-origin\)/);
+    const saved = await user.request('/note', {
+      method: 'POST',
+      form: { note: 'hello <b>', _csrf: signedIn.token },
+      origin: base,
+    });
+    assert.equal(saved.status, 303);
+    const withNote = await user.page();
+    assert.match(withNote.html, /id="note">hello &lt;b&gt;</);
+    assert.deepEqual(await (await user.request('/api/session')).json(), {
+      signedIn: true,
+      userName: 'ada',
+      visits: 4,
+      note: 'hello <b>',
+    });
+
+    const signOut = await user.request('/logout', { method: 'POST', form: { _csrf: withNote.token } });
+    assert.equal(signOut.status, 303);
+    assert.match(signOut.headers.getSetCookie()[0] ?? '', /^lk=; Path=\/; Max-Age=0/);
+    assert.equal(user.jar.get('lk'), undefined);
+    const after = await (await user.request('/api/session')).json();
+    assert.equal(after.signedIn, false);
+  });
+});
