@@ -392,6 +392,8 @@ function syncInto(state: RequestState): void {
   for (const key of Object.keys(current)) {
     const value = current[key];
     if (value === undefined || typeof value === 'function' || typeof value === 'symbol') continue;
+    // The same object as loaded: in-place changes inside it are found by the commit's comparison.
+    if (Object.hasOwn(core.data, key) && core.data[key] === value) continue;
     try {
       core.set(key, value);
     } catch (error) {

@@ -144,7 +144,7 @@ describe('sealed cookie tampering', () => {
     assert.equal(Object.hasOwn(session.get('ok') as object, '__proto__'), false);
   });
 
-  test('checklist #47: payloads nested past the depth cap, or of the wrong shape, open to no session', async () => {
+  test('checklist #47: payloads nested past the depth cap, or of the wrong shape (a malformed CSRF secret too), open to no session', async () => {
     const { sessions, events } = make(K1);
     const now = createFakeClock().now();
     const ring = parseKeyring(K1);
@@ -156,6 +156,9 @@ describe('sealed cookie tampering', () => {
       `{"v":1,"c":${now},"a":${now},"x":1e309,"d":{}}`,
       `{"v":1,"c":${now},"a":${now},"x":"0x10","d":{}}`,
       `{"v":1,"c":${now},"a":${now},"x":${now + 1000},"d":[]}`,
+      `{"v":1,"c":${now},"a":${now},"x":${now + 1000},"d":{},"k":"short"}`,
+      `{"v":1,"c":${now},"a":${now},"x":${now + 1000},"d":{},"k":${JSON.stringify('A'.repeat(42) + '=')}}`,
+      `{"v":1,"c":${now},"a":${now},"x":${now + 1000},"d":{},"k":{"0":1}}`,
       'not json',
     ];
     for (const text of bad) {
