@@ -143,7 +143,9 @@ export async function verifyCsrf<T extends SessionData>(
   session: Session<T>,
 ): Promise<Response | undefined> {
   if (!csrf.needsCheck(request.method)) return undefined;
-  const header = (name: string) => request.headers.get(name) ?? undefined;
+  const url = new URL(request.url);
+  // A Fetch Request has no Host header: its URL names the origin it was sent to.
+  const header = (name: string) => request.headers.get(name) ?? (name === 'host' ? url.host : undefined);
   let formToken: string | undefined;
   if (header(csrf.headerName) === undefined && FORM_TYPES.test(header('content-type') ?? '')) {
     try {
@@ -154,7 +156,7 @@ export async function verifyCsrf<T extends SessionData>(
     }
   }
   const refused = csrf.check(
-    { method: request.method, header, secure: new URL(request.url).protocol === 'https:' },
+    { method: request.method, header, secure: url.protocol === 'https:' },
     session,
     formToken,
   );
