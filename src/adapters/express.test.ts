@@ -265,6 +265,108 @@ describe('latchkey/express: express-session’s API', () => {
   });
 });
 
+describe('latchkey/express: mixing req.session properties with req.session.latchkey', () => {
+  test('regenerate() starts a brand-new session: no user, no data, no device entry', async () => {
+    const app = express();
+    const middleware = session({ keys, development: true, store: memoryStore() });
+    app.use(middleware);
+    app.post('/login', async (req, res) => {
+      await req.session.latchkey.login('ada');
+      req.session.name = 'Ada';
+      res.end();
+    });
+    app.post('/regenerate', async (req, res) => {
+      await req.session.regenerate();
+      req.session.anonymous = true;
+      res.json({ userId: req.session.latchkey.userId ?? null, data: { ...req.session } });
+    });
+    const client = await serve(app);
+    await client.call('/login', 'POST');
+    assert.equal((await middleware.sessions.listUserSessions('ada')).length, 1);
+    const regenerated = await client.call('/regenerate', 'POST');
+    assert.deepEqual(await regenerated.json(), { userId: null, data: { anonymous: true } });
+    assert.equal((await middleware.sessions.listUserSessions('ada')).length, 0, 'signed out everywhere');
+  });
+
+  test('changes made through req.session.latchkey are kept; names like `cookie` in the data never break a request', async () => {
+    const client = await serve(
+      appWith({}, (app) => {
+        app.post('/latchkey', (req, res) => {
+          req.session.latchkey.set('visits', 5);
+          req.session.latchkey.set('cookie', 'a data key named like the API');
+          req.session.other = 1;
+          res.end();
+        });
+        app.post('/drop', (req, res) => {
+          req.session.latchkey.delete('visits');
+          res.end();
+        });
+        app.get('/', (req, res) =>
+          res.json({ data: { ...req.session.latchkey.data }, own: Object.keys(req.session).sort() }),
+        );
+      }),
+    );
+    await client.call('/latchkey', 'POST');
+    const read = await (await client.call('/')).json();
+    assert.deepEqual(read.data, { visits: 5, cookie: 'a data key named like the API', other: 1 });
+    assert.deepEqual(read.own, ['other', 'visits'], '`cookie` stays the API view, not a data property');
+    await client.call('/drop', 'POST');
+    assert.deepEqual((await (await client.call('/')).json()).data, {
+      cookie: 'a data key named like the API',
+      other: 1,
+    });
+  });
+
+  test('with a ready `sessions`, its trustProxy decides; proxy is refused there', async () => {
+    const sessions = createSessions({ keys, trustProxy: true });
+    assert.throws(() => session({ sessions, proxy: true }), { code: 'ERR_LATCHKEY_CONFIG' });
+    const app = express();
+    app.use(session({ sessions }));
+    app.post('/', (req, res) => {
+      req.session.a = 1;
+      res.end();
+    });
+    const client = await serve(app);
+    const direct = await client.call('/', 'POST');
+    assert.deepEqual(direct.headers.getSetCookie(), [], 'no Secure cookie over plain HTTP');
+    const running = apps.at(-1)!;
+    const proxied = await fetch(`${running.url}/`, {
+      method: 'POST',
+      headers: { 'x-forwarded-proto': 'https' },
+    });
+    assert.match(proxied.headers.getSetCookie()[0] ?? '', /^__Host-lk=.*; Secure/);
+  });
+
+  test('an onError that throws still answers the client', async () => {
+    const app = express();
+    app.use(
+      session({
+        keys,
+        development: true,
+        onError: () => {
+          throw new TypeError('the error handler has a bug too');
+        },
+      }),
+    );
+    app.post('/', (req, res) => {
+      req.session.big = 'x'.repeat(200_000);
+      res.end('ok');
+    });
+    const client = await serve(app);
+    const errors: unknown[] = [];
+    const original = console.error;
+    console.error = (error: unknown) => errors.push(error);
+    try {
+      const response = await client.call('/', 'POST');
+      assert.equal(response.status, 500);
+      assert.equal(await response.text(), 'Internal Server Error');
+      assert.match(String(errors[0]), /the error handler has a bug too/);
+    } finally {
+      console.error = original;
+    }
+  });
+});
+
 describe('latchkey/express with Passport (passport-local)', () => {
   test('sign-in regenerates the session and keeps the user; sign-out regenerates it again', async () => {
     const users = new Map([['ada', { id: '7', username: 'ada', password: 'correct horse' }]]);

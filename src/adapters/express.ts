@@ -243,8 +243,17 @@ function resolve(options: ExpressSessionOptions): Resolved {
   let sessions: Sessions<Data>;
   if (given !== undefined) {
     const latchkeyKeys = Object.keys(rest).filter((key) => key !== 'onError' && !EXPRESS_OPTIONS.has(key));
-    if (latchkeyKeys.length > 0 || options.cookie || name !== undefined || options.store || rolling) {
-      throw new ConfigError('with `sessions`, configure cookies, timeouts and the store in createSessions()');
+    if (
+      latchkeyKeys.length > 0 ||
+      options.cookie !== undefined ||
+      name !== undefined ||
+      options.store !== undefined ||
+      rolling !== undefined ||
+      proxy !== undefined
+    ) {
+      throw new ConfigError(
+        'with `sessions`, configure cookies, timeouts, the store and trustProxy (for proxy) in createSessions()',
+      );
     }
     sessions = given;
   } else {
@@ -262,7 +271,8 @@ function resolve(options: ExpressSessionOptions): Resolved {
     sessions,
     resave: resave === true,
     unsetDestroy: unset === 'destroy',
-    useReqSecure: proxy === undefined,
+    // Express's own `trust proxy` (req.secure) decides unless proxy, or a ready manager, says otherwise.
+    useReqSecure: proxy === undefined && given === undefined,
     cookie: mapped.view,
     persistent: mapped.cookie.persistent,
   };
@@ -275,6 +285,8 @@ interface RequestState {
   core: Session<Data>;
   /** destroy() was called: `req.session` is gone on purpose. */
   destroyed: boolean;
+  /** What was copied onto `req.session`, by reference: only what the app changed there is synced. */
+  copied: Map<string, unknown>;
 }
 
 type ExpressRequest = IncomingMessage & {
@@ -331,9 +343,9 @@ class LatchkeySessionObject {
     const state = stateOf(this);
     const work = (async () => {
       await state.core.regenerate();
-      for (const key of Object.keys(state.core.data)) state.core.delete(key as never);
-      // A new session is a new identity: a CSRF token from before it must not work after it.
-      asImpl(state.core)._state.csrfSecret = undefined;
+      // As express-session: a brand-new session. No data, no user, no flash, fresh clocks, and a new
+      // CSRF secret (a token from before must not work after it).
+      asImpl(state.core)._startOver();
       state.req.session = newSessionObject(state);
     })();
     return settle(this, work, callback);
@@ -377,23 +389,43 @@ class LatchkeySessionObject {
   }
 }
 
+/** Names on `req.session` that are express-session's API, never data properties. */
+const RESERVED = new Set(
+  Object.getOwnPropertyNames(LatchkeySessionObject.prototype).filter((name) => name !== 'constructor'),
+);
+
 function newSessionObject(state: RequestState): ExpressSession & Partial<Data> {
   const session = new LatchkeySessionObject() as unknown as ExpressSession & Partial<Data>;
   STATE.set(session, state);
-  Object.assign(session, state.core.data);
+  state.copied = new Map();
+  const target = session as unknown as Record<string, unknown>;
+  for (const [key, value] of Object.entries(state.core.data)) {
+    // A key such as `cookie` (set through another adapter) stays in the data, out of the way.
+    if (RESERVED.has(key)) continue;
+    target[key] = value;
+    state.copied.set(key, value);
+  }
   return session;
 }
 
-/** Copy `req.session`'s properties into the Latchkey session: what changed is found at commit. */
+/**
+ * Copy what the app changed on `req.session` into the Latchkey session: properties added or replaced,
+ * and properties deleted. In-place changes inside a loaded object are the same object as the session
+ * holds, so the commit's comparison finds them; keys changed through `req.session.latchkey` are left
+ * as they are.
+ */
 function syncInto(state: RequestState): void {
   const current = state.req.session as Record<string, unknown> | null | undefined;
   const core = state.core as Session<Record<string, unknown>>;
   if (current === undefined || current === null) return;
+  const copied = STATE.get(current) === state ? state.copied : new Map<string, unknown>();
   for (const key of Object.keys(current)) {
     const value = current[key];
-    if (value === undefined || typeof value === 'function' || typeof value === 'symbol') continue;
-    // The same object as loaded: in-place changes inside it are found by the commit's comparison.
-    if (Object.hasOwn(core.data, key) && core.data[key] === value) continue;
+    if (copied.has(key) && copied.get(key) === value) continue;
+    if (value === undefined || typeof value === 'function' || typeof value === 'symbol') {
+      if (copied.has(key)) core.delete(key);
+      continue;
+    }
     try {
       core.set(key, value);
     } catch (error) {
@@ -405,9 +437,12 @@ function syncInto(state: RequestState): void {
       else core.set(key, copy);
     }
   }
-  for (const key of Object.keys(core.data)) {
-    const value = current[key];
-    if (!Object.hasOwn(current, key) || value === undefined || typeof value === 'function') core.delete(key);
+  for (const key of copied.keys()) {
+    if (!Object.hasOwn(current, key)) core.delete(key);
+  }
+  // What is on req.session now is in the session: a later sync (save(), then the commit) starts here.
+  if (STATE.get(current) === state) {
+    state.copied = new Map(Object.keys(current).map((key) => [key, current[key]]));
   }
 }
 
@@ -447,8 +482,13 @@ export function session(options: ExpressSessionOptions = {}): ((
     }
     load(resolved, req).then(
       (core) => {
-        const state: RequestState = { req, resolved, core, destroyed: false };
-        req.session = newSessionObject(state);
+        const state: RequestState = { req, resolved, core, destroyed: false, copied: new Map() };
+        try {
+          req.session = newSessionObject(state);
+        } catch (error) {
+          next(error);
+          return;
+        }
         Object.defineProperty(req, 'sessionID', {
           configurable: true,
           enumerable: true,

@@ -202,7 +202,17 @@ export function failer(options: NodeSessionOptions) {
       if (!res.headersSent) for (const name of res.getHeaderNames()) res.removeHeader(name);
       Promise.resolve()
         .then(() => options.onError?.(error, req, res))
-        .catch(reportError);
+        .catch((failure: unknown) => {
+          // onError itself failed: report both, and never leave the client waiting.
+          reportError(failure);
+          reportError(error);
+          if (!res.headersSent) {
+            res.statusCode = statusForError(error);
+            res.end(bodyForStatus(statusForError(error)));
+          } else if (!res.writableEnded) {
+            res.destroy();
+          }
+        });
       return;
     }
     reportError(error);

@@ -312,6 +312,14 @@ export class SessionImpl<T extends SessionData = Record<string, unknown>> implem
     }
   }
 
+  /**
+   * @internal latchkey/express's regenerate(): after the new token, a brand-new session as
+   * express-session makes one: no data, no user, no flash, no CSRF secret, fresh clocks.
+   */
+  _startOver(): void {
+    this._state = emptyState(this.#now(), this.#absoluteTimeout);
+  }
+
   /** @internal After a commit: what was written becomes the new baseline, so a second commit is a no-op. */
   _committed(wroteCookie: boolean): void {
     this.#remember();

@@ -1,0 +1,218 @@
+/**
+ * The Express example (examples/express), started exactly as its header says and driven over HTTP
+ * like a browser: a counter, sign-in with a CSRF token, a CSRF-protected form, sign-out; then the same
+ * app in store mode (LATCHKEY_STORE=memory) for the device list and the token that dies at sign-in.
+ */
+import assert from 'node:assert/strict';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { after, before, describe, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { CookieJar } from '../support/cookies.ts';
+
+const root = fileURLToPath(new URL('../..', import.meta.url));
+const children: ChildProcess[] = [];
+
+interface Running {
+  base: string;
+  output: () => string;
+}
+
+async function start(env: Record<string, string>): Promise<Running> {
+  const child = spawn(
+    process.execPath,
+    ['--conditions=source', '--import', 'tsx', 'examples/express/server.ts'],
+    {
+      cwd: root,
+      env: { ...process.env, PORT: '0', LATCHKEY_KEYS: '', NODE_ENV: '', LATCHKEY_STORE: '', ...env },
+      stdio: 'pipe',
+    },
+  );
+  children.push(child);
+  let output = '';
+  child.stderr?.on('data', (chunk) => {
+    output += chunk;
+  });
+  for await (const chunk of child.stdout!) {
+    output += chunk;
+    const match = /^listening on (http:\/\/127\.0\.0\.1:(\d+))$/m.exec(output);
+    if (match) {
+      assert.notEqual(match[2], '0', 'the real port is printed');
+      child.stdout?.resume();
+      return { base: match[1]!, output: () => output };
+    }
+  }
+  throw new Error(`the example did not start: ${output}`);
+}
+
+after(() => {
+  for (const child of children) {
+    if (child.pid !== undefined && child.exitCode === null) process.kill(child.pid, 'SIGTERM');
+  }
+});
+
+function browser(base: string) {
+  const jar = new CookieJar();
+  return {
+    jar,
+    async request(
+      path: string,
+      init: { method?: string; form?: Record<string, string>; origin?: string; cookie?: string } = {},
+    ) {
+      const headers: Record<string, string> = {};
+      const cookie = init.cookie ?? jar.header();
+      if (cookie) headers.cookie = cookie;
+      if (init.origin) headers.origin = init.origin;
+      const response = await fetch(`${base}${path}`, {
+        method: init.method ?? 'GET',
+        headers,
+        redirect: 'manual',
+        ...(init.form ? { body: new URLSearchParams(init.form) } : {}),
+      });
+      if (init.cookie === undefined) jar.apply(response.headers.getSetCookie());
+      return response;
+    },
+    /** Load the page: its HTML and the CSRF token in its forms. */
+    async page(): Promise<{ html: string; token: string }> {
+      const html = await (await this.request('/')).text();
+      const token = /name="_csrf" value="([A-Za-z0-9_-]+)"/.exec(html)?.[1];
+      assert.ok(token, 'the page carries a CSRF token');
+      return { html, token };
+    },
+  };
+}
+
+describe('examples/express (cookie mode)', () => {
+  let app: Running;
+  before(async () => {
+    app = await start({});
+  });
+
+  test('starts in development mode with a warning about its ephemeral key', () => {
+    assert.match(app.output(), /LATCHKEY_EPHEMERAL_KEY/);
+  });
+
+  test('counter, sign in with a CSRF token, a protected form, sign out', async () => {
+    const user = browser(app.base);
+    const first = await user.page();
+    assert.match(first.html, /id="visits">1</);
+    assert.match(first.html, /You are not signed in/);
+    const anonymous = user.jar.get('lk');
+    assert.ok(anonymous);
+    const second = await user.page();
+    assert.match(second.html, /id="visits">2</);
+    assert.notEqual(second.token, first.token, 'a fresh masked token on every render');
+
+    const refused = await user.request('/login', { method: 'POST', form: { userName: 'ada' } });
+    assert.equal(refused.status, 403);
+    assert.match(await refused.text(), /ERR_LATCHKEY_CSRF \(token-missing\)/);
+
+    const invalid = await user.request('/login', {
+      method: 'POST',
+      form: { userName: '<script>', _csrf: second.token },
+    });
+    assert.equal(invalid.status, 303);
+    const retry = await user.page();
+    assert.match(retry.html, /id="notice">Choose a name/);
+    assert.match(retry.html, /You are not signed in/);
+
+    const signIn = await user.request('/login', {
+      method: 'POST',
+      form: { userName: 'ada', _csrf: retry.token },
+    });
+    assert.equal(signIn.status, 303);
+    assert.equal(signIn.headers.get('location'), '/');
+    assert.notEqual(user.jar.get('lk'), anonymous, 'a fresh cookie value at sign-in');
+    const signedIn = await user.page();
+    assert.match(signedIn.html, /Signed in as <strong id="user-name">ada<\/strong>/);
+    assert.match(signedIn.html, /id="notice">Signed in as ada\./);
+    assert.match(signedIn.html, /id="visits">4</, 'the counter survives sign-in');
+    assert.doesNotMatch(signedIn.html, /Your devices/, 'no device list in cookie mode');
+
+    const stale = await user.request('/note', { method: 'POST', form: { note: 'x', _csrf: retry.token } });
+    assert.equal(stale.status, 403, 'a token from before sign-in no longer works');
+    assert.match(await stale.text(), /ERR_LATCHKEY_CSRF \(token-invalid\)/);
+    const crossSite = await user.request('/note', {
+      method: 'POST',
+      form: { note: 'x', _csrf: signedIn.token },
+      origin: 'https://evil.example',
+    });
+    assert.equal(crossSite.status, 403);
+    assert.match(await crossSite.text(), /\(cross-origin\)/);
+    const saved = await user.request('/note', {
+      method: 'POST',
+      form: { note: 'hello <b>', _csrf: signedIn.token },
+      origin: app.base,
+    });
+    assert.equal(saved.status, 303);
+    const withNote = await user.page();
+    assert.match(withNote.html, /id="note">hello &lt;b&gt;</);
+    assert.deepEqual(await (await user.request('/api/session')).json(), {
+      signedIn: true,
+      userName: 'ada',
+      visits: 5,
+      note: 'hello <b>',
+    });
+
+    const cleared = await user.request('/note', {
+      method: 'POST',
+      form: { note: '', _csrf: withNote.token },
+    });
+    assert.equal(cleared.status, 303);
+    assert.equal((await (await user.request('/api/session')).json()).note, null, 'delete req.session.note');
+
+    const signOut = await user.request('/logout', { method: 'POST', form: { _csrf: withNote.token } });
+    assert.equal(signOut.status, 303);
+    assert.match(signOut.headers.getSetCookie()[0] ?? '', /^lk=; Path=\/; Max-Age=0/);
+    assert.equal(user.jar.get('lk'), undefined);
+    const afterSignOut = await (await user.request('/api/session')).json();
+    assert.deepEqual(afterSignOut, { signedIn: false, userName: null, visits: 0, note: null });
+  });
+
+  test('the cookie: lk (development), HttpOnly, SameSite=Lax, Max-Age from cookie.maxAge', async () => {
+    const response = await browser(app.base).request('/');
+    const [line = ''] = response.headers.getSetCookie();
+    assert.match(line, /^lk=[^;]+; /);
+    assert.match(line, /; Max-Age=1800(;|$)/);
+    assert.match(line, /; HttpOnly(;|$)/);
+    assert.match(line, /; SameSite=Lax(;|$)/);
+    assert.equal(response.headers.get('x-powered-by'), null);
+  });
+});
+
+describe('examples/express (store mode: LATCHKEY_STORE=memory)', () => {
+  let app: Running;
+  before(async () => {
+    app = await start({ LATCHKEY_STORE: 'memory' });
+  });
+
+  test('sign-in issues a new token and kills the old one; the device list shows this session', async () => {
+    const user = browser(app.base);
+    const { token } = await user.page();
+    const anonymous = user.jar.get('lk');
+    assert.ok(anonymous);
+    assert.equal((await user.request('/api/devices')).status, 401);
+
+    const signIn = await user.request('/login', {
+      method: 'POST',
+      form: { userName: 'grace', _csrf: token },
+    });
+    assert.equal(signIn.status, 303);
+    const signedInToken = user.jar.get('lk');
+    assert.ok(signedInToken && signedInToken !== anonymous, 'a new token at sign-in');
+    const signedIn = await user.page();
+    assert.match(signedIn.html, /Your devices/);
+
+    const replay = await user.request('/api/session', { cookie: `lk=${anonymous}` });
+    assert.deepEqual(await replay.json(), { signedIn: false, userName: null, visits: 0, note: null });
+
+    const devices = await (await user.request('/api/devices')).json();
+    assert.equal(devices.length, 1);
+    assert.equal(devices[0].current, true);
+    assert.match(devices[0].id, /^[A-Za-z0-9_-]{43}$/);
+
+    const signOut = await user.request('/logout', { method: 'POST', form: { _csrf: signedIn.token } });
+    assert.equal(signOut.status, 303);
+    const dead = await user.request('/api/session', { cookie: `lk=${signedInToken}` });
+    assert.equal((await dead.json()).signedIn, false, 'the signed-in token died at sign-out');
+  });
+});
