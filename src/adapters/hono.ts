@@ -1,0 +1,204 @@
+/**
+ * Sessions (and CSRF protection) for Hono 4: `c.get('session')` in handlers, typed through Hono's
+ * `Variables`.
+ *
+ * @example
+ * ```ts
+ * import { Hono } from 'hono';
+ * import { type SessionEnv, sessionMiddleware } from 'latchkey/hono';
+ * type Data = { visits: number };
+ * const app = new Hono<SessionEnv<Data>>();
+ * app.use(sessionMiddleware<Data>({ keys: process.env.LATCHKEY_KEYS }));
+ * app.get('/', (c) => {
+ *   const session = c.get('session');
+ *   session.set('visits', (session.get('visits') ?? 0) + 1);
+ *   return c.json({ visits: session.get('visits') });
+ * });
+ * app.use(csrf()); // after sessionMiddleware: c.get('csrfToken')() in forms, checked on unsafe methods
+ * ```
+ */
+import type { Context, MiddlewareHandler } from 'hono';
+import type { SessionsOptions } from '../core/options.ts';
+import { type Session, type SessionData, SessionImpl } from '../core/session.ts';
+import { createSessions, type Sessions } from '../core/sessions.ts';
+import { type Csrf, type CsrfOptions, createCsrf, csrfForbiddenBody } from '../csrf/index.ts';
+import { ConfigError, SessionStateError } from '../errors.ts';
+import { bodyForStatus, reportError, statusForError } from './errors.ts';
+import { withSessionHeaders } from './fetch.ts';
+
+/** Hono's `Env` for apps that use the session middleware: `new Hono<SessionEnv<MyData>>()`. */
+export type SessionEnv<T extends SessionData = Record<string, unknown>> = {
+  Variables: {
+    /** This request's session. */
+    session: Session<T>;
+    /** The session manager, for `listUserSessions` and `revokeUserSessions` ("your devices"). */
+    sessions: Sessions<T>;
+  };
+};
+
+/** Turn a failure (a store outage, a session too large for its cookies) into the response to send. */
+export type HonoErrorHandler = (error: unknown, c: Context) => Response | Promise<Response>;
+
+/** Options of {@link sessionMiddleware}: a session manager you made, or the options to make one. */
+export type HonoSessionOptions<T extends SessionData = Record<string, unknown>> =
+  | { sessions: Sessions<T>; onError?: HonoErrorHandler | undefined }
+  | (SessionsOptions & { sessions?: undefined; onError?: HonoErrorHandler | undefined });
+
+function resolveOptions<T extends SessionData>(
+  options: HonoSessionOptions<T>,
+): { sessions: Sessions<T>; onError: HonoErrorHandler } {
+  if (options === null || typeof options !== 'object') {
+    throw new ConfigError('sessionMiddleware(options): options must be an object');
+  }
+  const { sessions, onError, ...rest } = options;
+  if (onError !== undefined && typeof onError !== 'function') {
+    throw new ConfigError('sessionMiddleware: onError must be a function');
+  }
+  if (sessions === undefined) {
+    return { sessions: createSessions<T>(rest), onError: onError ?? defaultOnError };
+  }
+  if (typeof sessions?.load !== 'function' || typeof sessions?.commit !== 'function') {
+    throw new ConfigError('sessionMiddleware: sessions must come from createSessions()');
+  }
+  const unknown = Object.keys(rest);
+  if (unknown.length > 0) {
+    throw new ConfigError(
+      `sessionMiddleware: with { sessions }, give the other options to createSessions() (got '${unknown[0]}')`,
+    );
+  }
+  return { sessions, onError: onError ?? defaultOnError };
+}
+
+/** Log, then a bare 500 (503 for a store outage): no message, no stack (checklist #48). */
+function defaultOnError(error: unknown): Response {
+  reportError(error);
+  const status = statusForError(error);
+  return new Response(bodyForStatus(status), {
+    status,
+    headers: { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store' },
+  });
+}
+
+/**
+ * Replace the response outright. Hono's `c.res` setter copies the old response's headers into the new
+ * one (Set-Cookie included), so clear it first: a failure response carries none of the handler's
+ * headers, and a copied response keeps the Set-Cookie lines we added to it.
+ */
+function replaceResponse(c: Context, response: Response): void {
+  c.res = undefined;
+  c.res = response;
+}
+
+/**
+ * Hono middleware: loads the session into `c.get('session')`, and after the handler commits it and adds
+ * each Set-Cookie as its own header (checklist #60) with `Cache-Control: no-store` and `Vary: Cookie`.
+ * A handler that threw commits nothing. A failure to load or commit goes to `onError` (default: a bare
+ * 500, or 503 for a store outage). `.sessions` (and `c.get('sessions')`) is the session manager behind
+ * it. Throws ERR_LATCHKEY_CONFIG for bad options.
+ *
+ * @example
+ * ```ts
+ * const sessions = createSessions<Data>();
+ * const app = new Hono<SessionEnv<Data>>();
+ * app.use(sessionMiddleware({ sessions }));
+ * ```
+ */
+export function sessionMiddleware<T extends SessionData = Record<string, unknown>>(
+  options: HonoSessionOptions<T>,
+): MiddlewareHandler<SessionEnv<T>> & { readonly sessions: Sessions<T> } {
+  const { sessions, onError } = resolveOptions(options);
+  const middleware: MiddlewareHandler<SessionEnv<T>> = async (c, next) => {
+    // Mounted twice (app-wide and on a route): the first one loaded it and commits it.
+    if (c.get('session') !== undefined) return next();
+    let session: Session<T>;
+    try {
+      session = await sessions.load(c.req.raw);
+    } catch (error) {
+      return onError(error, c);
+    }
+    c.set('session', session);
+    c.set('sessions', sessions);
+    await next();
+    // Hono caught the handler's error and made c.res from app.onError: its half-made changes must not
+    // be sealed into that response.
+    if (c.error !== undefined) return;
+    let setCookie: string[];
+    try {
+      setCookie = await sessions.commit(session);
+    } catch (error) {
+      // onError starts from a blank response: none of the handler's headers or cookies reach the client.
+      replaceResponse(c, new Response(null));
+      replaceResponse(c, await onError(error, c));
+      return;
+    } finally {
+      // A change made after this point (by an outer middleware) could not reach the client: make it loud.
+      if (session instanceof SessionImpl) session._locked = true;
+    }
+    const response = withSessionHeaders(c.res, setCookie);
+    if (response !== c.res) replaceResponse(c, response);
+  };
+  return Object.assign(middleware, { sessions });
+}
+
+/** Hono's `Env` for apps that use {@link csrf}: `new Hono<SessionEnv<MyData> & CsrfEnv>()`. */
+export type CsrfEnv = {
+  Variables: {
+    /** A fresh masked CSRF token for this session: put it in a form's hidden field or a request header. */
+    csrfToken: () => string;
+  };
+};
+
+const FORM_TYPES = /^\s*(application\/x-www-form-urlencoded|multipart\/form-data)\s*(;|$)/i;
+
+function isCsrf(value: unknown): value is Csrf {
+  const candidate = value as Partial<Csrf> | null;
+  return typeof candidate?.check === 'function' && typeof candidate.token === 'function';
+}
+
+/** The token of a form post (`fieldName` of the parsed body); Hono caches the body for the handler. */
+async function formToken(c: Context, fieldName: string): Promise<string | undefined> {
+  if (!FORM_TYPES.test(c.req.header('content-type') ?? '')) return undefined;
+  try {
+    const field = (await c.req.parseBody())[fieldName];
+    return typeof field === 'string' ? field : undefined;
+  } catch {
+    return undefined; // a malformed body carries no token
+  }
+}
+
+/**
+ * CSRF protection (checklist #59), after {@link sessionMiddleware}: `c.get('csrfToken')()` gives a fresh
+ * token for a form's `_csrf` field or the `x-csrf-token` header, and every unsafe request (not GET, HEAD,
+ * OPTIONS, TRACE) from another origin or without this session's token is answered 403 (text/plain,
+ * `ERR_LATCHKEY_CSRF` and the reason). Pass the result of `createCsrf()` or its options.
+ *
+ * @example
+ * ```ts
+ * const app = new Hono<SessionEnv<Data> & CsrfEnv>();
+ * app.use(sessionMiddleware<Data>({ keys }), csrf());
+ * app.get('/', (c) => c.html(`<form method="post"><input type="hidden" name="_csrf" value="${c.get('csrfToken')()}">…`));
+ * ```
+ */
+export function csrf(protection: Csrf | CsrfOptions = {}): MiddlewareHandler<CsrfEnv> {
+  const checker = isCsrf(protection) ? protection : createCsrf(protection);
+  return async (c, next) => {
+    const session = (c as Context).get('session') as Session<SessionData> | undefined;
+    if (!(session instanceof SessionImpl)) {
+      throw new SessionStateError('csrf() needs sessionMiddleware() before it: no session on this request');
+    }
+    c.set('csrfToken', () => checker.token(session));
+    if (checker.needsCheck(c.req.method)) {
+      const url = new URL(c.req.url);
+      // Fetch runtimes build the URL from Host; some drop the header itself from the Request.
+      const header = (name: string) => c.req.header(name) ?? (name === 'host' ? url.host : undefined);
+      const secure = url.protocol === 'https:';
+      const refused = checker.check(
+        { method: c.req.method, header, secure },
+        session,
+        header(checker.headerName) === undefined ? await formToken(c, checker.fieldName) : undefined,
+      );
+      if (refused) return c.text(csrfForbiddenBody(refused), 403, { 'cache-control': 'no-store' });
+    }
+    await next();
+  };
+}

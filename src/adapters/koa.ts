@@ -1,0 +1,221 @@
+/**
+ * Sessions (and CSRF protection) for Koa 3: `ctx.session` in middleware, typed by declaration merging.
+ *
+ * @example
+ * ```ts
+ * import Koa from 'koa';
+ * import { session } from 'latchkey/koa';
+ * declare module 'latchkey/koa' {
+ *   interface SessionData { visits: number }
+ * }
+ * const app = new Koa();
+ * app.use(session({ keys: process.env.LATCHKEY_KEYS }));
+ * app.use((ctx) => {
+ *   ctx.session.set('visits', (ctx.session.get('visits') ?? 0) + 1);
+ *   ctx.body = { visits: ctx.session.get('visits') };
+ * });
+ * ```
+ */
+import type { Context, Middleware } from 'koa';
+import { sessionCacheControl, sessionVary } from '../core/headers.ts';
+import type { SessionsOptions } from '../core/options.ts';
+import { type SessionData as CoreSessionData, type Session, SessionImpl } from '../core/session.ts';
+import { createSessions, type Sessions } from '../core/sessions.ts';
+import { type Csrf, type CsrfOptions, createCsrf, csrfForbiddenBody } from '../csrf/index.ts';
+import { ConfigError, SessionStateError } from '../errors.ts';
+import { bodyForStatus, reportError, statusForError } from './errors.ts';
+
+/**
+ * Your app's session data, for the types of `ctx.session`: declare its keys by declaration merging
+ * (`declare module 'latchkey/koa' { interface SessionData { visits: number } }`). Left empty, the data
+ * is `Record<string, unknown>`.
+ */
+// biome-ignore lint/suspicious/noEmptyInterface: apps fill it in by declaration merging
+export interface SessionData {}
+
+/** `D`, or `Record<string, unknown>` when `D` declares no keys. */
+export type SessionDataOf<D> = keyof D extends never ? Record<string, unknown> : D;
+
+/** The data type of `ctx.session`: your {@link SessionData}, or `Record<string, unknown>`. */
+export type KoaSessionData = SessionDataOf<SessionData>;
+
+/** `ctx.state` with the CSRF token maker; extend it when you give Koa your own state type. */
+export interface CsrfState {
+  /** A fresh masked CSRF token for this session (set by {@link csrf}). */
+  csrfToken(): string;
+}
+
+declare module 'koa' {
+  interface ExtendableContext {
+    /** This request's session (set by `session()` from latchkey/koa). */
+    session: Session<KoaSessionData>;
+    /** The session manager, for `listUserSessions` and `revokeUserSessions` ("your devices"). */
+    sessions: Sessions<KoaSessionData>;
+  }
+  interface DefaultState extends CsrfState {}
+}
+
+/**
+ * Answer a failure (a store outage, a session too large for its cookies). It starts from the default
+ * bare 500/503 text response with none of the handler's headers; set `ctx.status`/`ctx.body` to change it.
+ */
+export type KoaErrorHandler = (error: unknown, ctx: Context) => void | Promise<void>;
+
+/** Options of {@link session}: a session manager you made, or the options to make one. */
+export type KoaSessionOptions<T extends CoreSessionData = KoaSessionData> =
+  | { sessions: Sessions<T>; onError?: KoaErrorHandler | undefined }
+  | (SessionsOptions & { sessions?: undefined; onError?: KoaErrorHandler | undefined });
+
+function resolveOptions<T extends CoreSessionData>(
+  options: KoaSessionOptions<T>,
+): { sessions: Sessions<T>; onError: KoaErrorHandler | undefined } {
+  if (options === null || typeof options !== 'object') {
+    throw new ConfigError('session(options): options must be an object');
+  }
+  const { sessions, onError, ...rest } = options;
+  if (onError !== undefined && typeof onError !== 'function') {
+    throw new ConfigError('session: onError must be a function');
+  }
+  if (sessions === undefined) return { sessions: createSessions<T>(rest), onError };
+  if (typeof sessions?.load !== 'function' || typeof sessions?.commit !== 'function') {
+    throw new ConfigError('session: sessions must come from createSessions()');
+  }
+  const unknown = Object.keys(rest);
+  if (unknown.length > 0) {
+    throw new ConfigError(
+      `session: with { sessions }, give the other options to createSessions() (got '${unknown[0]}')`,
+    );
+  }
+  return { sessions, onError };
+}
+
+function headerText(value: unknown): string | undefined {
+  if (value === undefined || value === null) return undefined;
+  return Array.isArray(value) ? value.join(', ') : String(value);
+}
+
+/**
+ * Replace the response with a bare 500 (503 for a store outage): none of the handler's headers, body or
+ * cookies, no message or stack (checklist #48); then let onError change it.
+ */
+async function fail(error: unknown, ctx: Context, onError: KoaErrorHandler | undefined): Promise<void> {
+  for (const name of ctx.res.getHeaderNames()) ctx.res.removeHeader(name);
+  const status = statusForError(error);
+  ctx.body = bodyForStatus(status); // drops (and destroys) a streamed body
+  ctx.status = status;
+  ctx.remove('content-type'); // so that a body onError sets gets its own type
+  ctx.set('cache-control', 'no-store');
+  if (onError) await onError(error, ctx);
+  else reportError(error);
+  if (!ctx.res.hasHeader('content-type')) ctx.type = 'text/plain; charset=utf-8';
+}
+
+/**
+ * Koa middleware: `ctx.session` for later middleware, committed when they are done and before Koa
+ * writes the response, each Set-Cookie its own header line (checklist #60) with `Cache-Control:
+ * no-store` and `Vary: Cookie`. An error thrown downstream commits nothing and goes on to Koa's error
+ * handling; a failure to load or commit answers a bare 500/503, or what `onError` makes of it.
+ * `.sessions` (and `ctx.sessions`) is the session manager behind it. Behind a TLS proxy,
+ * `app.proxy = true` (Koa's setting) or `trustProxy: true` lets the Secure cookie be set. Throws
+ * ERR_LATCHKEY_CONFIG for bad options.
+ *
+ * @example
+ * ```ts
+ * app.use(session({ sessions: createSessions({ keys: process.env.LATCHKEY_KEYS }) }));
+ * ```
+ */
+export function session<T extends CoreSessionData = KoaSessionData>(
+  options: KoaSessionOptions<T>,
+): Middleware & { readonly sessions: Sessions<T> } {
+  const { sessions, onError } = resolveOptions(options);
+  const middleware: Middleware = async (ctx, next) => {
+    // Mounted twice: the first one loaded it and commits it.
+    if ((ctx.session as unknown) instanceof SessionImpl) return next();
+    let loaded: Session<T>;
+    try {
+      // ctx.secure is true for TLS, or for X-Forwarded-Proto: https when the app sets app.proxy.
+      loaded = await sessions.load(ctx.req, ctx.secure ? { secure: true } : undefined);
+    } catch (error) {
+      await fail(error, ctx, onError);
+      return;
+    }
+    ctx.session = loaded as unknown as Session<KoaSessionData>;
+    ctx.sessions = sessions as unknown as Sessions<KoaSessionData>;
+    await next(); // a thrown error passes through: its half-made changes are never committed
+    // Locked from here on: a change made later (by an outer middleware) could not reach the client.
+    const lock = () => {
+      if (loaded instanceof SessionImpl) loaded._locked = true;
+    };
+    if (ctx.headerSent) {
+      // The app wrote to ctx.res itself: a Set-Cookie can no longer be sent, so commit nothing.
+      lock();
+      return;
+    }
+    let setCookie: string[];
+    try {
+      setCookie = await sessions.commit(loaded);
+    } catch (error) {
+      lock();
+      await fail(error, ctx, onError);
+      return;
+    }
+    lock();
+    if (setCookie.length === 0) return;
+    for (const line of setCookie) ctx.append('set-cookie', line);
+    ctx.set('cache-control', sessionCacheControl(headerText(ctx.response.get('cache-control'))));
+    ctx.set('vary', sessionVary(headerText(ctx.response.get('vary'))));
+  };
+  return Object.assign(middleware, { sessions });
+}
+
+function isCsrf(value: unknown): value is Csrf {
+  const candidate = value as Partial<Csrf> | null;
+  return typeof candidate?.check === 'function' && typeof candidate.token === 'function';
+}
+
+/**
+ * CSRF protection (checklist #59), after {@link session} and a body parser (`@koa/bodyparser`):
+ * `ctx.state.csrfToken()` gives a fresh token for a form's `_csrf` field or the `x-csrf-token` header
+ * (and views that render `ctx.state` can call `csrfToken()`), and every unsafe request (not GET, HEAD,
+ * OPTIONS, TRACE) from another origin or without this session's token is answered 403 (text/plain,
+ * `ERR_LATCHKEY_CSRF` and the reason). Pass the result of `createCsrf()` or its options.
+ *
+ * @example
+ * ```ts
+ * app.use(session({ sessions })).use(bodyParser()).use(csrf());
+ * ```
+ */
+export function csrf(protection: Csrf | CsrfOptions = {}): Middleware {
+  const checker = isCsrf(protection) ? protection : createCsrf(protection);
+  return async (ctx, next) => {
+    const current: unknown = ctx.session;
+    if (!(current instanceof SessionImpl)) {
+      throw new SessionStateError('csrf() needs session() before it: no ctx.session on this request');
+    }
+    ctx.state.csrfToken = () => checker.token(current);
+    if (checker.needsCheck(ctx.method)) {
+      const header = (name: string) => {
+        const value = ctx.req.headers[name];
+        return typeof value === 'string' ? value : undefined;
+      };
+      const body = (ctx.request as { body?: unknown }).body;
+      const field =
+        body !== null && typeof body === 'object'
+          ? (body as Record<string, unknown>)[checker.fieldName]
+          : undefined;
+      const refused = checker.check(
+        { method: ctx.method, header, secure: ctx.secure },
+        current,
+        typeof field === 'string' ? field : undefined,
+      );
+      if (refused) {
+        ctx.status = 403;
+        ctx.type = 'text/plain; charset=utf-8';
+        ctx.set('cache-control', 'no-store');
+        ctx.body = csrfForbiddenBody(refused);
+        return;
+      }
+    }
+    await next();
+  };
+}

@@ -1,0 +1,4 @@
+import { startHonoApp } from './apps/hono.ts';
+import { describeAdapterScenarios } from './suite.ts';
+
+describeAdapterScenarios('hono', startHonoApp);

@@ -1,0 +1,4 @@
+import { startKoaApp } from './apps/koa.ts';
+import { describeAdapterScenarios } from './suite.ts';
+
+describeAdapterScenarios('koa', startKoaApp);
