@@ -4,87 +4,15 @@
  * app in store mode (LATCHKEY_STORE=memory) for the device list and the token that dies at sign-in.
  */
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
 import { after, before, describe, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
-import { CookieJar } from '../support/cookies.ts';
+import { exampleBrowser, type RunningExample, startExample, stopExamples } from '../support/examples.ts';
 
-const root = fileURLToPath(new URL('../..', import.meta.url));
-const children: ChildProcess[] = [];
-
-interface Running {
-  base: string;
-  output: () => string;
-}
-
-async function start(env: Record<string, string>): Promise<Running> {
-  const child = spawn(
-    process.execPath,
-    ['--conditions=source', '--import', 'tsx', 'examples/express/server.ts'],
-    {
-      cwd: root,
-      env: { ...process.env, PORT: '0', LATCHKEY_KEYS: '', NODE_ENV: '', LATCHKEY_STORE: '', ...env },
-      stdio: 'pipe',
-    },
-  );
-  children.push(child);
-  let output = '';
-  child.stderr?.on('data', (chunk) => {
-    output += chunk;
-  });
-  for await (const chunk of child.stdout!) {
-    output += chunk;
-    const match = /^listening on (http:\/\/127\.0\.0\.1:(\d+))$/m.exec(output);
-    if (match) {
-      assert.notEqual(match[2], '0', 'the real port is printed');
-      child.stdout?.resume();
-      return { base: match[1]!, output: () => output };
-    }
-  }
-  throw new Error(`the example did not start: ${output}`);
-}
-
-after(() => {
-  for (const child of children) {
-    if (child.pid !== undefined && child.exitCode === null) process.kill(child.pid, 'SIGTERM');
-  }
-});
-
-function browser(base: string) {
-  const jar = new CookieJar();
-  return {
-    jar,
-    async request(
-      path: string,
-      init: { method?: string; form?: Record<string, string>; origin?: string; cookie?: string } = {},
-    ) {
-      const headers: Record<string, string> = {};
-      const cookie = init.cookie ?? jar.header();
-      if (cookie) headers.cookie = cookie;
-      if (init.origin) headers.origin = init.origin;
-      const response = await fetch(`${base}${path}`, {
-        method: init.method ?? 'GET',
-        headers,
-        redirect: 'manual',
-        ...(init.form ? { body: new URLSearchParams(init.form) } : {}),
-      });
-      if (init.cookie === undefined) jar.apply(response.headers.getSetCookie());
-      return response;
-    },
-    /** Load the page: its HTML and the CSRF token in its forms. */
-    async page(): Promise<{ html: string; token: string }> {
-      const html = await (await this.request('/')).text();
-      const token = /name="_csrf" value="([A-Za-z0-9_-]+)"/.exec(html)?.[1];
-      assert.ok(token, 'the page carries a CSRF token');
-      return { html, token };
-    },
-  };
-}
+after(stopExamples);
 
 describe('examples/express (cookie mode)', () => {
-  let app: Running;
+  let app: RunningExample;
   before(async () => {
-    app = await start({});
+    app = await startExample('express', { LATCHKEY_STORE: '' });
   });
 
   test('starts in development mode with a warning about its ephemeral key', () => {
@@ -92,7 +20,7 @@ describe('examples/express (cookie mode)', () => {
   });
 
   test('counter, sign in with a CSRF token, a protected form, sign out', async () => {
-    const user = browser(app.base);
+    const user = exampleBrowser(app.base);
     const first = await user.page();
     assert.match(first.html, /id="visits">1</);
     assert.match(first.html, /You are not signed in/);
@@ -169,7 +97,7 @@ describe('examples/express (cookie mode)', () => {
   });
 
   test('the cookie: lk (development), HttpOnly, SameSite=Lax, Max-Age from cookie.maxAge', async () => {
-    const response = await browser(app.base).request('/');
+    const response = await exampleBrowser(app.base).request('/');
     const [line = ''] = response.headers.getSetCookie();
     assert.match(line, /^lk=[^;]+; /);
     assert.match(line, /; Max-Age=1800(;|$)/);
@@ -180,13 +108,13 @@ describe('examples/express (cookie mode)', () => {
 });
 
 describe('examples/express (store mode: LATCHKEY_STORE=memory)', () => {
-  let app: Running;
+  let app: RunningExample;
   before(async () => {
-    app = await start({ LATCHKEY_STORE: 'memory' });
+    app = await startExample('express', { LATCHKEY_STORE: 'memory' });
   });
 
   test('sign-in issues a new token and kills the old one; the device list shows this session', async () => {
-    const user = browser(app.base);
+    const user = exampleBrowser(app.base);
     const { token } = await user.page();
     const anonymous = user.jar.get('lk');
     assert.ok(anonymous);

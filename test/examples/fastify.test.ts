@@ -3,71 +3,20 @@
  * like a browser: a counter, sign-in with a CSRF token, a CSRF-protected form, sign-out.
  */
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
 import { after, before, describe, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
-import { CookieJar } from '../support/cookies.ts';
+import { exampleBrowser, type RunningExample, startExample, stopExamples } from '../support/examples.ts';
 
-const root = fileURLToPath(new URL('../..', import.meta.url));
-let child: ChildProcess | undefined;
+let app: RunningExample;
 let base = '';
 let output = '';
-
 before(async () => {
-  child = spawn(process.execPath, ['--conditions=source', '--import', 'tsx', 'examples/fastify/server.ts'], {
-    cwd: root,
-    env: { ...process.env, PORT: '0', LATCHKEY_KEYS: '', NODE_ENV: '' },
-    stdio: 'pipe',
-  });
-  child.stderr?.on('data', (chunk) => {
-    output += chunk;
-  });
-  for await (const chunk of child.stdout!) {
-    output += chunk;
-    const match = /^listening on (http:\/\/127\.0\.0\.1:(\d+))$/m.exec(output);
-    if (match) {
-      assert.notEqual(match[2], '0', 'the real port is printed');
-      base = match[1]!;
-      return;
-    }
-  }
-  throw new Error(`the example did not start: ${output}`);
+  app = await startExample('fastify');
+  base = app.base;
+  output = app.output();
 });
+after(stopExamples);
 
-after(() => {
-  if (child?.pid !== undefined && child.exitCode === null) process.kill(child.pid, 'SIGTERM');
-});
-
-function browser() {
-  const jar = new CookieJar();
-  return {
-    jar,
-    async request(
-      path: string,
-      init: { method?: string; form?: Record<string, string>; origin?: string } = {},
-    ) {
-      const headers: Record<string, string> = {};
-      const cookie = jar.header();
-      if (cookie) headers.cookie = cookie;
-      if (init.origin) headers.origin = init.origin;
-      const response = await fetch(`${base}${path}`, {
-        method: init.method ?? 'GET',
-        headers,
-        redirect: 'manual',
-        ...(init.form ? { body: new URLSearchParams(init.form) } : {}),
-      });
-      jar.apply(response.headers.getSetCookie());
-      return response;
-    },
-    /** Load the page: its HTML and the CSRF token in its forms. */
-    async page(): Promise<{ html: string; token: string }> {
-      const html = await (await this.request('/')).text();
-      const token = /name="_csrf" value="([A-Za-z0-9_-]+)"/.exec(html)?.[1];
-      assert.ok(token, 'the page carries a CSRF token');
-      return { html, token };
-    },
-  };
-}
+const browser = () => exampleBrowser(base);
 
 describe('examples/fastify', () => {
   test('starts in development mode with a warning about its ephemeral key', () => {

@@ -1,0 +1,103 @@
+/**
+ * Run an example app (examples/<name>/server.ts) the way its header says, and talk to it like a
+ * browser: for the tests in test/examples.
+ */
+import assert from 'node:assert/strict';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { CookieJar } from './cookies.ts';
+
+const root = fileURLToPath(new URL('../..', import.meta.url));
+const children: ChildProcess[] = [];
+
+export interface RunningExample {
+  /** Such as `http://127.0.0.1:41234`. */
+  readonly base: string;
+  /** Everything it printed so far, stdout and stderr. */
+  output(): string;
+}
+
+/**
+ * Start `node --conditions=source --import tsx examples/<name>/server.ts` with PORT=0, development
+ * mode (no keys, no NODE_ENV) unless `env` says otherwise; resolve once it prints
+ * `listening on http://127.0.0.1:<port>` with a real port.
+ */
+export async function startExample(name: string, env: Record<string, string> = {}): Promise<RunningExample> {
+  const childEnv: NodeJS.ProcessEnv = { ...process.env, PORT: '0', LATCHKEY_KEYS: '', NODE_ENV: '', ...env };
+  delete childEnv.HOST; // the default, 127.0.0.1
+  const child = spawn(
+    process.execPath,
+    ['--conditions=source', '--import', 'tsx', `examples/${name}/server.ts`],
+    { cwd: root, env: childEnv, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  children.push(child);
+  let output = '';
+  child.stderr?.on('data', (chunk) => {
+    output += chunk;
+  });
+  for await (const chunk of child.stdout!) {
+    output += chunk;
+    const match = /^listening on (http:\/\/127\.0\.0\.1:(\d+))$/m.exec(output);
+    if (match) {
+      assert.notEqual(match[2], '0', 'the real port is printed');
+      child.stdout?.on('data', (more) => {
+        output += more;
+      });
+      return { base: match[1]!, output: () => output };
+    }
+  }
+  throw new Error(`examples/${name} did not start: ${output}`);
+}
+
+/** Stop every example this process started, each by its own PID (call it in `after`). */
+export function stopExamples(): void {
+  for (const child of children.splice(0)) {
+    if (child.pid !== undefined && child.exitCode === null) process.kill(child.pid, 'SIGTERM');
+  }
+}
+
+export interface RequestInit {
+  method?: string;
+  form?: Record<string, string>;
+  origin?: string;
+  /** Send this Cookie header instead of the jar's, and leave the jar as it is. */
+  cookie?: string;
+}
+
+/** A cookie-keeping client that posts forms and reads the CSRF token from the page. */
+export function exampleBrowser(base: string) {
+  const jar = new CookieJar();
+  const client = {
+    jar,
+    async request(path: string, init: RequestInit = {}): Promise<Response> {
+      const headers: Record<string, string> = {};
+      const cookie = init.cookie ?? jar.header();
+      if (cookie) headers.cookie = cookie;
+      if (init.origin) headers.origin = init.origin;
+      const response = await fetch(`${base}${path}`, {
+        method: init.method ?? (init.form ? 'POST' : 'GET'),
+        headers,
+        redirect: 'manual',
+        ...(init.form ? { body: new URLSearchParams(init.form) } : {}),
+      });
+      if (init.cookie === undefined) jar.apply(response.headers.getSetCookie());
+      return response;
+    },
+    /** POST a form. */
+    post(path: string, form: Record<string, string>, init: RequestInit = {}): Promise<Response> {
+      return client.request(path, { ...init, method: 'POST', form });
+    },
+    /** Load the page (`/` by default): its HTML and the CSRF token in its forms. */
+    async page(path = '/'): Promise<{ html: string; token: string }> {
+      const html = await (await client.request(path)).text();
+      const token = /name="_csrf" value="([A-Za-z0-9_-]+)"/.exec(html)?.[1];
+      assert.ok(token, 'the page carries a CSRF token');
+      return { html, token };
+    },
+    /** A fresh CSRF token from the page. */
+    async token(path = '/'): Promise<string> {
+      return (await client.page(path)).token;
+    },
+  };
+  return client;
+}
