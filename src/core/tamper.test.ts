@@ -157,7 +157,7 @@ describe('sealed cookie tampering', () => {
       `{"v":1,"c":${now},"a":${now},"x":"0x10","d":{}}`,
       `{"v":1,"c":${now},"a":${now},"x":${now + 1000},"d":[]}`,
       `{"v":1,"c":${now},"a":${now},"x":${now + 1000},"d":{},"k":"short"}`,
-      `{"v":1,"c":${now},"a":${now},"x":${now + 1000},"d":{},"k":${JSON.stringify('A'.repeat(42) + '=')}}`,
+      `{"v":1,"c":${now},"a":${now},"x":${now + 1000},"d":{},"k":${JSON.stringify(`${'A'.repeat(42)}=`)}}`,
       `{"v":1,"c":${now},"a":${now},"x":${now + 1000},"d":{},"k":{"0":1}}`,
       'not json',
     ];

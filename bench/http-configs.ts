@@ -1,0 +1,208 @@
+/**
+ * What bench/http.ts (the runner), bench/http-server.ts (one server per configuration) and
+ * bench/http-load.ts (the load generator) share: the configurations, the targets and the messages
+ * between the processes.
+ */
+
+export type Framework = 'node:http' | 'express' | 'fastify' | 'hono';
+
+export interface HttpConfig {
+  readonly id: string;
+  readonly label: string;
+  readonly framework: Framework;
+  /** False for the four frameworks alone (the baselines of the `vs framework` column). */
+  readonly session: boolean;
+  /** The no-session configuration on the same framework (itself for a baseline). */
+  readonly baseline: string;
+  /**
+   * A Latchkey module this configuration needs that may not exist yet (a path under the repository):
+   * while it is missing, the configuration is reported as unavailable and skipped.
+   */
+  readonly needs?: string;
+}
+
+/** Every configuration, in the order of the result table. */
+export const CONFIGS: readonly HttpConfig[] = [
+  { id: 'http', label: 'node:http, no session', framework: 'node:http', session: false, baseline: 'http' },
+  {
+    id: 'handwritten',
+    label: 'hand-written AES-256-GCM, node:http',
+    framework: 'node:http',
+    session: true,
+    baseline: 'http',
+  },
+  {
+    id: 'lk-http',
+    label: 'latchkey withSession, node:http',
+    framework: 'node:http',
+    session: true,
+    baseline: 'http',
+  },
+  {
+    id: 'iron-session',
+    label: 'iron-session, node:http',
+    framework: 'node:http',
+    session: true,
+    baseline: 'http',
+  },
+  { id: 'express', label: 'express, no session', framework: 'express', session: false, baseline: 'express' },
+  {
+    id: 'lk-express',
+    label: 'latchkey/express, express',
+    framework: 'express',
+    session: true,
+    baseline: 'express',
+    needs: 'src/adapters/express.ts',
+  },
+  {
+    id: 'lk-express-mw',
+    label: 'latchkey/node sessionMiddleware, express',
+    framework: 'express',
+    session: true,
+    baseline: 'express',
+  },
+  {
+    id: 'express-session',
+    label: 'express-session (MemoryStore), express',
+    framework: 'express',
+    session: true,
+    baseline: 'express',
+  },
+  {
+    id: 'cookie-session',
+    label: 'cookie-session, express',
+    framework: 'express',
+    session: true,
+    baseline: 'express',
+  },
+  { id: 'fastify', label: 'fastify, no session', framework: 'fastify', session: false, baseline: 'fastify' },
+  {
+    id: 'lk-fastify',
+    label: 'latchkey/fastify, fastify',
+    framework: 'fastify',
+    session: true,
+    baseline: 'fastify',
+    needs: 'src/adapters/fastify.ts',
+  },
+  {
+    id: 'secure-session',
+    label: '@fastify/secure-session, fastify',
+    framework: 'fastify',
+    session: true,
+    baseline: 'fastify',
+  },
+  {
+    id: 'hono',
+    label: 'hono (node:http bridge), no session',
+    framework: 'hono',
+    session: false,
+    baseline: 'hono',
+  },
+  {
+    id: 'lk-hono',
+    label: 'latchkey/hono, hono',
+    framework: 'hono',
+    session: true,
+    baseline: 'hono',
+    needs: 'src/adapters/hono.ts',
+  },
+  {
+    id: 'lk-hono-fetch',
+    label: 'latchkey/fetch sessionMiddleware, hono',
+    framework: 'hono',
+    session: true,
+    baseline: 'hono',
+  },
+];
+
+/**
+ * The order of the runs in odd rounds; even rounds run it in reverse. Each framework's configurations
+ * run together, and the two sides of every target run next to each other, so slow drift of a shared
+ * machine lands on both alike.
+ */
+export const RUN_ORDER: readonly string[] = [
+  'http',
+  'handwritten',
+  'lk-http',
+  'iron-session',
+  'hono',
+  'lk-hono',
+  'lk-hono-fetch',
+  'fastify',
+  'lk-fastify',
+  'secure-session',
+  'express',
+  'cookie-session',
+  'lk-express-mw',
+  'lk-express',
+  'express-session',
+];
+
+export interface Target {
+  readonly label: string;
+  /** The Latchkey configuration(s): the first one that ran is judged (a fallback after it). */
+  readonly subject: readonly string[];
+  readonly against: string;
+  readonly ratio: number;
+}
+
+/** The targets from the issue; informational: a miss exits 0 like a pass. */
+export const TARGETS: readonly Target[] = [
+  {
+    label: 'Latchkey node:http ≥ 0.9× hand-written AES-256-GCM',
+    subject: ['lk-http'],
+    against: 'handwritten',
+    ratio: 0.9,
+  },
+  { label: 'Latchkey node:http ≥ 8× iron-session', subject: ['lk-http'], against: 'iron-session', ratio: 8 },
+  {
+    label: 'Latchkey on Express ≥ 1.3× express-session',
+    subject: ['lk-express', 'lk-express-mw'],
+    against: 'express-session',
+    ratio: 1.3,
+  },
+  {
+    label: 'Latchkey on Fastify ≥ 1.0× @fastify/secure-session',
+    subject: ['lk-fastify'],
+    against: 'secure-session',
+    ratio: 1.0,
+  },
+];
+
+/** The input of bench/http-load.ts, as JSON on stdin. */
+export interface LoadInput {
+  readonly url: string;
+  /** One Cookie header per connection: connection i sends cookies[i] on every request. */
+  readonly cookies: readonly string[];
+  readonly warmupSec: number;
+  readonly durationSec: number;
+  /** The server's PID, for its CPU time over the measured phase (Linux /proc; null elsewhere). */
+  readonly serverPid: number;
+}
+
+/** What bench/http-load.ts prints, as one JSON line on stdout. */
+export interface LoadResult {
+  /** Responses in the measured phase ÷ its duration. */
+  readonly reqPerSec: number;
+  readonly p50Ms: number;
+  readonly p99Ms: number;
+  readonly meanMs: number;
+  readonly durationSec: number;
+  /** Completed 2xx responses in the measured phase. */
+  readonly ok: number;
+  readonly non2xx: number;
+  readonly errors: number;
+  readonly timeouts: number;
+  /** Bytes read per response (status line, headers and body): shows a Set-Cookie rides on each one. */
+  readonly bytesPerResponse: number;
+  /** CPU time (user + system) over the measured phase, in ms; null when not measurable here. */
+  readonly serverCpuMs: number | null;
+  readonly loadCpuMs: number;
+  /** The whole machine's busy share over the measured phase (all cores, /proc/stat), 0–100. */
+  readonly machineBusyPct: number | null;
+}
+
+/** The JSON body every configuration answers: `{"n":<counter>}`. */
+export interface CounterBody {
+  readonly n: number;
+}
