@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import Database from 'better-sqlite3';
 import { Hono } from 'hono';
 import { CookieJar } from '../../test/support/cookies.ts';
+import { openMemorySqlite } from '../../test/support/sqlite.ts';
 import type { Session } from '../core/session.ts';
 import { createSessions, type Sessions } from '../core/sessions.ts';
 import { generateKeyLine } from '../crypto/keyring.ts';
@@ -197,7 +197,7 @@ describe('latchkey/hono sessionMiddleware', () => {
 
   test('a store outage answers 503 (a closed SQLite database), never an anonymous session', async (t) => {
     t.mock.method(console, 'error', () => {});
-    const db = new Database(':memory:');
+    const db = await openMemorySqlite();
     const user = client(counterApp(createSessions<Data>({ keys, store: sqliteStore({ db }) })));
     assert.deepEqual(await (await user.call('/')).json(), { visits: 1 });
     db.close();

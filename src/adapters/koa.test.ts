@@ -2,11 +2,11 @@ import assert from 'node:assert/strict';
 import type { RequestListener } from 'node:http';
 import { after, describe, test } from 'node:test';
 import { bodyParser } from '@koa/bodyparser';
-import Database from 'better-sqlite3';
 import Koa from 'koa';
 import { listen } from '../../test/scenarios/apps/serve.ts';
 import type { ScenarioApp } from '../../test/scenarios/suite.ts';
 import { CookieJar } from '../../test/support/cookies.ts';
+import { openMemorySqlite } from '../../test/support/sqlite.ts';
 import { createSessions } from '../core/sessions.ts';
 import { generateKeyLine } from '../crypto/keyring.ts';
 import { createCsrf } from '../csrf/index.ts';
@@ -173,7 +173,7 @@ describe('latchkey/koa session()', () => {
 
   test('a store outage answers 503 (a closed SQLite database), never an anonymous session', async (t) => {
     t.mock.method(console, 'error', () => {});
-    const db = new Database(':memory:');
+    const db = await openMemorySqlite();
     const sessions = createSessions({ keys, development: true, store: sqliteStore({ db }) });
     const user = await serve(new Koa().use(session({ sessions })).use(counter));
     assert.deepEqual(await (await user.call('/')).json(), { visits: 1 });
