@@ -2,8 +2,8 @@ import assert from 'node:assert/strict';
 import { Readable } from 'node:stream';
 import { describe, test } from 'node:test';
 import formbody from '@fastify/formbody';
-import Database from 'better-sqlite3';
 import Fastify, { type FastifyInstance, type LightMyRequestResponse } from 'fastify';
+import { openMemorySqlite } from '../../test/support/sqlite.ts';
 import type { Session } from '../core/session.ts';
 import { createSessions } from '../core/sessions.ts';
 import { generateKeyLine } from '../crypto/keyring.ts';
@@ -197,7 +197,7 @@ describe('latchkey/fastify', () => {
   });
 
   test('a store outage answers 503: while loading (closed database) and at commit', async () => {
-    const db = new Database(':memory:');
+    const db = await openMemorySqlite();
     const app = await counterApp({ keys, development: true, store: sqliteStore({ db }) });
     const first = await app.inject('/');
     assert.deepEqual(first.json(), { visits: 1 });
