@@ -84,6 +84,9 @@ export interface FetchMiddlewareContext<T extends SessionData> {
 }
 
 /**
+ * @deprecated Use `sessionMiddleware` from `latchkey/hono`: typed variables, CSRF, and a clean error
+ * response. Kept for apps written against it.
+ *
  * Middleware in Hono's `(c, next)` shape: `c.get('session')` in handlers. Declare the variable for
  * types: `new Hono<{ Variables: { session: Session<MyData> } }>()`. A fuller Hono adapter with typed
  * variables is `latchkey/hono`.
