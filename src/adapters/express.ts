@@ -87,7 +87,7 @@ declare global {
   namespace Express {
     interface Request {
       session: ExpressSession & Partial<Data>;
-      /** express-session's name for `req.session.id`. */
+      /** `req.session.id` as the request began (express-session's name for it). */
       sessionID: string | undefined;
       /** A fresh CSRF token for a form or page, once `csrf()` (latchkey/express) has run. */
       csrfToken(): string;
@@ -347,6 +347,7 @@ class LatchkeySessionObject {
       // CSRF secret (a token from before must not work after it).
       asImpl(state.core)._startOver();
       state.req.session = newSessionObject(state);
+      state.req.sessionID = undefined; // the new record gets its id when it is written
     })();
     return settle(this, work, callback);
   }
@@ -357,6 +358,7 @@ class LatchkeySessionObject {
       await state.core.destroy();
       state.destroyed = true;
       state.req.session = undefined;
+      state.req.sessionID = undefined;
     })();
     return settle(this, work, callback);
   }
@@ -375,6 +377,7 @@ class LatchkeySessionObject {
     const work = (async () => {
       state.core = await load(state.resolved, state.req);
       state.req.session = newSessionObject(state);
+      state.req.sessionID = asImpl(state.core)._backing?.storeKey;
     })();
     return settle(this, work, callback);
   }
@@ -489,11 +492,7 @@ export function session(options: ExpressSessionOptions = {}): ((
           next(error);
           return;
         }
-        Object.defineProperty(req, 'sessionID', {
-          configurable: true,
-          enumerable: true,
-          get: () => asImpl(state.core)._backing?.storeKey,
-        });
+        req.sessionID = asImpl(core)._backing?.storeKey;
         holdUntilCommitted(
           res,
           resolved.sessions,
