@@ -10,13 +10,6 @@ import type { ResolvedSessionsOptions } from './options.ts';
 import type { TimeoutPolicy } from './policy.ts';
 import type { SessionImpl } from './session.ts';
 
-/** What a commit produces: the Set-Cookie lines, and the store writes to await before the response ends. */
-export interface PreparedCommit {
-  readonly setCookie: string[];
-  persist?: (() => Promise<void>) | undefined;
-}
-
-export const NO_WRITES: PreparedCommit = Object.freeze({ setCookie: [] });
 const NO_VALUES: readonly string[] = Object.freeze([]);
 const SUFFIX_PROBE = 'x=';
 

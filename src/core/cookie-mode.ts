@@ -1,13 +1,12 @@
 import { assembleCandidates, presentChunkNames, splitIntoCookies } from '../cookie/chunk.ts';
-import { readCookie } from '../cookie/parse.ts';
 import { serializeSetCookie } from '../cookie/serialize.ts';
 import { openValue, sealValue } from '../crypto/seal.ts';
 import { ConfigError, SessionTooLarge } from '../errors.ts';
-import { BaseSessions, NO_WRITES, type PreparedCommit } from './base.ts';
+import { BaseSessions } from './base.ts';
 import type { ResolvedSessionsOptions } from './options.ts';
 import { checkClocks, decodePayload, encodePayload, expiresAt } from './payload.ts';
 import { type RequestLike, requestFacts } from './request.ts';
-import { asImpl, type Session, type SessionData, SessionImpl } from './session.ts';
+import { asImpl, type Session, type SessionData, SessionImpl, type SessionOrigin } from './session.ts';
 import type { DeviceSession, Inspection, Sessions } from './sessions.ts';
 
 /** Cookie mode: the whole session, sealed, in the cookie (chunked when large). DESIGN.md §1. */
@@ -22,46 +21,57 @@ export class CookieSessions<T extends SessionData> extends BaseSessions implemen
 
   async load(request: RequestLike, options?: { secure?: boolean }): Promise<Session<T>> {
     const facts = requestFacts(request, this.trustProxy);
-    const readValues = this.cookieReader(facts.cookieHeader);
-    const base = {
-      readCookie: readValues,
+    const readCookie = this.cookieReader(facts.cookieHeader);
+    const found = this.#find(facts.cookieHeader, readCookie);
+    const loaded = typeof found !== 'string';
+    return new SessionImpl<T>({
+      state: loaded ? found.state : undefined,
+      origin: loaded ? 'loaded' : found,
+      forceWrite: loaded && found.stale,
+      readCookie,
       secureTransport: options?.secure ?? facts.secure,
-      idleTimeout: this.policy.idleTimeout,
-      absoluteTimeout: this.policy.absoluteTimeout,
-      now: () => this.clock.now(),
-    };
-    const fresh = (origin: 'none' | 'expired' | 'invalid') =>
-      new SessionImpl<T>({ ...base, state: undefined, origin, forceWrite: false });
+      policy: this.policy,
+      clock: this.clock,
+    });
+  }
 
-    if (facts.cookieHeader === undefined || facts.cookieHeader.length === 0) return fresh('none');
-    const candidates = assembleCandidates(this.cookieName, readValues, this.cookie.maxChunks);
-    if (candidates.length === 0) return fresh('none');
+  /** The live session the request carries, or why there is none (with its event). */
+  #find(
+    cookieHeader: string | readonly string[] | undefined,
+    readCookie: (name: string) => readonly string[],
+  ): Exclude<SessionOrigin, 'loaded'> | Extract<Inspection, { status: 'valid' | 'expired' }> {
+    if (cookieHeader === undefined || cookieHeader.length === 0) return 'none';
+    const candidates = assembleCandidates(this.cookieName, readCookie, this.cookie.maxChunks);
+    if (candidates.length === 0) return 'none';
 
     const opened = this.#openOne(candidates);
     if (opened.status === 'invalid') {
       this.event({ type: 'invalid', reason: opened.reason });
-      return fresh('invalid');
+      return 'invalid';
     }
     if (opened.status === 'expired') {
       if (opened.verdict === 'future') {
         this.event({ type: 'invalid', reason: 'future' });
-        return fresh('invalid');
+        return 'invalid';
       }
       this.event({ type: 'expired', reason: opened.verdict === 'idle' ? 'idle' : 'absolute' });
-      return fresh('expired');
+      return 'expired';
     }
     if (opened.stale) {
       // Reseal with the current key on this response (DESIGN.md §2, checklist #42).
       this.event({ type: 'rotated', fromKid: opened.kid, toKid: this.keyring.current.kid });
     }
-    return new SessionImpl<T>({ ...base, state: opened.state, origin: 'loaded', forceWrite: opened.stale });
+    return opened;
   }
 
-  /** Try every candidate; accept only when exactly one distinct value opens (checklist #17). */
+  /**
+   * Try every candidate; accept only when exactly one distinct value opens (checklist #17). The
+   * candidates come from assembleCandidates, which lists each value once.
+   */
   #openOne(candidates: readonly string[]): Inspection {
     let found: Inspection | undefined;
     let firstFailure: Inspection | undefined;
-    for (const candidate of new Set(candidates)) {
+    for (const candidate of candidates) {
       const result = this.#inspectSealed(candidate);
       if (result.status === 'invalid') {
         firstFailure ??= result;
@@ -93,19 +103,12 @@ export class CookieSessions<T extends SessionData> extends BaseSessions implemen
     if (typeof value !== 'string') return { status: 'invalid', reason: 'malformed' };
     const trimmed = value.trim();
     if (!trimmed.includes('=')) return this.#inspectSealed(trimmed);
-    const candidates = assembleCandidates(
-      this.cookieName,
-      (name) => readCookie(trimmed, name, this.parseLimits),
-      this.cookie.maxChunks,
+    return this.#openOne(
+      assembleCandidates(this.cookieName, this.cookieReader(trimmed), this.cookie.maxChunks),
     );
-    return this.#openOne(candidates);
   }
 
   async commit(session: Session<T>): Promise<string[]> {
-    return this.prepareCommit(session).setCookie;
-  }
-
-  prepareCommit(session: Session<T>): PreparedCommit {
     const impl = asImpl(session);
     const now = this.clock.now();
     if (impl._isEmpty()) {
@@ -117,7 +120,7 @@ export class CookieSessions<T extends SessionData> extends BaseSessions implemen
       return this.#emit(clear ? this.#deletions(impl, []) : [], impl, false);
     }
     const touchDue = impl._origin === 'loaded' && now - impl._state.lastActiveAt >= this.policy.touchAfter;
-    if (!impl._forceWrite && !impl._destroyed && !touchDue && !impl._changed()) return NO_WRITES;
+    if (!impl._forceWrite && !impl._destroyed && !touchDue && !impl._changed()) return [];
 
     if (impl.isNew) this.event({ type: 'created' });
     if (impl._regenerated) this.event({ type: 'regenerated' });
@@ -149,10 +152,10 @@ export class CookieSessions<T extends SessionData> extends BaseSessions implemen
     return names.filter((name) => !written.includes(name)).map((name) => this.deletion(name));
   }
 
-  #emit(setCookie: string[], impl: SessionImpl<T>, wroteCookie: boolean): PreparedCommit {
-    if (setCookie.length === 0 || !this.mayEmit(impl)) return NO_WRITES;
+  #emit(setCookie: string[], impl: SessionImpl<T>, wroteCookie: boolean): string[] {
+    if (setCookie.length === 0 || !this.mayEmit(impl)) return [];
     impl._committed(wroteCookie);
-    return { setCookie };
+    return setCookie;
   }
 
   listUserSessions(): Promise<DeviceSession[]> {

@@ -1,3 +1,4 @@
+import { isTokenText } from '../crypto/random.ts';
 import { isPlainObject, parseSafeJson } from './json.ts';
 import type { TimeoutPolicy } from './policy.ts';
 
@@ -16,29 +17,33 @@ export interface SessionState {
   csrfSecret?: string | undefined;
 }
 
-/** A CSRF secret as sealed: 32 bytes of base64url. */
-const CSRF_SECRET = /^[A-Za-z0-9_-]{43}$/;
-
+/** A CSRF secret as sealed: 32 bytes of base64url (made by newToken). */
 function isCsrfSecret(value: unknown): value is string | undefined {
-  return value === undefined || (typeof value === 'string' && CSRF_SECRET.test(value));
+  return value === undefined || isTokenText(value);
 }
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder('utf-8', { fatal: true });
 
-/** The sealed JSON: short keys, because every byte rides on every request. */
-export function encodePayload(state: SessionState): Uint8Array {
-  const payload: Record<string, unknown> = {
-    v: 1,
-    c: state.createdAt,
-    a: state.lastActiveAt,
-    x: state.absoluteDeadline,
-    d: state.data,
-  };
+/** Adds the fields both payloads seal only when present (`u`, `f`, `k`), then `extra`, and encodes. */
+function encodeWith(
+  payload: Record<string, unknown>,
+  state: SessionState,
+  extra?: Record<string, number>,
+): Uint8Array {
   if (state.userId !== undefined) payload.u = state.userId;
   if (state.flash !== undefined && Object.keys(state.flash).length > 0) payload.f = state.flash;
   if (state.csrfSecret !== undefined) payload.k = state.csrfSecret;
+  if (extra) Object.assign(payload, extra);
   return encoder.encode(JSON.stringify(payload));
+}
+
+/** The sealed JSON: short keys, because every byte rides on every request. */
+export function encodePayload(state: SessionState): Uint8Array {
+  return encodeWith(
+    { v: 1, c: state.createdAt, a: state.lastActiveAt, x: state.absoluteDeadline, d: state.data },
+    state,
+  );
 }
 
 function isTimestamp(value: unknown): value is number {
@@ -95,15 +100,25 @@ export function expiresAt(state: SessionState, policy: TimeoutPolicy): number {
   );
 }
 
-/** Store mode: the data sealed into a record, bound to its version and clocks (DESIGN.md §2, §3). */
-export interface StorePayload {
+/**
+ * Store mode: the data sealed into a record, bound to its version and clocks (DESIGN.md §2, §3). The
+ * activity clock is kept outside the seal (the record's lastSeenAt, or the cookie cache's `a`).
+ */
+export interface StorePayload extends Omit<SessionState, 'lastActiveAt'> {
   version: number;
-  createdAt: number;
-  absoluteDeadline: number;
-  userId: string | undefined;
-  data: Record<string, unknown>;
-  flash: Record<string, unknown> | undefined;
-  csrfSecret: string | undefined;
+}
+
+/** The session a store payload holds, last active at `lastActiveAt` (never before it began). */
+export function storeSessionState(payload: StorePayload, lastActiveAt: number): SessionState {
+  return {
+    createdAt: payload.createdAt,
+    lastActiveAt: Math.max(lastActiveAt, payload.createdAt),
+    absoluteDeadline: payload.absoluteDeadline,
+    userId: payload.userId,
+    data: payload.data,
+    flash: payload.flash,
+    csrfSecret: payload.csrfSecret,
+  };
 }
 
 export function encodeStorePayload(
@@ -111,18 +126,11 @@ export function encodeStorePayload(
   version: number,
   extra?: Record<string, number>,
 ): Uint8Array {
-  const payload: Record<string, unknown> = {
-    v: 1,
-    n: version,
-    c: state.createdAt,
-    x: state.absoluteDeadline,
-    d: state.data,
-  };
-  if (state.userId !== undefined) payload.u = state.userId;
-  if (state.flash !== undefined && Object.keys(state.flash).length > 0) payload.f = state.flash;
-  if (state.csrfSecret !== undefined) payload.k = state.csrfSecret;
-  if (extra) Object.assign(payload, extra);
-  return encoder.encode(JSON.stringify(payload));
+  return encodeWith(
+    { v: 1, n: version, c: state.createdAt, x: state.absoluteDeadline, d: state.data },
+    state,
+    extra,
+  );
 }
 
 /** Decode an authenticated store payload; `extra` names further integer fields that must be present. */

@@ -1,8 +1,9 @@
-import { encodeBase64url } from '../crypto/base64url.ts';
-import { randomBytes } from '../crypto/random.ts';
+import { newToken } from '../crypto/random.ts';
 import { SessionStateError } from '../errors.ts';
+import type { Clock } from './clock.ts';
 import { assertJsonValue, isAllowedKey, type JsonValue } from './json.ts';
 import type { SessionState } from './payload.ts';
+import type { TimeoutPolicy } from './policy.ts';
 
 /** The shape of an application's session data: top-level keys of JSON values. */
 export type SessionData = object;
@@ -82,10 +83,22 @@ export interface SessionChanges {
   readonly csrfSecretChanged: boolean;
 }
 
-function entries(record: Record<string, unknown> | undefined): Map<string, string> {
+const NO_ENTRIES: ReadonlyMap<string, string> = new Map();
+
+/** Each top-level key's JSON, as loaded or last committed (a baseline is only ever read). */
+function entries(record: Record<string, unknown> | undefined): ReadonlyMap<string, string> {
+  if (!record) return NO_ENTRIES;
   const map = new Map<string, string>();
-  if (record) for (const [key, value] of Object.entries(record)) map.set(key, JSON.stringify(value));
+  for (const [key, value] of Object.entries(record)) map.set(key, JSON.stringify(value));
   return map;
+}
+
+/** Whether {@link diff} would find any change, stopping at the first: commit asks this on every request. */
+function differs(before: ReadonlyMap<string, string>, now: Record<string, unknown> | undefined): boolean {
+  if (!now) return before.size > 0;
+  for (const key of Object.keys(now)) if (before.get(key) !== JSON.stringify(now[key])) return true;
+  for (const key of before.keys()) if (!Object.hasOwn(now, key)) return true;
+  return false;
 }
 
 function diff(
@@ -128,20 +141,22 @@ export class SessionImpl<T extends SessionData = Record<string, unknown>> implem
   _backing: StoreBacking | undefined;
   /** @internal Store mode: loaded from the cookie cache, not the store. */
   _fromCache = false;
-  /** @internal Store mode: the device label for a record created on this request. */
+  /** @internal Store mode: the label of the loaded record, kept by a record that replaces it. */
   _label: string | undefined;
+  /** @internal Store mode: the request's User-Agent, labelling a record created without `_label`. */
+  _userAgent: string | undefined;
   readonly #lifecycle: SessionLifecycle | undefined;
   // What was loaded (or last committed), per top-level key: for change detection in both modes, and
   // for re-applying just this request's changes after a store-mode conflict.
   #baselineUser: string | undefined;
-  #baselineData = new Map<string, string>();
-  #baselineFlash = new Map<string, string>();
+  #baselineData!: ReadonlyMap<string, string>;
+  #baselineFlash!: ReadonlyMap<string, string>;
   #baselineCsrf: string | undefined;
   /** @internal */ readonly _readCookie: (name: string) => readonly string[];
   /** @internal */ readonly _secureTransport: boolean | undefined;
   readonly #absoluteTimeout: number;
   readonly #idleTimeout: number;
-  readonly #now: () => number;
+  readonly #clock: Clock;
 
   constructor(init: {
     state: SessionState | undefined;
@@ -149,16 +164,15 @@ export class SessionImpl<T extends SessionData = Record<string, unknown>> implem
     forceWrite: boolean;
     readCookie: (name: string) => readonly string[];
     secureTransport: boolean | undefined;
-    idleTimeout: number;
-    absoluteTimeout: number;
-    now: () => number;
+    policy: TimeoutPolicy;
+    clock: Clock;
     backing?: StoreBacking | undefined;
     lifecycle?: SessionLifecycle | undefined;
   }) {
-    this.#now = init.now;
-    this.#idleTimeout = init.idleTimeout;
-    this.#absoluteTimeout = init.absoluteTimeout;
-    this._state = init.state ?? emptyState(init.now(), init.absoluteTimeout);
+    this.#clock = init.clock;
+    this.#idleTimeout = init.policy.idleTimeout;
+    this.#absoluteTimeout = init.policy.absoluteTimeout;
+    this._state = init.state ?? emptyState(init.clock.now(), this.#absoluteTimeout);
     this._origin = init.origin;
     this._forceWrite = init.forceWrite;
     this._readCookie = init.readCookie;
@@ -276,7 +290,7 @@ export class SessionImpl<T extends SessionData = Record<string, unknown>> implem
       );
     }
     await this.#lifecycle?.regenerate(this);
-    const now = this.#now();
+    const now = this.#clock.now();
     this._state.userId = userId;
     // A new CSRF secret with the new identity: a token rendered before sign-in is no use after it.
     this._state.csrfSecret = undefined;
@@ -292,14 +306,14 @@ export class SessionImpl<T extends SessionData = Record<string, unknown>> implem
     await this.#lifecycle?.destroy(this);
     this._destroyed = true;
     this._forceWrite = false;
-    this._state = emptyState(this.#now(), this.#absoluteTimeout);
+    this._state = emptyState(this.#clock.now(), this.#absoluteTimeout);
   }
 
   /** @internal latchkey/csrf: the session's CSRF secret, made on first use when `create` is true. */
   _csrfSecret(create: boolean): string | undefined {
     if (this._state.csrfSecret === undefined && create) {
       this.#assertOpen();
-      this._state.csrfSecret = encodeBase64url(randomBytes(32));
+      this._state.csrfSecret = newToken(); // 32 CSPRNG bytes in base64url, like a session token
     }
     return this._state.csrfSecret;
   }
@@ -317,7 +331,7 @@ export class SessionImpl<T extends SessionData = Record<string, unknown>> implem
    * express-session makes one: no data, no user, no flash, no CSRF secret, fresh clocks.
    */
   _startOver(): void {
-    this._state = emptyState(this.#now(), this.#absoluteTimeout);
+    this._state = emptyState(this.#clock.now(), this.#absoluteTimeout);
   }
 
   /** @internal After a commit: what was written becomes the new baseline, so a second commit is a no-op. */
@@ -342,14 +356,11 @@ export class SessionImpl<T extends SessionData = Record<string, unknown>> implem
 
   /** @internal True when the data, flash or user differ from what was loaded. */
   _changed(): boolean {
-    if (this._state.userId !== this.#baselineUser) return true;
-    const { data, dataDeleted, flash, flashDeleted, csrfSecretChanged } = this._changes();
     return (
-      csrfSecretChanged ||
-      data.size > 0 ||
-      dataDeleted.length > 0 ||
-      flash.size > 0 ||
-      flashDeleted.length > 0
+      this._state.userId !== this.#baselineUser ||
+      this._state.csrfSecret !== this.#baselineCsrf ||
+      differs(this.#baselineData, this._state.data) ||
+      differs(this.#baselineFlash, this._state.flash)
     );
   }
 }

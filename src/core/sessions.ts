@@ -1,4 +1,3 @@
-import type { CookieOptions } from '../cookie/options.ts';
 import { CookieSessions } from './cookie-mode.ts';
 import { resolveSessionsOptions, type SessionsOptions } from './options.ts';
 import type { SessionState } from './payload.ts';
@@ -76,4 +75,4 @@ export function createSessions<T extends SessionData = Record<string, unknown>>(
   return resolved.store ? new StoreSessions<T>(resolved, resolved.store) : new CookieSessions<T>(resolved);
 }
 
-export type { CookieOptions, SessionsOptions };
+export type { SessionsOptions };

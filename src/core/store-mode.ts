@@ -1,6 +1,6 @@
 import { createHash, randomInt } from 'node:crypto';
 import { serializeSetCookie } from '../cookie/serialize.ts';
-import { newToken } from '../crypto/random.ts';
+import { isTokenText, newToken } from '../crypto/random.ts';
 import { openValue, sealValue } from '../crypto/seal.ts';
 import { ConfigError, ConflictError, LatchkeyError } from '../errors.ts';
 import { isStoreKey, type SessionStore, type StoredRecord, storeUnavailable } from '../stores/types.ts';
@@ -12,6 +12,7 @@ import {
   encodeStorePayload,
   expiresAt,
   type SessionState,
+  storeSessionState,
 } from './payload.ts';
 import { type RequestLike, requestFacts } from './request.ts';
 import {
@@ -24,9 +25,6 @@ import {
 } from './session.ts';
 import type { DeviceSession, Inspection, Sessions } from './sessions.ts';
 import { deviceLabel } from './user-agent.ts';
-
-/** A token: 32 CSPRNG bytes in base64url (DESIGN.md §3). Checked before any store I/O (checklist #6). */
-const TOKEN = /^[A-Za-z0-9_-]{43}$/;
 
 /** The store key: base64url(SHA-256(token)). The token itself never reaches a store (checklist #5). */
 export function storeKeyOf(token: string): string {
@@ -82,35 +80,41 @@ export class StoreSessions<T extends SessionData> extends BaseSessions implement
 
   async load(request: RequestLike, options?: { secure?: boolean }): Promise<Session<T>> {
     const facts = requestFacts(request, this.trustProxy);
-    const readValues = this.cookieReader(facts.cookieHeader);
-    const make = (origin: 'none' | 'expired' | 'invalid' | 'loaded', loaded?: Loaded) => {
-      const session = new SessionImpl<T>({
-        state: loaded?.state,
-        origin,
-        forceWrite: loaded?.staleKid !== undefined,
-        readCookie: readValues,
-        secureTransport: options?.secure ?? facts.secure,
-        idleTimeout: this.policy.idleTimeout,
-        absoluteTimeout: this.policy.absoluteTimeout,
-        now: () => this.clock.now(),
-        backing: loaded?.backing,
-        lifecycle: this.#lifecycle,
-      });
-      session._fromCache = loaded?.fromCache ?? false;
-      session._label = loaded?.backing.label ?? deviceLabel(facts.userAgent);
-      return session;
-    };
+    const readCookie = this.cookieReader(facts.cookieHeader);
+    const found = await this.#find(readCookie);
+    const loaded = typeof found === 'string' ? undefined : found;
+    const session = new SessionImpl<T>({
+      state: loaded?.state,
+      origin: typeof found === 'string' ? found : 'loaded',
+      forceWrite: loaded?.staleKid !== undefined,
+      readCookie,
+      secureTransport: options?.secure ?? facts.secure,
+      policy: this.policy,
+      clock: this.clock,
+      backing: loaded?.backing,
+      lifecycle: this.#lifecycle,
+    });
+    session._fromCache = loaded?.fromCache ?? false;
+    session._label = loaded?.backing.label;
+    session._userAgent = facts.userAgent;
+    return session;
+  }
 
-    const sent = [...new Set(readValues(this.cookieName))];
-    if (sent.length === 0) return make('none');
-    const tokens = sent.filter((value) => TOKEN.test(value));
+  /** The live session the request's token names, or why there is none (with its event). */
+  async #find(
+    readCookie: (name: string) => readonly string[],
+  ): Promise<Loaded | 'none' | 'expired' | 'invalid'> {
+    const sent = [...new Set(readCookie(this.cookieName))];
+    if (sent.length === 0) return 'none';
+    // Only well-formed tokens (32 CSPRNG bytes in base64url) reach the store (DESIGN.md §3, checklist #6).
+    const tokens = sent.filter(isTokenText);
     if (tokens.length === 0) {
       this.event({ type: 'invalid', reason: 'malformed' });
-      return make('invalid');
+      return 'invalid';
     }
     if (tokens.length === 1 && this.#cacheMaxAge !== undefined) {
-      const cached = this.#readCache(tokens[0]!, readValues);
-      if (cached) return make('loaded', cached);
+      const cached = this.#readCache(tokens[0]!, readCookie);
+      if (cached) return cached;
     }
     // Each well-formed token is looked up; exactly one live session must answer (checklist #17).
     let found: Loaded | 'expired' | undefined;
@@ -119,20 +123,19 @@ export class StoreSessions<T extends SessionData> extends BaseSessions implement
       if (result === undefined) continue;
       if (found !== undefined) {
         this.event({ type: 'invalid', reason: 'ambiguous' });
-        return make('invalid');
+        return 'invalid';
       }
       found = result;
     }
     if (found === undefined) {
       this.event({ type: 'invalid', reason: 'unknown-session' });
-      return make('invalid');
+      return 'invalid';
     }
-    if (found === 'expired') return make('expired');
-    if (found.staleKid !== undefined) {
+    if (found !== 'expired' && found.staleKid !== undefined) {
       // Resealed with the current key on this response's write (checklist #42).
       this.event({ type: 'rotated', fromKid: found.staleKid, toKid: this.keyring.current.kid });
     }
-    return make('loaded', found);
+    return found;
   }
 
   /** One store read; an expired or unreadable record is no session, and an expired one is deleted. */
@@ -179,16 +182,10 @@ export class StoreSessions<T extends SessionData> extends BaseSessions implement
     ) {
       return undefined;
     }
-    const state: SessionState = {
-      createdAt: payload.createdAt,
-      lastActiveAt: Math.max(record.lastSeenAt, payload.createdAt),
-      absoluteDeadline: payload.absoluteDeadline,
-      userId: payload.userId,
-      data: payload.data,
-      flash: payload.flash,
-      csrfSecret: payload.csrfSecret,
+    return {
+      state: storeSessionState(payload, record.lastSeenAt),
+      staleKid: result.stale ? result.kid : undefined,
     };
-    return { state, staleKid: result.stale ? result.kid : undefined };
   }
 
   /** The cookie cache: a sealed snapshot bound to the token's store key, trusted for `maxAge`. */
@@ -203,15 +200,7 @@ export class StoreSessions<T extends SessionData> extends BaseSessions implement
     const now = this.clock.now();
     const issuedAt = payload.extra.t!;
     if (issuedAt > now + this.policy.clockSkew || now >= issuedAt + this.#cacheMaxAge!) return undefined;
-    const state: SessionState = {
-      createdAt: payload.createdAt,
-      lastActiveAt: Math.max(payload.extra.a!, payload.createdAt),
-      absoluteDeadline: payload.absoluteDeadline,
-      userId: payload.userId,
-      data: payload.data,
-      flash: payload.flash,
-      csrfSecret: payload.csrfSecret,
-    };
+    const state = storeSessionState(payload, payload.extra.a!);
     if (checkClocks(state, this.policy, now) !== 'live') return undefined;
     return {
       state,
@@ -270,9 +259,11 @@ export class StoreSessions<T extends SessionData> extends BaseSessions implement
     if (impl.isNew && !impl._regenerated) this.event({ type: 'created' });
     if (impl._regenerated) this.event({ type: 'regenerated' });
     impl._state.lastActiveAt = Math.max(now, impl._state.createdAt);
+    // Worked out here, not per request: only a new record keeps a label.
+    const label = impl._label ?? deviceLabel(impl._userAgent);
     for (let attempt = 0; attempt < CREATE_ATTEMPTS; attempt++) {
       const token = newToken();
-      const backing: StoreBacking = { token, storeKey: storeKeyOf(token), version: 1, label: impl._label };
+      const backing: StoreBacking = { token, storeKey: storeKeyOf(token), version: 1, label };
       const record = this.#record(impl._state, backing);
       if (await this.#call(() => this.#store.create(backing.storeKey, record))) {
         impl._backing = backing;

@@ -38,9 +38,7 @@ export function hkdfSha256(ikm: Uint8Array, salt: Uint8Array, info: Uint8Array, 
  * ```
  */
 export function deriveSubkey(masterKey: Uint8Array, purpose: string): Uint8Array {
-  if (typeof purpose !== 'string' || !PURPOSE.test(purpose)) {
-    throw new TypeError('purpose must match /^[a-z][a-z0-9-]{0,31}$/');
-  }
+  if (!isPurpose(purpose)) throw new TypeError('purpose must match /^[a-z][a-z0-9-]{0,31}$/');
   // Master keys are validated by the keyring; this guards direct callers (checklist #43).
   if (!(masterKey instanceof Uint8Array) || masterKey.length < MIN_MASTER_KEY_BYTES) {
     throw new TypeError('master key must be at least 32 bytes');

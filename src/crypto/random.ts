@@ -73,3 +73,10 @@ export function newToken(): string {
   pool.fill(0, offset, offset + TOKEN_BYTES);
   return token;
 }
+
+const TOKEN_TEXT = /^[A-Za-z0-9_-]{43}$/;
+
+/** True for a string shaped like {@link newToken}'s: 43 base64url characters (checked before any I/O). */
+export function isTokenText(value: unknown): value is string {
+  return typeof value === 'string' && TOKEN_TEXT.test(value);
+}
