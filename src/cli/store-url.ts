@@ -3,10 +3,10 @@
  * a cluster), `postgres://…`. Each driver is loaded only when its URL is used (they are optional peers).
  */
 import { ConfigError } from '../errors.ts';
+import type { SqliteDatabase } from '../stores/sqlite.ts';
 import type { SessionStore } from '../stores/types.ts';
 
 export interface OpenedStore {
-  readonly kind: 'file' | 'sqlite' | 'redis' | 'postgres';
   readonly store: SessionStore;
   /** Create what the store needs (tables, indexes, folders); returns a line saying what was done. */
   migrate(): Promise<string>;
@@ -32,19 +32,18 @@ function pathAfter(url: string, scheme: string): string {
   return path;
 }
 
-async function openSqliteDatabase(path: string) {
+type ClosableDatabase = SqliteDatabase & { close(): void };
+
+async function openSqliteDatabase(path: string): Promise<ClosableDatabase> {
   try {
-    const { default: Database } = await load<{
-      default: new (path: string) => import('../stores/sqlite.ts').SqliteDatabase & { close(): void };
-    }>('better-sqlite3');
+    const { default: Database } = await load<{ default: new (path: string) => ClosableDatabase }>(
+      'better-sqlite3',
+    );
     return new Database(path);
   } catch {
     // better-sqlite3 missing or built for another Node: node:sqlite (Node ≥ 22.5) takes the same SQL.
     const sqlite = await load<{
-      DatabaseSync: new (
-        path: string,
-        options?: object,
-      ) => import('../stores/sqlite.ts').SqliteDatabase & { close(): void };
+      DatabaseSync: new (path: string, options?: object) => ClosableDatabase;
     }>('node:sqlite');
     return new sqlite.DatabaseSync(path, { timeout: 5000 });
   }
@@ -57,7 +56,6 @@ export async function openStore(storeUrl: string): Promise<OpenedStore> {
     const { fsStore } = await import('../stores/fs.ts');
     const store = fsStore({ dir: pathAfter(url, 'file:') });
     return {
-      kind: 'file',
       store,
       migrate: async () => 'folders ready (the fs store needs no migration)',
       purge: (onProgress) => store.purgeExpired(undefined, (scanned, purged) => onProgress(purged, scanned)),
@@ -69,7 +67,6 @@ export async function openStore(storeUrl: string): Promise<OpenedStore> {
     const db = await openSqliteDatabase(pathAfter(url, 'sqlite:'));
     const store = sqliteStore({ db });
     return {
-      kind: 'sqlite',
       store,
       migrate: async () => {
         migrateSqlite(db);
@@ -98,7 +95,6 @@ export async function openStore(storeUrl: string): Promise<OpenedStore> {
     const { postgresStore, migratePostgres } = await import('../stores/postgres.ts');
     const store = postgresStore({ client: pool, ...(table ? { table } : {}) });
     return {
-      kind: 'postgres',
       store,
       migrate: async () => {
         const result = await migratePostgres(pool, table ? { table } : {});
@@ -132,7 +128,6 @@ export async function openStore(storeUrl: string): Promise<OpenedStore> {
     client.on('error', () => {}); // failures surface as StoreUnavailable from the store's calls
     await client.connect();
     return {
-      kind: 'redis',
       store: redisStore({ client, ...(prefix ? { prefix } : {}) }),
       migrate: async () => 'nothing to migrate: Redis needs no schema',
       purge: async (onProgress) => {

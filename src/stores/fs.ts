@@ -28,6 +28,8 @@ import {
   assertUserId,
   isStoreKey,
   isUserId,
+  metaOf,
+  oldestFirst,
   parseStoredRecord,
   type SessionStore,
   type StoredMeta,
@@ -112,17 +114,11 @@ export function fsStore(options: FsStoreOptions): FsStore {
   async function readRecord(hex: string): Promise<StoredRecord | null> {
     if (!(await isRealDir(shardOf(hex)))) return null;
     const file = await readRegular(recordPath(hex));
-    let parsed: StoredRecord | null = null;
     try {
-      parsed = file && parseStoredRecord(JSON.parse(file.text));
-    } catch {}
-    if (parsed === null) return null;
-    const { userId, label, ...rest } = parsed; // without undefined fields: equal to what was stored
-    return {
-      ...rest,
-      ...(userId === undefined ? {} : { userId }),
-      ...(label === undefined ? {} : { label }),
-    };
+      return file && parseStoredRecord(JSON.parse(file.text));
+    } catch {
+      return null;
+    }
   }
 
   /** A complete, fsynced copy beside the target, created exclusively, so rename or link publish it whole. */
@@ -151,10 +147,11 @@ export function fsStore(options: FsStoreOptions): FsStore {
 
   /** True if this call made the marker. Retried when a purge removed the emptied folder meanwhile. */
   async function addMarker(userId: string, hex: string): Promise<boolean> {
+    const folder = userFolder(userId);
     for (let attempt = 0; ; attempt++) {
-      await ensureDir(join(usersDir, userFolder(userId)));
+      await ensureDir(join(usersDir, folder));
       try {
-        await (await open(markerPath(userFolder(userId), hex), CREATE, 0o600)).close();
+        await (await open(markerPath(folder, hex), CREATE, 0o600)).close();
         return true;
       } catch (err) {
         if (codeOf(err) === 'EEXIST') return false;
@@ -315,11 +312,9 @@ export function fsStore(options: FsStoreOptions): FsStore {
             await withLock(hex, () => sweepMarker(folder, hex));
             continue;
           }
-          const { createdAt, lastSeenAt, expiresAt, label } = record;
-          const storeKey = Buffer.from(hex, 'hex').toString('base64url');
-          found.push({ storeKey, userId, createdAt, lastSeenAt, expiresAt, label });
+          found.push(metaOf(Buffer.from(hex, 'hex').toString('base64url'), userId, record));
         }
-        return found.sort((a, b) => a.createdAt - b.createdAt || (a.storeKey < b.storeKey ? -1 : 1));
+        return found.sort(oldestFirst);
       });
     },
     async deleteByUser(userId, exceptStoreKey) {

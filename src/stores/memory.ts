@@ -16,6 +16,8 @@ import {
   assertUserId,
   isStoreKey,
   isUserId,
+  metaOf,
+  oldestFirst,
   type SessionStore,
   type StoredMeta,
   type StoredRecord,
@@ -105,17 +107,9 @@ export function memoryStore(options: MemoryStoreOptions = {}): SessionStore {
       if (!isUserId(userId)) return [];
       const found: StoredMeta[] = [];
       for (const [storeKey, record] of records) {
-        if (record.userId !== userId || !live(record)) continue;
-        found.push({
-          storeKey,
-          userId,
-          createdAt: record.createdAt,
-          lastSeenAt: record.lastSeenAt,
-          expiresAt: record.expiresAt,
-          label: record.label,
-        });
+        if (record.userId === userId && live(record)) found.push(metaOf(storeKey, userId, record));
       }
-      return found.sort((a, b) => a.createdAt - b.createdAt || (a.storeKey < b.storeKey ? -1 : 1));
+      return found.sort(oldestFirst);
     },
     async deleteByUser(userId, exceptStoreKey) {
       assertUserId(userId);

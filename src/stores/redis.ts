@@ -24,7 +24,10 @@ import {
   assertStoreKey,
   assertUserId,
   isStoreKey,
+  isTime,
   isUserId,
+  metaOf,
+  oldestFirst,
   parseStoredRecord,
   type SessionStore,
   type StoredMeta,
@@ -197,21 +200,12 @@ const text = (reply: unknown): string | null => {
 function decode(reply: unknown): StoredRecord | null {
   const raw = text(reply);
   if (raw === null) return null;
-  let parsed: unknown;
   try {
-    parsed = JSON.parse(raw);
+    return parseStoredRecord(JSON.parse(raw));
   } catch {
     return null;
   }
-  const record = parseStoredRecord(parsed);
-  if (record === null) return null;
-  // Optional fields come back absent, as they went in, not as explicit undefined.
-  const { userId, label, ...rest } = record;
-  return { ...rest, ...(userId === undefined ? {} : { userId }), ...(label === undefined ? {} : { label }) };
 }
-
-const isTime = (value: unknown): value is number =>
-  typeof value === 'number' && Number.isSafeInteger(value) && value >= 0;
 
 const isNoScript = (err: unknown): boolean => err instanceof Error && err.message.startsWith('NOSCRIPT');
 
@@ -330,13 +324,10 @@ export function redisStore(options: RedisStoreOptions): SessionStore {
         // Gone (deleted, evicted, TTL) or now another user's: drop lazily. An expired record that Redis
         // still holds stays indexed: a clock stepping back could make it live again.
         if (record?.userId !== userId) unowned.push(storeKey);
-        else if (record.expiresAt > now) {
-          const { createdAt, lastSeenAt, expiresAt, label } = record;
-          found.push({ storeKey, userId, createdAt, lastSeenAt, expiresAt, label });
-        }
+        else if (record.expiresAt > now) found.push(metaOf(storeKey, userId, record));
       });
       await unindex(userId, [], unowned);
-      return found.sort((a, b) => a.createdAt - b.createdAt || (a.storeKey < b.storeKey ? -1 : 1));
+      return found.sort(oldestFirst);
     },
     async deleteByUser(userId, exceptStoreKey) {
       assertUserId(userId);

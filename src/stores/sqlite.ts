@@ -109,7 +109,7 @@ function toRecord(row: unknown): StoredRecord | null {
   const r = row as Record<string, unknown>;
   // A database opened with safeIntegers/readBigInts returns bigint; times fit in 53 bits.
   const int = (value: unknown) => (typeof value === 'bigint' ? Number(value) : value);
-  const record = parseStoredRecord({
+  return parseStoredRecord({
     sealed: r.sealed,
     userId: r.user_id,
     createdAt: int(r.created_at),
@@ -119,9 +119,6 @@ function toRecord(row: unknown): StoredRecord | null {
     version: int(r.version),
     label: r.label,
   });
-  if (record === null) return null;
-  const { userId, label, ...rest } = record; // without undefined fields: equal to what was stored
-  return { ...rest, ...(userId === undefined ? {} : { userId }), ...(label === undefined ? {} : { label }) };
 }
 
 /** The record's columns after the key, in COLUMNS order; SQL NULL for absent optional fields. */

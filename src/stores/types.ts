@@ -5,6 +5,8 @@
  * What stores never see: the session token (only `storeKey` = base64url(SHA-256(token))), and the
  * session data in clear (only `sealed`, authenticated with the store key as additional data).
  */
+
+import { isTokenText } from '../crypto/random.ts';
 import { StoreUnavailable } from '../errors.ts';
 
 /** One session as a store keeps it. Times are UTC milliseconds. */
@@ -61,12 +63,11 @@ export interface SessionStore {
   close?(): Promise<void>;
 }
 
-/** A store key: base64url of a SHA-256 digest, exactly 43 characters. Checked before any I/O (checklist #6). */
-const STORE_KEY = /^[A-Za-z0-9_-]{43}$/;
-
-export function isStoreKey(value: unknown): value is string {
-  return typeof value === 'string' && STORE_KEY.test(value);
-}
+/**
+ * A store key: base64url of a SHA-256 digest, exactly 43 characters, the same shape as a token.
+ * Checked before any I/O (checklist #6).
+ */
+export const isStoreKey: (value: unknown) => value is string = isTokenText;
 
 /** For writes: a malformed key is a caller bug and must never reach a backend (checklist #52). */
 export function assertStoreKey(value: unknown): asserts value is string {
@@ -82,12 +83,14 @@ export function assertUserId(value: unknown): asserts value is string {
   if (!isUserId(value)) throw new TypeError('user ids are non-empty strings of at most 256 characters');
 }
 
-const isTime = (value: unknown): value is number =>
+/** UTC milliseconds as stores keep them: a safe integer ≥ 0. */
+export const isTime = (value: unknown): value is number =>
   typeof value === 'number' && Number.isSafeInteger(value) && value >= 0;
 
 /**
  * Check a record read back from a backend: a corrupt or foreign blob is "no session" (null), never an
- * exception (SECURITY-CHECKLIST bad inputs: "a corrupt blob (= no session)").
+ * exception (SECURITY-CHECKLIST bad inputs: "a corrupt blob (= no session)"). Absent optional fields
+ * (stored as null, or missing) come back absent, not as explicit undefined: equal to what was stored.
  */
 export function parseStoredRecord(value: unknown): StoredRecord | null {
   if (value === null || typeof value !== 'object') return null;
@@ -100,13 +103,13 @@ export function parseStoredRecord(value: unknown): StoredRecord | null {
   if (r.label !== undefined && r.label !== null && typeof r.label !== 'string') return null;
   return {
     sealed: r.sealed,
-    userId: typeof r.userId === 'string' ? r.userId : undefined,
+    ...(typeof r.userId === 'string' && { userId: r.userId }),
     createdAt: r.createdAt,
     expiresAt: r.expiresAt,
     absoluteAt: r.absoluteAt,
     lastSeenAt: r.lastSeenAt,
     version: r.version as number,
-    label: typeof r.label === 'string' ? r.label : undefined,
+    ...(typeof r.label === 'string' && { label: r.label }),
   };
 }
 
@@ -114,6 +117,16 @@ export function parseStoredRecord(value: unknown): StoredRecord | null {
 export function assertStoredRecord(record: StoredRecord): void {
   if (parseStoredRecord(record) === null) throw new TypeError('invalid session record');
 }
+
+/** The device-list entry of a user's record (listByUser). */
+export function metaOf(storeKey: string, userId: string, record: StoredRecord): StoredMeta {
+  const { createdAt, lastSeenAt, expiresAt, label } = record;
+  return { storeKey, userId, createdAt, lastSeenAt, expiresAt, label };
+}
+
+/** listByUser's order: oldest first, ties by store key. */
+export const oldestFirst = (a: StoredMeta, b: StoredMeta): number =>
+  a.createdAt - b.createdAt || (a.storeKey < b.storeKey ? -1 : 1);
 
 /**
  * Wrap a backend failure (connection refused, timeout, a driver error) as the coded StoreUnavailable, so

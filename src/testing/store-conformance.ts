@@ -12,8 +12,10 @@
  * (a fresh prefix, table or directory). Tests use node:test; pass `{ describe, it }` from another runner.
  */
 import assert from 'node:assert/strict';
-import { createHash, randomBytes, randomInt } from 'node:crypto';
+import { randomBytes, randomInt } from 'node:crypto';
 import { describe as nodeDescribe, it as nodeIt } from 'node:test';
+import { storeKeyOf } from '../core/store-mode.ts';
+import { newToken } from '../crypto/random.ts';
 import type { SessionStore, StoredRecord } from '../stores/types.ts';
 import { createFakeClock, type FakeClock } from './fake-clock.ts';
 
@@ -30,7 +32,7 @@ export interface ConformanceOptions {
 
 /** A fresh, valid store key: what the core derives from a new token. */
 export function newStoreKey(): string {
-  return createHash('sha256').update(randomBytes(32)).digest('base64url');
+  return storeKeyOf(newToken());
 }
 
 const HOUR = 3_600_000;
