@@ -27,16 +27,12 @@ import { parseSafeJson } from '../core/json.ts';
 import type { Duration } from '../core/policy.ts';
 import { asImpl, type Session } from '../core/session.ts';
 import { createSessions, type Sessions, type SessionsOptions } from '../core/sessions.ts';
-import { type Csrf, type CsrfOptions, createCsrf } from '../csrf/index.ts';
+import type { Csrf, CsrfOptions } from '../csrf/index.ts';
 import { ConfigError, SessionStateError } from '../errors.ts';
 import type { SessionStore } from '../stores/types.ts';
-import {
-  csrfRequestOf,
-  failer,
-  holdUntilCommitted,
-  type NodeSessionOptions,
-  sendCsrfForbidden,
-} from './node.ts';
+import { sendCsrfForbidden } from './node.ts';
+import { failer, holdUntilCommitted, type NodeSessionOptions } from './node-hold.ts';
+import { csrfRequestOf, toCsrf } from './shared.ts';
 
 /** Your session data's shape: augment it (`declare module 'latchkey/express'`); untyped by default. */
 // biome-ignore lint/suspicious/noEmptyInterface: an interface, so that applications can augment it
@@ -136,18 +132,6 @@ const REFUSED: Record<string, string> = {
     'Latchkey seals sessions with keys, not a secret: pass `keys` (generate with `npx latchkey keygen`) or set LATCHKEY_KEYS',
   genid: 'session tokens are always 256 random bits, stored only as hashes; there is no genid',
 };
-const EXPRESS_OPTIONS = new Set([
-  'sessions',
-  'name',
-  'cookie',
-  'rolling',
-  'resave',
-  'saveUninitialized',
-  'proxy',
-  'unset',
-  'store',
-  'onError',
-]);
 const COOKIE_OPTIONS = new Set([
   'maxAge',
   'secure',
@@ -163,7 +147,7 @@ interface Resolved {
   sessions: Sessions<Data>;
   resave: boolean;
   unsetDestroy: boolean;
-  /** undefined: follow Express's req.secure; else the Sessions' own trustProxy decides. */
+  /** true: follow Express's req.secure; false: the Sessions' own trustProxy decides. */
   useReqSecure: boolean;
   cookie: Omit<SessionCookieView, 'maxAge' | 'originalMaxAge' | 'expires'>;
   persistent: boolean;
@@ -231,6 +215,8 @@ function resolve(options: ExpressSessionOptions): Resolved {
     saveUninitialized: _saveUninitialized,
     proxy,
     unset,
+    store,
+    onError: _onError,
     ...rest
   } = options;
   if (options.name !== undefined && FINGERPRINTING_COOKIE_NAMES.includes(options.name)) {
@@ -242,12 +228,11 @@ function resolve(options: ExpressSessionOptions): Resolved {
   const mapped = mapCookie(options, development);
   let sessions: Sessions<Data>;
   if (given !== undefined) {
-    const latchkeyKeys = Object.keys(rest).filter((key) => key !== 'onError' && !EXPRESS_OPTIONS.has(key));
     if (
-      latchkeyKeys.length > 0 ||
+      Object.keys(rest).length > 0 ||
       options.cookie !== undefined ||
       name !== undefined ||
-      options.store !== undefined ||
+      store !== undefined ||
       rolling !== undefined ||
       proxy !== undefined
     ) {
@@ -257,13 +242,13 @@ function resolve(options: ExpressSessionOptions): Resolved {
     }
     sessions = given;
   } else {
-    const { onError: _onError, idleTimeout: _idle, ...latchkeyOptions } = rest;
+    const { idleTimeout: _idle, ...latchkeyOptions } = rest;
     sessions = createSessions<Data>({
       ...latchkeyOptions,
       ...(mapped.idleTimeout !== undefined ? { idleTimeout: mapped.idleTimeout } : {}),
       ...(rolling === true ? { touchAfter: 0 } : {}),
       cookie: mapped.cookie,
-      store: options.store,
+      store,
       trustProxy: proxy === true,
     });
   }
@@ -286,8 +271,10 @@ interface RequestState {
   /** destroy() was called: `req.session` is gone on purpose. */
   destroyed: boolean;
   /** What was copied onto `req.session`, by reference: only what the app changed there is synced. */
-  copied: Map<string, unknown>;
+  copied: ReadonlyMap<string, unknown>;
 }
+
+const NOTHING_COPIED: ReadonlyMap<string, unknown> = new Map();
 
 type ExpressRequest = IncomingMessage & {
   session?: (ExpressSession & Partial<Data>) | null | undefined;
@@ -400,13 +387,14 @@ const RESERVED = new Set(
 function newSessionObject(state: RequestState): ExpressSession & Partial<Data> {
   const session = new LatchkeySessionObject() as unknown as ExpressSession & Partial<Data>;
   STATE.set(session, state);
-  state.copied = new Map();
+  const copied = new Map<string, unknown>();
+  state.copied = copied;
   const target = session as unknown as Record<string, unknown>;
   for (const [key, value] of Object.entries(state.core.data)) {
     // A key such as `cookie` (set through another adapter) stays in the data, out of the way.
     if (RESERVED.has(key)) continue;
     target[key] = value;
-    state.copied.set(key, value);
+    copied.set(key, value);
   }
   return session;
 }
@@ -421,9 +409,13 @@ function syncInto(state: RequestState): void {
   const current = state.req.session as Record<string, unknown> | null | undefined;
   const core = state.core as Session<Record<string, unknown>>;
   if (current === undefined || current === null) return;
-  const copied = STATE.get(current) === state ? state.copied : new Map<string, unknown>();
+  const own = STATE.get(current) === state;
+  const copied = own ? state.copied : NOTHING_COPIED;
+  // What is on req.session now, which a later sync (save(), then the commit) starts from.
+  const now = own ? new Map<string, unknown>() : undefined;
   for (const key of Object.keys(current)) {
     const value = current[key];
+    now?.set(key, value);
     if (copied.has(key) && copied.get(key) === value) continue;
     if (value === undefined || typeof value === 'function' || typeof value === 'symbol') {
       if (copied.has(key)) core.delete(key);
@@ -443,10 +435,7 @@ function syncInto(state: RequestState): void {
   for (const key of copied.keys()) {
     if (!Object.hasOwn(current, key)) core.delete(key);
   }
-  // What is on req.session now is in the session: a later sync (save(), then the commit) starts here.
-  if (STATE.get(current) === state) {
-    state.copied = new Map(Object.keys(current).map((key) => [key, current[key]]));
-  }
+  if (now) state.copied = now;
 }
 
 function load(resolved: Resolved, req: ExpressRequest): Promise<Session<Data>> {
@@ -485,7 +474,7 @@ export function session(options: ExpressSessionOptions = {}): ((
     }
     load(resolved, req).then(
       (core) => {
-        const state: RequestState = { req, resolved, core, destroyed: false, copied: new Map() };
+        const state: RequestState = { req, resolved, core, destroyed: false, copied: NOTHING_COPIED };
         try {
           req.session = newSessionObject(state);
         } catch (error) {
@@ -526,21 +515,24 @@ export function session(options: ExpressSessionOptions = {}): ((
 export function csrf(
   protection: Csrf | CsrfOptions = {},
 ): (req: IncomingMessage, res: ServerResponse, next: (error?: unknown) => void) => void {
-  const checker = 'check' in protection ? protection : createCsrf(protection);
+  const checker = toCsrf(protection);
   return (incoming, res, next) => {
     const req = incoming as ExpressRequest & { body?: unknown; csrfToken?: () => string };
     const current = req.session;
-    if (current === undefined || current === null || !STATE.has(current)) {
+    const state = current === undefined || current === null ? undefined : STATE.get(current);
+    if (state === undefined) {
       next(new SessionStateError('csrf() needs req.session: app.use(session(...)) before it'));
       return;
     }
-    const state = stateOf(current);
     req.csrfToken = () => checker.token(state.core);
+    if (!checker.needsCheck(req.method ?? 'GET')) {
+      next();
+      return;
+    }
     const body = req.body as Record<string, unknown> | undefined;
     const field = body && typeof body === 'object' ? body[checker.fieldName] : undefined;
-    const request = csrfRequestOf(req);
     const refused = checker.check(
-      typeof req.secure === 'boolean' ? { ...request, secure: req.secure } : request,
+      csrfRequestOf(req, typeof req.secure === 'boolean' ? req.secure : undefined),
       state.core,
       typeof field === 'string' ? field : undefined,
     );

@@ -18,19 +18,19 @@
  * ```
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { sessionCacheControl, sessionVary } from '../core/headers.ts';
 import type { SessionsOptions } from '../core/options.ts';
-import { type Session, SessionImpl } from '../core/session.ts';
-import { createSessions, type Sessions } from '../core/sessions.ts';
-import {
-  type Csrf,
-  type CsrfOptions,
-  type CsrfRequest,
-  createCsrf,
-  csrfForbiddenBody,
-} from '../csrf/index.ts';
+import type { Session } from '../core/session.ts';
+import type { Sessions } from '../core/sessions.ts';
+import { type Csrf, type CsrfOptions, type CsrfRequest, csrfForbiddenBody } from '../csrf/index.ts';
 import { ConfigError } from '../errors.ts';
-import { bodyForStatus, statusForError } from './errors.ts';
+import { bodyForStatus, PLAIN_NO_STORE, statusForError } from './errors.ts';
+import {
+  type AdapterOptions,
+  lockSession,
+  resolveAdapterOptions,
+  sessionHeaderValues,
+  toCsrf,
+} from './shared.ts';
 
 /**
  * Your app's session data. Augment it to type `request.session`; until you do, it is
@@ -96,50 +96,27 @@ export type LatchkeyFastifyOptions =
   | (CommonOptions & { sessions: Sessions<object> })
   | (CommonOptions & SessionsOptions & { sessions?: undefined });
 
-// Options Fastify itself may pass to any plugin; they are not session options.
-const REGISTER_OPTIONS = new Set(['prefix', 'logLevel', 'logSerializers']);
+// Not session options: the plugin's csrf, and what Fastify itself may pass to any plugin.
+const IGNORED_OPTIONS = ['csrf', 'prefix', 'logLevel', 'logSerializers'];
 const kFailed = Symbol('latchkey.failed');
 const SECURE = { secure: true } as const;
-const TEXT = 'text/plain; charset=utf-8';
 
 type FailedRequest = FastifyRequest & { [kFailed]: boolean };
 
-function resolveSessions(options: LatchkeyFastifyOptions): Sessions<FastifySessionData> {
-  const { sessions, onError: _onError, csrf: _csrf, ...rest } = options;
-  for (const key of REGISTER_OPTIONS) delete (rest as Record<string, unknown>)[key];
-  if (sessions === undefined) return createSessions<FastifySessionData>(rest);
-  if (typeof sessions?.load !== 'function' || typeof sessions.commit !== 'function')
-    throw new ConfigError('sessions must come from createSessions()');
-  const extra = Object.keys(rest);
-  if (extra.length > 0)
-    throw new ConfigError(`pass either sessions or session options, not both (got ${extra.join(', ')})`);
-  return sessions as unknown as Sessions<FastifySessionData>;
-}
-
 function resolveCsrf(option: CommonOptions['csrf']): Csrf | undefined {
   if (option === undefined || option === false) return undefined;
-  if (option === true) return createCsrf();
-  if (typeof (option as Csrf).check === 'function') return option as Csrf;
-  return createCsrf(option as CsrfOptions);
+  return toCsrf(option === true ? {} : option);
 }
 
 /** Add the session's Set-Cookie lines, each its own header line (checklist #60), and the cache headers. */
 function applySessionHeaders(reply: FastifyReply, setCookie: string[]): void {
-  const existing = reply.getHeader('set-cookie');
-  if (existing === undefined) {
-    reply.header('set-cookie', setCookie);
-  } else {
-    // getHeader also sees lines set on reply.raw, which Fastify's own headers would override.
-    reply.removeHeader('set-cookie');
-    reply.header('set-cookie', [...(Array.isArray(existing) ? existing : [String(existing)]), ...setCookie]);
-  }
-  const cacheControl = reply.getHeader('cache-control');
-  reply.header(
-    'cache-control',
-    sessionCacheControl(cacheControl === undefined ? undefined : String(cacheControl)),
-  );
-  const vary = reply.getHeader('vary');
-  reply.header('vary', sessionVary(vary === undefined ? undefined : String(vary)));
+  const values = sessionHeaderValues(reply, setCookie);
+  // getHeader also sees lines set on reply.raw, which Fastify's own headers would override; and
+  // reply.header appends to a Set-Cookie it has: replace it whole.
+  reply.removeHeader('set-cookie');
+  reply.header('set-cookie', values.setCookie);
+  reply.header('cache-control', values.cacheControl);
+  reply.header('vary', values.vary);
 }
 
 /** An onSend payload from what onError returned: strings, Buffers and streams as they are, else JSON. */
@@ -179,7 +156,7 @@ async function failureBody(
   } else {
     request.log.error({ err: error }, 'latchkey: session failure');
   }
-  reply.header('content-type', TEXT).header('cache-control', 'no-store');
+  reply.headers(PLAIN_NO_STORE);
   return bodyForStatus(status);
 }
 
@@ -225,7 +202,7 @@ export function csrfProtection(
       typeof field === 'string' ? field : undefined,
     );
     if (refused === undefined) return done();
-    reply.code(403).header('content-type', TEXT).header('cache-control', 'no-store');
+    reply.code(403).headers(PLAIN_NO_STORE);
     reply.send(csrfForbiddenBody(refused));
   };
 }
@@ -242,12 +219,11 @@ function plugin(app: FastifyInstance, options: LatchkeyFastifyOptions, done: (er
 }
 
 function install(app: FastifyInstance, options: LatchkeyFastifyOptions): void {
-  if (options === null || typeof options !== 'object')
-    throw new ConfigError('latchkey/fastify: options must be an object');
-  const onError = options.onError;
-  if (onError !== undefined && typeof onError !== 'function')
-    throw new ConfigError('onError must be a function');
-  const sessions = resolveSessions(options);
+  const { sessions, onError } = resolveAdapterOptions(
+    options as AdapterOptions<FastifySessionData, FastifySessionErrorHandler>,
+    'latchkey/fastify',
+    IGNORED_OPTIONS,
+  );
   const csrf = resolveCsrf(options.csrf);
 
   app.decorate('sessions', sessions);
@@ -280,7 +256,7 @@ function install(app: FastifyInstance, options: LatchkeyFastifyOptions): void {
     const session = request.session;
     if (session === null || (request as FailedRequest)[kFailed]) return payload;
     // From here on a change could not reach this response: make it a loud error.
-    if (session instanceof SessionImpl) session._locked = true;
+    lockSession(session);
     let setCookie: string[];
     try {
       setCookie = await sessions.commit(session);

@@ -19,20 +19,12 @@ import { applyToHeaders } from '../core/headers.ts';
 import type { Session, SessionData } from '../core/session.ts';
 import type { Sessions } from '../core/sessions.ts';
 import { type Csrf, csrfForbiddenBody } from '../csrf/index.ts';
-import { bodyForStatus, reportError, statusForError } from './errors.ts';
+import { errorResponse, PLAIN_NO_STORE } from './errors.ts';
+import { fetchCsrfRequest } from './shared.ts';
 
 export interface FetchSessionOptions {
   /** Turn a failure (a session too large for its cookies, a store outage) into a response. */
   onError?: ((error: unknown, request: Request) => Response | Promise<Response>) | undefined;
-}
-
-function defaultOnError(error: unknown): Response {
-  reportError(error);
-  const status = statusForError(error);
-  return new Response(bodyForStatus(status), {
-    status,
-    headers: { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store' },
-  });
 }
 
 /**
@@ -57,7 +49,7 @@ export function withSession<T extends SessionData, Rest extends unknown[] = []>(
   handler: (request: Request, session: Session<T>, ...rest: Rest) => Response | Promise<Response>,
   options: FetchSessionOptions = {},
 ): (request: Request, ...rest: Rest) => Promise<Response> {
-  const onError = options.onError ?? defaultOnError;
+  const onError = options.onError ?? errorResponse;
   return async (request, ...rest) => {
     let session: Session<T>;
     try {
@@ -95,7 +87,7 @@ export function sessionMiddleware<T extends SessionData>(
   sessions: Sessions<T>,
   options: FetchSessionOptions = {},
 ): (c: FetchMiddlewareContext<T>, next: () => Promise<void>) => Promise<void> {
-  const onError = options.onError ?? defaultOnError;
+  const onError = options.onError ?? errorResponse;
   return async (c, next) => {
     let session: Session<T>;
     try {
@@ -146,11 +138,12 @@ export async function verifyCsrf<T extends SessionData>(
   session: Session<T>,
 ): Promise<Response | undefined> {
   if (!csrf.needsCheck(request.method)) return undefined;
-  const url = new URL(request.url);
-  // A Fetch Request has no Host header: its URL names the origin it was sent to.
-  const header = (name: string) => request.headers.get(name) ?? (name === 'host' ? url.host : undefined);
+  const checked = fetchCsrfRequest(request, new URL(request.url));
   let formToken: string | undefined;
-  if (header(csrf.headerName) === undefined && FORM_TYPES.test(header('content-type') ?? '')) {
+  if (
+    checked.header(csrf.headerName) === undefined &&
+    FORM_TYPES.test(checked.header('content-type') ?? '')
+  ) {
     try {
       const field = (await request.clone().formData()).get(csrf.fieldName);
       formToken = typeof field === 'string' ? field : undefined;
@@ -158,14 +151,7 @@ export async function verifyCsrf<T extends SessionData>(
       formToken = undefined; // a malformed body carries no token
     }
   }
-  const refused = csrf.check(
-    { method: request.method, header, secure: url.protocol === 'https:' },
-    session,
-    formToken,
-  );
+  const refused = csrf.check(checked, session, formToken);
   if (!refused) return undefined;
-  return new Response(csrfForbiddenBody(refused), {
-    status: 403,
-    headers: { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store' },
-  });
+  return new Response(csrfForbiddenBody(refused), { status: 403, headers: PLAIN_NO_STORE });
 }

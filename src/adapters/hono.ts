@@ -20,11 +20,12 @@
 import type { Context, MiddlewareHandler } from 'hono';
 import type { SessionsOptions } from '../core/options.ts';
 import { type Session, type SessionData, SessionImpl } from '../core/session.ts';
-import { createSessions, type Sessions } from '../core/sessions.ts';
-import { type Csrf, type CsrfOptions, createCsrf, csrfForbiddenBody } from '../csrf/index.ts';
-import { ConfigError, SessionStateError } from '../errors.ts';
-import { bodyForStatus, reportError, statusForError } from './errors.ts';
+import type { Sessions } from '../core/sessions.ts';
+import { type Csrf, type CsrfOptions, csrfForbiddenBody } from '../csrf/index.ts';
+import { SessionStateError } from '../errors.ts';
+import { errorResponse } from './errors.ts';
 import { withSessionHeaders } from './fetch.ts';
+import { fetchCsrfRequest, lockSession, resolveAdapterOptions, toCsrf } from './shared.ts';
 
 /** Hono's `Env` for apps that use the session middleware: `new Hono<SessionEnv<MyData>>()`. */
 export type SessionEnv<T extends SessionData = Record<string, unknown>> = {
@@ -43,41 +44,6 @@ export type HonoErrorHandler = (error: unknown, c: Context) => Response | Promis
 export type HonoSessionOptions<T extends SessionData = Record<string, unknown>> =
   | { sessions: Sessions<T>; onError?: HonoErrorHandler | undefined }
   | (SessionsOptions & { sessions?: undefined; onError?: HonoErrorHandler | undefined });
-
-function resolveOptions<T extends SessionData>(
-  options: HonoSessionOptions<T>,
-): { sessions: Sessions<T>; onError: HonoErrorHandler } {
-  if (options === null || typeof options !== 'object') {
-    throw new ConfigError('sessionMiddleware(options): options must be an object');
-  }
-  const { sessions, onError, ...rest } = options;
-  if (onError !== undefined && typeof onError !== 'function') {
-    throw new ConfigError('sessionMiddleware: onError must be a function');
-  }
-  if (sessions === undefined) {
-    return { sessions: createSessions<T>(rest), onError: onError ?? defaultOnError };
-  }
-  if (typeof sessions?.load !== 'function' || typeof sessions?.commit !== 'function') {
-    throw new ConfigError('sessionMiddleware: sessions must come from createSessions()');
-  }
-  const unknown = Object.keys(rest);
-  if (unknown.length > 0) {
-    throw new ConfigError(
-      `sessionMiddleware: with { sessions }, give the other options to createSessions() (got '${unknown[0]}')`,
-    );
-  }
-  return { sessions, onError: onError ?? defaultOnError };
-}
-
-/** Log, then a bare 500 (503 for a store outage): no message, no stack (checklist #48). */
-function defaultOnError(error: unknown): Response {
-  reportError(error);
-  const status = statusForError(error);
-  return new Response(bodyForStatus(status), {
-    status,
-    headers: { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store' },
-  });
-}
 
 /**
  * Replace the response outright. Hono's `c.res` setter copies the old response's headers into the new
@@ -106,7 +72,10 @@ function replaceResponse(c: Context, response: Response): void {
 export function sessionMiddleware<T extends SessionData = Record<string, unknown>>(
   options: HonoSessionOptions<T>,
 ): MiddlewareHandler<SessionEnv<T>> & { readonly sessions: Sessions<T> } {
-  const { sessions, onError } = resolveOptions(options);
+  const resolved = resolveAdapterOptions(options, 'sessionMiddleware');
+  const sessions = resolved.sessions;
+  // Log, then a bare 500 (503 for a store outage): no message, no stack (checklist #48).
+  const onError: HonoErrorHandler = resolved.onError ?? errorResponse;
   const middleware: MiddlewareHandler<SessionEnv<T>> = async (c, next) => {
     // Mounted twice (app-wide and on a route): the first one loaded it and commits it.
     if (c.get('session') !== undefined) return next();
@@ -131,8 +100,8 @@ export function sessionMiddleware<T extends SessionData = Record<string, unknown
       replaceResponse(c, await onError(error, c));
       return;
     } finally {
-      // A change made after this point (by an outer middleware) could not reach the client: make it loud.
-      if (session instanceof SessionImpl) session._locked = true;
+      // A change made after this point (by an outer middleware) could not reach the client.
+      lockSession(session);
     }
     const response = withSessionHeaders(c.res, setCookie);
     if (response !== c.res) replaceResponse(c, response);
@@ -149,11 +118,6 @@ export type CsrfEnv = {
 };
 
 const FORM_TYPES = /^\s*(application\/x-www-form-urlencoded|multipart\/form-data)\s*(;|$)/i;
-
-function isCsrf(value: unknown): value is Csrf {
-  const candidate = value as Partial<Csrf> | null;
-  return typeof candidate?.check === 'function' && typeof candidate.token === 'function';
-}
 
 /** The token of a form post (`fieldName` of the parsed body); Hono caches the body for the handler. */
 async function formToken(c: Context, fieldName: string): Promise<string | undefined> {
@@ -180,7 +144,7 @@ async function formToken(c: Context, fieldName: string): Promise<string | undefi
  * ```
  */
 export function csrf(protection: Csrf | CsrfOptions = {}): MiddlewareHandler<CsrfEnv> {
-  const checker = isCsrf(protection) ? protection : createCsrf(protection);
+  const checker = toCsrf(protection);
   return async (c, next) => {
     const session = (c as Context).get('session') as Session<SessionData> | undefined;
     if (!(session instanceof SessionImpl)) {
@@ -188,14 +152,11 @@ export function csrf(protection: Csrf | CsrfOptions = {}): MiddlewareHandler<Csr
     }
     c.set('csrfToken', () => checker.token(session));
     if (checker.needsCheck(c.req.method)) {
-      const url = new URL(c.req.url);
-      // Fetch runtimes build the URL from Host; some drop the header itself from the Request.
-      const header = (name: string) => c.req.header(name) ?? (name === 'host' ? url.host : undefined);
-      const secure = url.protocol === 'https:';
+      const request = fetchCsrfRequest(c.req.raw, new URL(c.req.url));
       const refused = checker.check(
-        { method: c.req.method, header, secure },
+        request,
         session,
-        header(checker.headerName) === undefined ? await formToken(c, checker.fieldName) : undefined,
+        request.header(checker.headerName) === undefined ? await formToken(c, checker.fieldName) : undefined,
       );
       if (refused) return c.text(csrfForbiddenBody(refused), 403, { 'cache-control': 'no-store' });
     }

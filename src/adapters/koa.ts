@@ -20,10 +20,11 @@ import type { Context, Middleware } from 'koa';
 import { sessionCacheControl, sessionVary } from '../core/headers.ts';
 import type { SessionsOptions } from '../core/options.ts';
 import { type SessionData as CoreSessionData, type Session, SessionImpl } from '../core/session.ts';
-import { createSessions, type Sessions } from '../core/sessions.ts';
-import { type Csrf, type CsrfOptions, createCsrf, csrfForbiddenBody } from '../csrf/index.ts';
-import { ConfigError, SessionStateError } from '../errors.ts';
+import type { Sessions } from '../core/sessions.ts';
+import { type Csrf, type CsrfOptions, csrfForbiddenBody } from '../csrf/index.ts';
+import { SessionStateError } from '../errors.ts';
 import { bodyForStatus, reportError, statusForError } from './errors.ts';
+import { csrfRequestOf, lockSession, resolveAdapterOptions, toCsrf } from './shared.ts';
 
 /**
  * Your app's session data, for the types of `ctx.session`: declare its keys by declaration merging
@@ -66,29 +67,6 @@ export type KoaSessionOptions<T extends CoreSessionData = KoaSessionData> =
   | { sessions: Sessions<T>; onError?: KoaErrorHandler | undefined }
   | (SessionsOptions & { sessions?: undefined; onError?: KoaErrorHandler | undefined });
 
-function resolveOptions<T extends CoreSessionData>(
-  options: KoaSessionOptions<T>,
-): { sessions: Sessions<T>; onError: KoaErrorHandler | undefined } {
-  if (options === null || typeof options !== 'object') {
-    throw new ConfigError('session(options): options must be an object');
-  }
-  const { sessions, onError, ...rest } = options;
-  if (onError !== undefined && typeof onError !== 'function') {
-    throw new ConfigError('session: onError must be a function');
-  }
-  if (sessions === undefined) return { sessions: createSessions<T>(rest), onError };
-  if (typeof sessions?.load !== 'function' || typeof sessions?.commit !== 'function') {
-    throw new ConfigError('session: sessions must come from createSessions()');
-  }
-  const unknown = Object.keys(rest);
-  if (unknown.length > 0) {
-    throw new ConfigError(
-      `session: with { sessions }, give the other options to createSessions() (got '${unknown[0]}')`,
-    );
-  }
-  return { sessions, onError };
-}
-
 function headerText(value: unknown): string | undefined {
   if (value === undefined || value === null) return undefined;
   return Array.isArray(value) ? value.join(', ') : String(value);
@@ -127,7 +105,7 @@ async function fail(error: unknown, ctx: Context, onError: KoaErrorHandler | und
 export function session<T extends CoreSessionData = KoaSessionData>(
   options: KoaSessionOptions<T>,
 ): Middleware & { readonly sessions: Sessions<T> } {
-  const { sessions, onError } = resolveOptions(options);
+  const { sessions, onError } = resolveAdapterOptions(options, 'session');
   const middleware: Middleware = async (ctx, next) => {
     // Mounted twice: the first one loaded it and commits it.
     if ((ctx.session as unknown) instanceof SessionImpl) return next();
@@ -143,34 +121,26 @@ export function session<T extends CoreSessionData = KoaSessionData>(
     ctx.sessions = sessions as unknown as Sessions<KoaSessionData>;
     await next(); // a thrown error passes through: its half-made changes are never committed
     // Locked from here on: a change made later (by an outer middleware) could not reach the client.
-    const lock = () => {
-      if (loaded instanceof SessionImpl) loaded._locked = true;
-    };
     if (ctx.headerSent) {
       // The app wrote to ctx.res itself: a Set-Cookie can no longer be sent, so commit nothing.
-      lock();
+      lockSession(loaded);
       return;
     }
     let setCookie: string[];
     try {
       setCookie = await sessions.commit(loaded);
     } catch (error) {
-      lock();
+      lockSession(loaded);
       await fail(error, ctx, onError);
       return;
     }
-    lock();
+    lockSession(loaded);
     if (setCookie.length === 0) return;
     for (const line of setCookie) ctx.append('set-cookie', line);
     ctx.set('cache-control', sessionCacheControl(headerText(ctx.response.get('cache-control'))));
     ctx.set('vary', sessionVary(headerText(ctx.response.get('vary'))));
   };
   return Object.assign(middleware, { sessions });
-}
-
-function isCsrf(value: unknown): value is Csrf {
-  const candidate = value as Partial<Csrf> | null;
-  return typeof candidate?.check === 'function' && typeof candidate.token === 'function';
 }
 
 /**
@@ -186,7 +156,7 @@ function isCsrf(value: unknown): value is Csrf {
  * ```
  */
 export function csrf(protection: Csrf | CsrfOptions = {}): Middleware {
-  const checker = isCsrf(protection) ? protection : createCsrf(protection);
+  const checker = toCsrf(protection);
   return async (ctx, next) => {
     const current: unknown = ctx.session;
     if (!(current instanceof SessionImpl)) {
@@ -194,17 +164,13 @@ export function csrf(protection: Csrf | CsrfOptions = {}): Middleware {
     }
     ctx.state.csrfToken = () => checker.token(current);
     if (checker.needsCheck(ctx.method)) {
-      const header = (name: string) => {
-        const value = ctx.req.headers[name];
-        return typeof value === 'string' ? value : undefined;
-      };
       const body = (ctx.request as { body?: unknown }).body;
       const field =
         body !== null && typeof body === 'object'
           ? (body as Record<string, unknown>)[checker.fieldName]
           : undefined;
       const refused = checker.check(
-        { method: ctx.method, header, secure: ctx.secure },
+        csrfRequestOf(ctx.req, ctx.secure),
         current,
         typeof field === 'string' ? field : undefined,
       );

@@ -1,0 +1,232 @@
+/**
+ * The machinery under the node-style adapters (latchkey/node, latchkey/express): holding a response
+ * until its session is committed, and the failure response. Internal: not a package entry.
+ */
+import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
+import type { Session, SessionData } from '../core/session.ts';
+import type { Sessions } from '../core/sessions.ts';
+import { bodyForStatus, PLAIN_NO_STORE, reportError, statusForError } from './errors.ts';
+import { appendLines, lockSession, sessionHeaderValues } from './shared.ts';
+
+export interface NodeSessionOptions {
+  /** Handle a failure (a handler error, a session too large, a store outage). Default: log, then 500/503. */
+  onError?: ((error: unknown, req: IncomingMessage, res: ServerResponse) => void) | undefined;
+}
+
+/** Add the session's Set-Cookie lines (kept as separate lines) and cache headers to a node response. */
+export function applyToNodeResponse(res: ServerResponse, setCookie: readonly string[]): void {
+  if (setCookie.length === 0) return;
+  const values = sessionHeaderValues(res, setCookie);
+  res.setHeader('set-cookie', values.setCookie);
+  res.setHeader('cache-control', values.cacheControl);
+  res.setHeader('vary', values.vary);
+}
+
+/**
+ * `writeHead(status, headers)` gives its headers precedence over `setHeader`, which would drop our
+ * Set-Cookie or Cache-Control. Move them into `setHeader` first, keeping repeated names and
+ * appending to any Set-Cookie already set.
+ */
+function absorbHeaderArgument(res: ServerResponse, headers: unknown): void {
+  const values = new Map<string, { name: string; list: Array<string | number> }>();
+  const add = (name: string, value: unknown) => {
+    if (value === undefined || value === null) return;
+    const key = name.toLowerCase();
+    const entry = values.get(key) ?? { name, list: [] };
+    for (const item of Array.isArray(value) ? value : [value]) entry.list.push(item as string | number);
+    values.set(key, entry);
+  };
+  if (Array.isArray(headers)) {
+    if (headers.every((entry) => Array.isArray(entry))) {
+      for (const entry of headers as unknown[][]) add(String(entry[0]), entry[1]);
+    } else {
+      for (let i = 0; i + 1 < headers.length; i += 2) add(String(headers[i]), headers[i + 1]);
+    }
+  } else if (headers && typeof headers === 'object') {
+    for (const [name, value] of Object.entries(headers as OutgoingHttpHeaders)) add(name, value);
+  }
+  for (const [key, { name, list }] of values) {
+    if (key === 'set-cookie') {
+      res.setHeader('set-cookie', appendLines(res.getHeader('set-cookie'), list.map(String)));
+    } else {
+      res.setHeader(name, list.length === 1 ? list[0]! : list.map(String));
+    }
+  }
+}
+
+/** What the adapter needs to know about a response whose commit it holds back. */
+export interface HeldResponse {
+  /** True once the handler has called `end()` (the response is complete, if not yet flushed). */
+  ended(): boolean;
+  /** Drop what is queued: a failure response replaces it. */
+  cancel(): void;
+}
+
+type Method = (...args: unknown[]) => unknown;
+const NO_ARGS: unknown[] = [];
+
+/** One response's hold (see holdUntilCommitted): its state, in one object rather than closures. */
+class Hold<T extends SessionData> implements HeldResponse {
+  // 'open': nothing sent yet; 'committing': calls are queued; 'passing': the patched methods just call
+  // the originals. They are never put back: re-assigning them per request changes the response
+  // object's shape again, which costs V8 (and Express) more than one flag test per call.
+  state: 'open' | 'committing' | 'passing' = 'open';
+  /** The handler has called `end()`. */
+  endCalled = false;
+  /** The calls held back, flat: a response method, then its arguments (no closure per call). */
+  readonly queue: Array<Method | unknown[]> = [];
+
+  constructor(
+    readonly res: ServerResponse,
+    readonly sessions: Sessions<T>,
+    readonly session: Session<T> | (() => Session<T>),
+    readonly fail: (error: unknown) => void,
+    readonly beforeCommit: (() => undefined | Promise<void>) | undefined,
+  ) {}
+
+  ended(): boolean {
+    return this.endCalled;
+  }
+
+  cancel(): void {
+    this.state = 'passing';
+    this.queue.length = 0;
+  }
+
+  /** Hold back a call to one of the response's original methods, starting the commit if need be. */
+  hold(method: Method, args: unknown[]): void {
+    if (this.state === 'open') this.start();
+    this.queue.push(method, args);
+  }
+
+  start(): void {
+    this.state = 'committing';
+    let committed: Promise<string[]>;
+    try {
+      // An adapter's last word (latchkey/express copies req.session's properties into the session).
+      const before = this.beforeCommit?.();
+      const current = typeof this.session === 'function' ? this.session() : this.session;
+      committed = before === undefined ? this.commit(current) : before.then(() => this.commit(current));
+    } catch (error) {
+      committed = Promise.reject(error);
+    }
+    committed.then(
+      (setCookie) => this.release(setCookie),
+      (error: unknown) => {
+        if (this.state !== 'committing') return;
+        this.cancel();
+        this.fail(error);
+      },
+    );
+  }
+
+  commit(current: Session<T>): Promise<string[]> {
+    // From here on a change to the session could not reach this response: make it a loud error.
+    lockSession(current);
+    return this.sessions.commit(current);
+  }
+
+  /** Committed: add the cookie, then make the calls held back. */
+  release(setCookie: string[]): void {
+    if (this.state !== 'committing') return; // cancelled: a failure response replaced this one
+    this.state = 'passing';
+    try {
+      applyToNodeResponse(this.res, setCookie);
+      const queue = this.queue.splice(0);
+      for (let i = 0; i < queue.length; i += 2)
+        (queue[i] as Method).apply(this.res, queue[i + 1] as unknown[]);
+    } catch (error) {
+      this.fail(error);
+    }
+  }
+}
+
+/**
+ * Hold the response until the session is committed: `writeHead` only records the status and headers,
+ * and `write`/`end`/`flushHeaders` start the commit and are queued until it is done. So store writes
+ * finish before any header goes out, a failure can still become a clean 500/503, and a new token is
+ * only ever sent for a record that was created (checklist #4).
+ */
+export function holdUntilCommitted<T extends SessionData>(
+  res: ServerResponse,
+  sessions: Sessions<T>,
+  session: Session<T> | (() => Session<T>),
+  fail: (error: unknown) => void,
+  beforeCommit?: () => undefined | Promise<void>,
+): HeldResponse {
+  const held = new Hold(res, sessions, session, fail, beforeCommit);
+  const writeHead = res.writeHead as Method;
+  const write = res.write as Method;
+  const end = res.end as Method;
+  const flushHeaders = res.flushHeaders as Method;
+  res.writeHead = function (this: ServerResponse, statusCode: number, ...rest: unknown[]) {
+    if (held.state === 'passing') return writeHead.call(this, statusCode, ...rest);
+    const message = typeof rest[0] === 'string' ? rest[0] : undefined;
+    absorbHeaderArgument(res, message === undefined ? rest[0] : rest[1]);
+    res.statusCode = statusCode;
+    if (message !== undefined) res.statusMessage = message;
+    return this;
+  } as ServerResponse['writeHead'];
+  res.write = function (this: ServerResponse, ...args: unknown[]) {
+    if (held.state === 'passing') return write.apply(this, args);
+    held.hold(write, args);
+    return true;
+  } as ServerResponse['write'];
+  res.end = function (this: ServerResponse, ...args: unknown[]) {
+    held.endCalled = true;
+    if (held.state === 'passing') return end.apply(this, args);
+    held.hold(end, args);
+    return this;
+  } as ServerResponse['end'];
+  res.flushHeaders = function (this: ServerResponse) {
+    if (held.state === 'passing') return flushHeaders.call(this);
+    held.hold(flushHeaders, NO_ARGS);
+  } as ServerResponse['flushHeaders'];
+  return held;
+}
+
+/**
+ * The failure response, once: the app's onError if given, else a bare 500/503 (no message, no stack,
+ * none of the handler's headers). Never throws and never rejects: an unhandled rejection would take
+ * the whole process down.
+ */
+export function failer(options: NodeSessionOptions) {
+  return (error: unknown, req: IncomingMessage, res: ServerResponse): void => {
+    if (options.onError) {
+      // The handler's headers (Content-Length, Location, its cookies) belong to the response that
+      // failed; onError starts from a clean one.
+      if (!res.headersSent) for (const name of res.getHeaderNames()) res.removeHeader(name);
+      Promise.resolve()
+        .then(() => options.onError?.(error, req, res))
+        .catch((failure: unknown) => {
+          // onError itself failed: report both, and never leave the client waiting.
+          reportError(failure);
+          reportError(error);
+          if (!res.headersSent) {
+            res.statusCode = statusForError(error);
+            res.end(bodyForStatus(statusForError(error)));
+          } else if (!res.writableEnded) {
+            res.destroy();
+          }
+        });
+      return;
+    }
+    reportError(error);
+    try {
+      if (res.writableEnded) return; // the response went out whole; the error happened after it
+      if (res.headersSent) {
+        res.destroy();
+        return;
+      }
+      // Drop everything the handler set (Content-Length, Location, cookies…): a bare 500/503.
+      for (const name of res.getHeaderNames()) res.removeHeader(name);
+      const status = statusForError(error);
+      res.writeHead(status, PLAIN_NO_STORE);
+      res.end(bodyForStatus(status));
+      // The handler may still write to the response it believes is open; don't let that crash us.
+      res.on('error', () => {});
+    } catch {
+      res.destroy();
+    }
+  };
+}
