@@ -3,6 +3,7 @@
  * bench/http-load.ts (the load generator) share: the configurations, the targets and the messages
  * between the processes.
  */
+import type { LoadInputBase, LoadResultBase } from './common.ts';
 
 export type Framework = 'node:http' | 'express' | 'fastify' | 'hono';
 
@@ -170,36 +171,14 @@ export const TARGETS: readonly Target[] = [
 ];
 
 /** The input of bench/http-load.ts, as JSON on stdin. */
-export interface LoadInput {
-  readonly url: string;
-  /** One Cookie header per connection: connection i sends cookies[i] on every request. */
-  readonly cookies: readonly string[];
-  readonly warmupSec: number;
-  readonly durationSec: number;
-  /** The server's PID, for its CPU time over the measured phase (Linux /proc; null elsewhere). */
-  readonly serverPid: number;
-}
+export type LoadInput = LoadInputBase;
 
 /** What bench/http-load.ts prints, as one JSON line on stdout. */
-export interface LoadResult {
+export interface LoadResult extends LoadResultBase {
   /** Responses in the measured phase ÷ its duration. */
   readonly reqPerSec: number;
-  readonly p50Ms: number;
-  readonly p99Ms: number;
-  readonly meanMs: number;
-  readonly durationSec: number;
-  /** Completed 2xx responses in the measured phase. */
-  readonly ok: number;
-  readonly non2xx: number;
-  readonly errors: number;
-  readonly timeouts: number;
   /** Bytes read per response (status line, headers and body): shows a Set-Cookie rides on each one. */
   readonly bytesPerResponse: number;
-  /** CPU time (user + system) over the measured phase, in ms; null when not measurable here. */
-  readonly serverCpuMs: number | null;
-  readonly loadCpuMs: number;
-  /** The whole machine's busy share over the measured phase (all cores, /proc/stat), 0–100. */
-  readonly machineBusyPct: number | null;
 }
 
 /** The JSON body every configuration answers: `{"n":<counter>}`. */

@@ -68,6 +68,13 @@ interface GetSetSession {
 const propertySession = (req: unknown) => (req as { session: PropertySession }).session;
 const getSetSession = (req: unknown) => (req as { session: GetSetSession }).session;
 
+/** What every session configuration does per request: add one to the counter `n` and return it. */
+function bump(session: GetSetSession): number {
+  const n = (session.get('n') ?? 0) + 1;
+  session.set('n', n);
+  return n;
+}
+
 // latchkey/express, latchkey/fastify and latchkey/hono are imported by their package name (resolved
 // through package.json `exports`, the `source` condition), as an app would, and only by the server that
 // uses them.
@@ -178,11 +185,7 @@ async function build(config: HttpConfig): Promise<Server> {
 
     case 'lk-http':
       return listener(
-        withSession(latchkeySessions().sessions, (_req, res, session) => {
-          const n = (session.get('n') ?? 0) + 1;
-          session.set('n', n);
-          json(res, n);
-        }),
+        withSession(latchkeySessions().sessions, (_req, res, session) => json(res, bump(session))),
       );
 
     case 'iron-session': {
@@ -223,10 +226,7 @@ async function build(config: HttpConfig): Promise<Server> {
       if (config.id === 'lk-express-mw') {
         app.use(nodeSessionMiddleware(latchkeySessions().sessions));
         app.get('/', (req, res) => {
-          const session = (req as unknown as { session: Session<Data> }).session;
-          const n = (session.get('n') ?? 0) + 1;
-          session.set('n', n);
-          res.json({ n });
+          res.json({ n: bump((req as unknown as { session: Session<Data> }).session) });
         });
         return listener(app);
       }
@@ -276,9 +276,7 @@ async function build(config: HttpConfig): Promise<Server> {
       if (config.id === 'lk-fastify') {
         needs(config);
         const { default: latchkey } = await import('latchkey/fastify');
-        await app.register(latchkey, {
-          sessions: createSessions({ keys: generateKeyLine('k1'), development: true }),
-        });
+        await app.register(latchkey, { sessions: latchkeySessions().sessions });
       } else {
         await app.register(secureSession, {
           key: randomBytes(32),
@@ -286,12 +284,7 @@ async function build(config: HttpConfig): Promise<Server> {
           cookie: { path: '/', httpOnly: true },
         });
       }
-      app.get('/', async (request) => {
-        const session = getSetSession(request);
-        const n = (session.get('n') ?? 0) + 1;
-        session.set('n', n);
-        return { n };
-      });
+      app.get('/', async (request) => ({ n: bump(getSetSession(request)) }));
       return { kind: 'fastify', app };
     }
 
@@ -303,24 +296,14 @@ async function build(config: HttpConfig): Promise<Server> {
       const { sessionMiddleware } = await import('latchkey/hono');
       const app = new Hono<SessionEnv<Data>>();
       app.use(sessionMiddleware({ sessions: latchkeySessions().sessions }));
-      app.get('/', (c) => {
-        const session = c.get('session');
-        const n = (session.get('n') ?? 0) + 1;
-        session.set('n', n);
-        return c.json({ n });
-      });
+      app.get('/', (c) => c.json({ n: bump(c.get('session')) }));
       return listener(fetchBridge(app.fetch));
     }
 
     case 'lk-hono-fetch': {
       const app = new Hono<{ Variables: { session: Session<Data> } }>();
       app.use(fetchSessionMiddleware(latchkeySessions().sessions));
-      app.get('/', (c) => {
-        const session = c.get('session');
-        const n = (session.get('n') ?? 0) + 1;
-        session.set('n', n);
-        return c.json({ n });
-      });
+      app.get('/', (c) => c.json({ n: bump(c.get('session')) }));
       return listener(fetchBridge(app.fetch));
     }
   }

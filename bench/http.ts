@@ -14,12 +14,31 @@
  * process (bench/http-load.ts, autocannon). See bench/README.md for the method and how to read the
  * output.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
-import { arch, cpus, platform } from 'node:os';
-import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import {
+  backgroundLoad,
+  cookieOf,
+  errorCount,
+  inRunOrder,
+  int,
+  logger,
+  machine,
+  machineLine,
+  median,
+  packageVersions,
+  parseFlags,
+  perRoundRatios,
+  type RunningServer,
+  roundOrder,
+  roundsOf,
+  serverCpuUsPerReq,
+  startLoad,
+  startServer,
+  times,
+  trackChildren,
+  withLoadAndServer,
+} from './common.ts';
 import {
   CONFIGS,
   type CounterBody,
@@ -29,157 +48,30 @@ import {
   RUN_ORDER,
   TARGETS,
 } from './http-configs.ts';
-import { machineTicks } from './store-configs.ts';
 
-// ---------------------------------------------------------------------------------------------------
-// Options
+const flags = parseFlags('http', process.argv.slice(2), true);
+// autocannon stops on its 1-second sample tick, so durations are whole seconds.
+const options = flags.quick
+  ? { ...flags, rounds: 1, warmupSec: 1, durationSec: 2, connections: 10 }
+  : { ...flags, rounds: 3, warmupSec: 1, durationSec: 3, connections: 10 };
+const log = logger(options.json);
 
-interface Options {
-  readonly quick: boolean;
-  readonly json: boolean;
-  readonly rounds: number;
-  readonly warmupSec: number;
-  readonly durationSec: number;
-  readonly connections: number;
-  /** Only the configurations whose id contains this text (each one's framework baseline always runs). */
-  readonly only: string | undefined;
-}
-
-function parseArgs(argv: readonly string[]): Options {
-  let quick = false;
-  let json = false;
-  let only: string | undefined;
-  for (const arg of argv) {
-    if (arg === '--quick') quick = true;
-    else if (arg === '--json') json = true;
-    else if (arg.startsWith('--only=')) only = arg.slice('--only='.length);
-    else if (arg === '--help' || arg === '-h') {
-      process.stdout.write('usage: npm run bench:http -- [--quick] [--json] [--only=TEXT]\n');
-      process.exit(0);
-    } else {
-      process.stderr.write(`bench/http.ts: unknown argument ${JSON.stringify(arg)}\n`);
-      process.exit(2);
-    }
-  }
-  // autocannon stops on its 1-second sample tick, so durations are whole seconds.
-  return quick
-    ? { quick, json, only, rounds: 1, warmupSec: 1, durationSec: 2, connections: 10 }
-    : { quick, json, only, rounds: 3, warmupSec: 1, durationSec: 3, connections: 10 };
-}
-
-const options = parseArgs(process.argv.slice(2));
-/** Progress and tables go to stdout, or to stderr under --json (stdout then holds only the JSON). */
-const log = (line = '') => (options.json ? process.stderr : process.stdout).write(`${line}\n`);
-
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const NODE_ARGS = ['--conditions=source', '--import', 'tsx'];
 const SERVER = fileURLToPath(new URL('./http-server.ts', import.meta.url));
 const LOAD = fileURLToPath(new URL('./http-load.ts', import.meta.url));
 
-// ---------------------------------------------------------------------------------------------------
-// Child processes: every one is tracked, and killed by its PID when done or if this process stops early.
-
-const children = new Set<ChildProcess>();
-let stopping = false;
-
-function startChild(script: string, args: string[], stdin: 'ignore' | 'pipe' = 'ignore'): ChildProcess {
-  if (stopping) throw new Error('interrupted');
-  const child = spawn(process.execPath, [...NODE_ARGS, script, ...args], {
-    cwd: ROOT,
-    stdio: [stdin, 'pipe', 'pipe'],
-  });
-  children.add(child);
-  child.once('exit', () => children.delete(child));
-  return child;
-}
-
-function exited(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
-  return new Promise((resolve) => child.once('exit', () => resolve()));
-}
-
-/** SIGTERM by PID, then SIGKILL if it is still there after 3 s. */
-async function stopChild(child: ChildProcess): Promise<void> {
-  if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
-  try {
-    process.kill(child.pid, 'SIGTERM');
-  } catch {}
-  const timer = setTimeout(() => {
-    try {
-      if (child.pid !== undefined && child.exitCode === null) process.kill(child.pid, 'SIGKILL');
-    } catch {}
-  }, 3000);
-  await exited(child);
-  clearTimeout(timer);
-}
-
-function killAllNow(): void {
-  for (const child of children) {
-    try {
-      if (child.pid !== undefined) process.kill(child.pid, 'SIGKILL');
-    } catch {}
-  }
-}
-
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.once(signal, () => {
-    stopping = true;
-    killAllNow();
-    process.stderr.write(`\nbench/http.ts: ${signal}; children killed\n`);
-    process.exit(130);
-  });
-}
-
-/** Keep the last `limit` characters a stream wrote (a server's stderr, for a failure report). */
-function tail(stream: NodeJS.ReadableStream | null, limit = 4000): () => string {
-  let text = '';
-  stream?.setEncoding('utf8');
-  stream?.on('data', (chunk: string) => {
-    text = (text + chunk).slice(-limit);
-  });
-  return () => text;
-}
+const children = trackChildren('http.ts');
 
 // ---------------------------------------------------------------------------------------------------
 // One server
 
-interface RunningServer {
-  readonly child: ChildProcess;
-  readonly base: string;
-  readonly stderr: () => string;
-}
-
 /** Thrown when a configuration's Latchkey module does not exist yet: skipped, not failed. */
 class Unavailable extends Error {}
 
-async function startServer(config: HttpConfig): Promise<RunningServer> {
-  const child = startChild(SERVER, [config.id]);
-  const stderr = tail(child.stderr);
-  const port = await new Promise<number>((resolve, reject) => {
-    let out = '';
-    const timer = setTimeout(() => reject(new Error(`server not ready after 30 s`)), 30_000);
-    child.stdout?.setEncoding('utf8');
-    child.stdout?.on('data', (chunk: string) => {
-      out += chunk;
-      const ready = /^ready (\d+)$/m.exec(out);
-      if (ready) {
-        clearTimeout(timer);
-        resolve(Number(ready[1]));
-      }
-    });
-    child.once('exit', (code, signal) => {
-      clearTimeout(timer);
-      const unavailable = /^unavailable (.*)$/m.exec(out);
-      if (unavailable) reject(new Unavailable(unavailable[1]));
-      else reject(new Error(`server exited (${signal ?? code}) before ready:\n${stderr().trim()}`));
-    });
+function startHttpServer(config: HttpConfig): Promise<RunningServer> {
+  return startServer(children, SERVER, [config.id], '', (out) => {
+    const unavailable = /^unavailable (.*)$/m.exec(out);
+    return unavailable ? new Unavailable(unavailable[1]) : undefined;
   });
-  return { child, base: `http://127.0.0.1:${port}`, stderr };
-}
-
-/** `name=value; name2=value2` from a response's Set-Cookie lines. */
-function cookieOf(setCookie: readonly string[]): string {
-  return setCookie.map((line) => line.split(';')[0]!.trim()).join('; ');
 }
 
 interface Answer {
@@ -264,80 +156,34 @@ interface RunResult {
   readonly serverStderr: string;
 }
 
-interface LoadChild {
-  run(input: LoadInput): Promise<LoadResult>;
-  stop(): Promise<void>;
-}
-
-/** Started before the server, so its start-up overlaps the server's; it waits on stdin for its input. */
-function startLoad(): LoadChild {
-  const child = startChild(LOAD, [], 'pipe');
-  child.stdin?.on('error', () => {}); // EPIPE if it died early: its exit code tells
-  const stderr = tail(child.stderr);
-  let out = '';
-  child.stdout?.setEncoding('utf8');
-  child.stdout?.on('data', (chunk: string) => {
-    out += chunk;
-  });
-  return {
-    async run(input) {
-      child.stdin?.end(JSON.stringify(input));
-      const limit = (input.warmupSec + input.durationSec + 60) * 1000;
-      const timer = setTimeout(() => void stopChild(child), limit);
-      await exited(child);
-      clearTimeout(timer);
-      const line = out.trim().split('\n').at(-1) ?? '';
-      if (child.exitCode !== 0 || !line.startsWith('{')) {
-        throw new Error(`load generator failed (${child.signalCode ?? child.exitCode}):\n${stderr()}`);
-      }
-      return JSON.parse(line) as LoadResult;
-    },
-    stop: () => stopChild(child),
-  };
-}
-
 /** Thrown when the correctness check fails: the configuration is excluded from the results. */
 class CheckFailed extends Error {}
 
-async function runOne(config: HttpConfig, round: number): Promise<RunResult> {
-  const loader = startLoad();
-  let server: RunningServer;
-  try {
-    server = await startServer(config);
-  } catch (error) {
-    await loader.stop();
-    throw error;
-  }
-  try {
-    const check = config.session ? await checkSession(server.base) : await checkPlain(server.base);
-    if (!check.ok) throw new CheckFailed(`correctness check failed: ${check.text}`);
-    const cookies = config.session
-      ? await sessionCookies(server.base, options.connections)
-      : Array.from({ length: options.connections }, () => PLAIN_COOKIE);
-    const load = await loader.run({
-      url: `${server.base}/`,
-      cookies,
-      warmupSec: options.warmupSec,
-      durationSec: options.durationSec,
-      serverPid: server.child.pid!,
-    });
-    return { round, load, check, serverStderr: server.stderr() };
-  } finally {
-    await loader.stop();
-    await stopChild(server.child);
-  }
+function runOne(config: HttpConfig, round: number): Promise<RunResult> {
+  return withLoadAndServer(
+    () => startLoad<LoadInput, LoadResult>(children, LOAD),
+    () => startHttpServer(config),
+    async (loader, server) => {
+      const check = config.session ? await checkSession(server.base) : await checkPlain(server.base);
+      if (!check.ok) throw new CheckFailed(`correctness check failed: ${check.text}`);
+      const cookies = config.session
+        ? await sessionCookies(server.base, options.connections)
+        : Array.from({ length: options.connections }, () => PLAIN_COOKIE);
+      const load = await loader.run({
+        url: `${server.base}/`,
+        cookies,
+        warmupSec: options.warmupSec,
+        durationSec: options.durationSec,
+        serverPid: server.child.pid!,
+      });
+      return { round, load, check, serverStderr: server.stderr() };
+    },
+  );
 }
 
 // ---------------------------------------------------------------------------------------------------
 // Statistics and printing
 
-const median = (values: readonly number[]): number => {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
-};
-const int = (value: number) => Math.round(value).toLocaleString('en-US');
-const times = (value: number) => `${value.toFixed(2)}×`;
 const ms = (value: number) => value.toFixed(value < 10 ? 2 : 1);
 
 interface ConfigSummary {
@@ -356,13 +202,6 @@ interface ConfigSummary {
   readonly vsFramework: number | undefined;
 }
 
-function perRoundRatios(a: readonly RunResult[], b: readonly RunResult[]): number[] {
-  return a.flatMap((r) => {
-    const other = b.find((x) => x.round === r.round);
-    return other ? [r.load.reqPerSec / other.load.reqPerSec] : [];
-  });
-}
-
 /**
  * The median of the per-round ratios: both sides of each were timed moments apart, so a machine that
  * drifts between rounds (a shared VM) moves both alike. A ratio of medians could pair rounds far apart.
@@ -373,8 +212,6 @@ function pairedRatio(a: readonly RunResult[], b: readonly RunResult[]): number |
 }
 
 function printTable(summaries: readonly ConfigSummary[]): void {
-  const rounds = (s: ConfigSummary, pick: (r: RunResult) => string) =>
-    s.runs.length > 1 ? `(${s.runs.map(pick).join(' / ')})` : '';
   log(
     `\n${'configuration'.padEnd(41)}${'req/s'.padStart(7)} ${'rounds'.padEnd(27)}${'p99 ms'.padStart(6)} ` +
       `${'rounds'.padEnd(22)}${'µs/req'.padStart(7)}${'B/resp'.padStart(7)}${'errors'.padStart(7)}` +
@@ -390,8 +227,8 @@ function printTable(summaries: readonly ConfigSummary[]): void {
       config.baseline === s.id ? '1.00×' : s.vsFramework === undefined ? '–' : times(s.vsFramework);
     log(
       `${s.label.padEnd(41)}${int(s.reqPerSec).padStart(7)} ` +
-        `${rounds(s, (r) => int(r.load.reqPerSec)).padEnd(27)}${ms(s.p99Ms ?? 0).padStart(6)} ` +
-        `${rounds(s, (r) => ms(r.load.p99Ms)).padEnd(22)}` +
+        `${roundsOf(s.runs, (r) => int(r.load.reqPerSec)).padEnd(27)}${ms(s.p99Ms ?? 0).padStart(6)} ` +
+        `${roundsOf(s.runs, (r) => ms(r.load.p99Ms)).padEnd(22)}` +
         `${(s.serverCpuUsPerReq === undefined ? '–' : int(s.serverCpuUsPerReq)).padStart(7)}` +
         `${int(s.bytesPerResponse ?? 0).padStart(7)}${String(s.errors).padStart(7)}${ratio.padStart(13)}` +
         `${s.errors > 0 ? ' !' : ''}`,
@@ -399,49 +236,21 @@ function printTable(summaries: readonly ConfigSummary[]): void {
   }
 }
 
-function packageVersion(name: string): string {
-  try {
-    const file = join(ROOT, 'node_modules', name, 'package.json');
-    return (JSON.parse(readFileSync(file, 'utf8')) as { version: string }).version;
-  } catch {
-    return '?';
-  }
-}
-
-/** The machine's busy share (all cores) over one second, before anything of this run starts. */
-async function backgroundLoad(): Promise<number | null> {
-  const before = machineTicks();
-  await new Promise((resolve) => setTimeout(resolve, 1000));
-  const after = machineTicks();
-  if (!before || !after) return null;
-  return (100 * (after.busy - before.busy)) / Math.max(1, after.total - before.total);
-}
-
 // ---------------------------------------------------------------------------------------------------
 // Main
 
 async function main(): Promise<void> {
-  const cpu = cpus();
-  const env = {
-    node: process.version,
-    platform: `${platform()} ${arch()}`,
-    cpu: cpu[0]?.model.trim() ?? 'unknown',
-    cores: cpu.length,
-    date: new Date().toISOString(),
-    packages: Object.fromEntries(
-      [
-        'express',
-        'fastify',
-        'hono',
-        'express-session',
-        'cookie-session',
-        'iron-session',
-        '@fastify/secure-session',
-        'autocannon',
-      ].map((name) => [name, packageVersion(name)]),
-    ),
-    busyBeforePct: null as number | null,
-  };
+  const packages = packageVersions([
+    'express',
+    'fastify',
+    'hono',
+    'express-session',
+    'cookie-session',
+    'iron-session',
+    '@fastify/secure-session',
+    'autocannon',
+  ]);
+  const env = { ...machine(), packages: packages.versions, busyBeforePct: null as number | null };
   const method = {
     rounds: options.rounds,
     runOrder: RUN_ORDER,
@@ -452,12 +261,8 @@ async function main(): Promise<void> {
     quick: options.quick,
   };
   log('Latchkey HTTP benchmark: cookie sessions under load (bench/http.ts)');
-  log(`  node ${env.node} on ${env.platform}; ${env.cpu}; ${env.cores} cores; ${env.date}`);
-  log(
-    `  ${Object.entries(env.packages)
-      .map(([n, v]) => `${n} ${v}`)
-      .join(', ')}`,
-  );
+  log(machineLine(env));
+  log(packages.line);
   log(
     `  ${options.rounds} round(s); each configuration: its own server process, checked first, then ` +
       `${options.connections} keep-alive\n  connections (one session cookie each) from another process ` +
@@ -465,12 +270,7 @@ async function main(): Promise<void> {
       'the session, increments a counter, seals it again and answers {"n":…} with a new Set-Cookie',
   );
   if (options.quick) log('  --quick: a smoke run; do not quote these numbers');
-  const quiet = await backgroundLoad();
-  env.busyBeforePct = quiet;
-  if (quiet !== null) {
-    const note = quiet > 10 ? ': something else is running; expect noisy numbers' : ' (quiet)';
-    log(`  machine busy before the run: ${Math.round(quiet)}% of ${env.cores} cores over 1 s${note}`);
-  }
+  env.busyBeforePct = await backgroundLoad(log, env.cores);
 
   const selected = CONFIGS.filter(
     (c) =>
@@ -478,22 +278,22 @@ async function main(): Promise<void> {
       c.id.includes(options.only) ||
       CONFIGS.some((o) => o.baseline === c.id && o.id.includes(options.only!)),
   );
-  const order = RUN_ORDER.map((id) => selected.find((c) => c.id === id)).filter((c) => c !== undefined);
+  const order = inRunOrder(RUN_ORDER, selected);
   const runs = new Map<string, RunResult[]>(selected.map((c) => [c.id, []]));
   const excluded = new Map<string, { status: 'failed' | 'unavailable'; note: string }>();
   const checks = new Map<string, string>();
 
   for (let round = 1; round <= options.rounds; round++) {
     log(`\nround ${round}/${options.rounds}`);
-    for (const config of round % 2 ? order : [...order].reverse()) {
-      if (stopping) break;
+    for (const config of roundOrder(order, round)) {
+      if (children.stopping) break;
       if (excluded.has(config.id)) continue;
       try {
         const run = await runOne(config, round);
         runs.get(config.id)!.push(run);
         if (!checks.has(config.id)) checks.set(config.id, run.check.text);
         const l = run.load;
-        const errors = l.non2xx + l.errors + l.timeouts;
+        const errors = errorCount(l);
         log(
           `  ${config.label.padEnd(41)}${int(l.reqPerSec).padStart(7)} req/s  p99 ${ms(l.p99Ms).padStart(5)} ms` +
             `  ${int(l.bytesPerResponse).padStart(4)} B/resp  errors ${errors}`,
@@ -510,7 +310,7 @@ async function main(): Promise<void> {
       }
     }
   }
-  if (stopping) return;
+  if (children.stopping) return;
 
   const medianRate = (id: string) => {
     const r = runs.get(id) ?? [];
@@ -521,7 +321,6 @@ async function main(): Promise<void> {
     const r = runs.get(c.id)!;
     const out = excluded.get(c.id);
     const reqPerSec = out?.status === 'failed' ? undefined : medianRate(c.id);
-    const cpu = r.filter((x) => x.load.serverCpuMs !== null);
     return {
       id: c.id,
       label: c.label,
@@ -531,12 +330,9 @@ async function main(): Promise<void> {
       runs: out?.status === 'failed' ? [] : r,
       reqPerSec,
       p99Ms: reqPerSec === undefined ? undefined : median(r.map((x) => x.load.p99Ms)),
-      serverCpuUsPerReq:
-        reqPerSec !== undefined && cpu.length
-          ? median(cpu.map((x) => (x.load.serverCpuMs! * 1000) / Math.max(1, x.load.ok + x.load.non2xx)))
-          : undefined,
+      serverCpuUsPerReq: reqPerSec === undefined ? undefined : serverCpuUsPerReq(r),
       bytesPerResponse: reqPerSec === undefined ? undefined : median(r.map((x) => x.load.bytesPerResponse)),
-      errors: r.reduce((sum, x) => sum + x.load.non2xx + x.load.errors + x.load.timeouts, 0),
+      errors: r.reduce((sum, x) => sum + errorCount(x.load), 0),
       vsFramework: reqPerSec === undefined ? undefined : pairedRatio(r, baselineRuns(c.baseline)),
     };
   });
@@ -602,5 +398,5 @@ async function main(): Promise<void> {
 try {
   await main();
 } finally {
-  killAllNow();
+  children.killAll();
 }

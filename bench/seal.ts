@@ -12,13 +12,12 @@
  */
 
 import { createCipheriv, createDecipheriv, randomBytes, randomFillSync } from 'node:crypto';
-import { readFileSync } from 'node:fs';
-import { arch, cpus, platform } from 'node:os';
 import { isDeepStrictEqual } from 'node:util';
 import { sealData, unsealData } from 'iron-session';
 import { createSessions, type Sessions } from '../src/core/sessions.ts';
 import { generateKeyLine, type Keyring, parseKeyring } from '../src/crypto/keyring.ts';
 import { openValue, sealValue } from '../src/crypto/seal.ts';
+import { int, machine, machineLine, median, packageVersion, parseFlags, times } from './common.ts';
 
 // ---------------------------------------------------------------------------------------------------
 // Options
@@ -32,19 +31,7 @@ interface Config {
 }
 
 function parseArgs(argv: readonly string[]): Config {
-  let quick = false;
-  let json = false;
-  for (const arg of argv) {
-    if (arg === '--quick') quick = true;
-    else if (arg === '--json') json = true;
-    else if (arg === '--help' || arg === '-h') {
-      process.stdout.write('usage: npm run bench:seal -- [--quick] [--json]\n');
-      process.exit(0);
-    } else {
-      process.stderr.write(`bench/seal.ts: unknown argument ${JSON.stringify(arg)}\n`);
-      process.exit(2);
-    }
-  }
+  const { quick, json } = parseFlags('seal', argv, false);
   return quick
     ? { quick, json, rounds: 3, roundMs: 100, warmupMs: 150 }
     : { quick, json, rounds: 7, roundMs: 300, warmupMs: 500 };
@@ -336,46 +323,48 @@ interface Sample {
   readonly checksum: number;
 }
 
+/** The clock and CPU readings around one timed run of `ms`; `sample` closes it. */
+function timing(ms: number) {
+  const cpu = process.cpuUsage();
+  const start = performance.now();
+  return {
+    end: start + ms,
+    sample(ops: number, now: number, checksum: number): Sample {
+      const { user, system } = process.cpuUsage(cpu);
+      return { ops, ms: now - start, cpuUs: user + system, checksum };
+    },
+  };
+}
+
+// The two loops differ only in the `await`: a sync op is never awaited, which would cost it a microtask.
 function runSync(op: () => number, ms: number): Sample {
   let acc = 0;
   let ops = 0;
-  const cpu = process.cpuUsage();
-  const start = performance.now();
-  const end = start + ms;
-  let now = start;
+  const clock = timing(ms);
+  let now: number;
   do {
     for (let i = 0; i < BATCH; i++) acc += op();
     ops += BATCH;
     now = performance.now();
-  } while (now < end);
-  const { user, system } = process.cpuUsage(cpu);
-  return { ops, ms: now - start, cpuUs: user + system, checksum: acc };
+  } while (now < clock.end);
+  return clock.sample(ops, now, acc);
 }
 
 async function runAsync(op: () => Promise<number>, ms: number): Promise<Sample> {
   let acc = 0;
   let ops = 0;
-  const cpu = process.cpuUsage();
-  const start = performance.now();
-  const end = start + ms;
-  let now = start;
+  const clock = timing(ms);
+  let now: number;
   do {
     for (let i = 0; i < BATCH; i++) acc += await op();
     ops += BATCH;
     now = performance.now();
-  } while (now < end);
-  const { user, system } = process.cpuUsage(cpu);
-  return { ops, ms: now - start, cpuUs: user + system, checksum: acc };
+  } while (now < clock.end);
+  return clock.sample(ops, now, acc);
 }
 
 function run(contender: Contender, ms: number): Promise<Sample> | Sample {
   return contender.kind === 'sync' ? runSync(contender.op, ms) : runAsync(contender.op, ms);
-}
-
-function median(values: readonly number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }
 
 interface ContenderResult {
@@ -487,20 +476,6 @@ async function benchPayload(
 // ---------------------------------------------------------------------------------------------------
 // Report
 
-function ironVersion(): string {
-  try {
-    const url = new URL('../node_modules/iron-session/package.json', import.meta.url);
-    const pkg: unknown = JSON.parse(readFileSync(url, 'utf8'));
-    const version = (pkg as { version?: unknown }).version;
-    return typeof version === 'string' ? version : 'unknown';
-  } catch {
-    return 'unknown';
-  }
-}
-
-const count = (n: number) => Math.round(n).toLocaleString('en-US');
-const times = (n: number) => `${n.toFixed(2)}×`;
-
 function table(rows: readonly (readonly string[])[], rightAligned: readonly boolean[]): string {
   const widths = rows[0]!.map((_, col) => Math.max(...rows.map((row) => row[col]!.length)));
   return rows
@@ -522,8 +497,8 @@ function printPayload(result: PayloadResult): void {
     const halfRange = ((c.maxOpsPerSec - c.minOpsPerSec) / 2 / c.medianOpsPerSec) * 100;
     rows.push([
       c.mark === '' ? c.label : `${c.label} ${c.mark}`,
-      count(c.medianOpsPerSec),
-      `${count(c.minOpsPerSec)}–${count(c.maxOpsPerSec)}`,
+      int(c.medianOpsPerSec),
+      `${int(c.minOpsPerSec)}–${int(c.maxOpsPerSec)}`,
       `${halfRange.toFixed(1)}%`,
       (1e6 / c.medianOpsPerSec).toFixed(1),
       c.cpuMicrosPerOp.toFixed(1),
@@ -547,15 +522,8 @@ interface Target {
 
 async function main(): Promise<void> {
   const config = parseArgs(process.argv.slice(2));
-  const cpu = cpus();
-  const env = {
-    node: process.version,
-    platform: `${platform()} ${arch()}`,
-    cpu: cpu[0]?.model.trim() ?? 'unknown',
-    cores: cpu.length,
-    ironSession: ironVersion(),
-    date: new Date().toISOString(),
-  };
+  const { date, ...facts } = machine();
+  const env = { ...facts, ironSession: packageVersion('iron-session'), date };
   const method = {
     rounds: config.rounds,
     roundMs: config.roundMs,
@@ -565,7 +533,7 @@ async function main(): Promise<void> {
   };
   if (!config.json) {
     console.log('Latchkey seal+open benchmark (bench/seal.ts)');
-    console.log(`  node ${env.node} on ${env.platform}; ${env.cpu}; ${env.cores} cores; ${env.date}`);
+    console.log(machineLine(env));
     console.log(`  iron-session ${env.ironSession}`);
     console.log(
       `  ${config.rounds} interleaved rounds × ~${config.roundMs} ms per contender, after ~${config.warmupMs} ms ` +

@@ -1,9 +1,8 @@
-import { readFileSync } from 'node:fs';
-
 /**
  * What bench/store.ts (the runner), bench/store-server.ts (one server per configuration) and
  * bench/store-load.ts (the load generator) share: the configurations and the messages between them.
  */
+import type { LoadInputBase, LoadResultBase } from './common.ts';
 
 export type StoreKind = 'redis' | 'postgres' | 'fs';
 export type Framework = 'node:http' | 'express';
@@ -103,56 +102,21 @@ export interface ServerOptions {
 }
 
 /** The one argument of bench/store-load.ts, as JSON. */
-export interface LoadInput {
-  readonly url: string;
-  /** One `name=value` Cookie header per connection: connection i sends cookies[i] on every request. */
-  readonly cookies: readonly string[];
-  readonly warmupSec: number;
-  readonly durationSec: number;
-  /** The server's PID, for its CPU time over the measured phase (Linux /proc; null elsewhere). */
-  readonly serverPid: number;
+export interface LoadInput extends LoadInputBase {
   /** Redis's PID if it runs on this host, for its CPU time likewise. */
   readonly redisPid: number | null;
 }
 
 /** What bench/store-load.ts prints, as one JSON line on stdout. */
-export interface LoadResult {
+export interface LoadResult extends LoadResultBase {
   /** Mean of autocannon's 1-second samples over the measured phase. */
   readonly reqPerSec: number;
-  readonly p50Ms: number;
-  readonly p99Ms: number;
-  readonly meanMs: number;
-  readonly durationSec: number;
-  /** Completed 2xx responses in the measured phase. */
-  readonly ok: number;
-  readonly non2xx: number;
-  readonly errors: number;
-  readonly timeouts: number;
   /** Every response seen, warm-up included (each one a session write, for the runner's counter check). */
   readonly responses: number;
-  /** CPU time (user + system) over the measured phase, in ms; null when not measurable here. */
-  readonly serverCpuMs: number | null;
-  readonly loadCpuMs: number;
   readonly redisCpuMs: number | null;
-  /** The whole machine's busy share over the measured phase (all cores, /proc/stat), 0–100. */
-  readonly machineBusyPct: number | null;
   /** The same as CPU time (all cores, /proc/stat), in ms; null when not measurable here. */
   readonly machineBusyMs: number | null;
 }
 
 /** The header every request carries: Latchkey's Secure `__Host-lk` cookie is read only over "HTTPS". */
 export const FORWARDED = { 'x-forwarded-proto': 'https' } as const;
-
-/** Busy and total jiffies of the whole machine, from /proc/stat; null if unreadable. */
-export function machineTicks(): { busy: number; total: number } | null {
-  try {
-    const line = readFileSync('/proc/stat', 'utf8').split('\n')[0] ?? '';
-    // user nice system idle iowait irq softirq steal (guest time is already in user and nice)
-    const values = line.trim().split(/\s+/).slice(1, 9).map(Number);
-    const total = values.reduce((a, b) => a + b, 0);
-    const idle = (values[3] ?? 0) + (values[4] ?? 0); // idle + iowait
-    return { busy: total - idle, total };
-  } catch {
-    return null;
-  }
-}

@@ -14,11 +14,10 @@
  * 127.0.0.1:5432 (database `test`, user `postgres`); a configuration whose backend is down is skipped.
  * See bench/README.md for the method and how to read the output.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { readFileSync, statSync } from 'node:fs';
 import { mkdtemp, readdir, rm, stat } from 'node:fs/promises';
-import { arch, cpus, platform, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
@@ -30,13 +29,36 @@ import { postgresStore } from '../src/stores/postgres.ts';
 import { redisStore } from '../src/stores/redis.ts';
 import type { SessionStore } from '../src/stores/types.ts';
 import {
+  backgroundLoad,
+  cookieOf,
+  errorCount,
+  inRunOrder,
+  int,
+  logger,
+  machine,
+  machineLine,
+  median,
+  packageVersions,
+  parseFlags,
+  perRoundRatios,
+  type RunningServer,
+  roundOrder,
+  roundsOf,
+  serverCpuUsPerReq,
+  startLoad,
+  startServer,
+  stopChild,
+  times,
+  trackChildren,
+  withLoadAndServer,
+} from './common.ts';
+import {
   BASELINE_ID,
   type BenchConfig,
   CONFIGS,
   FORWARDED,
   type LoadInput,
   type LoadResult,
-  machineTicks,
   PG,
   REDIS_URL,
   RUN_ORDER,
@@ -46,47 +68,13 @@ import {
   TARGET_RATIO,
 } from './store-configs.ts';
 
-// ---------------------------------------------------------------------------------------------------
-// Options
+const flags = parseFlags('store', process.argv.slice(2), true);
+/** `only`: the configurations whose id contains this text (e.g. `redis-express`); the baseline always runs. */
+const options = flags.quick
+  ? { ...flags, rounds: 1, warmupSec: 1, durationSec: 2, sessions: 50 }
+  : { ...flags, rounds: 3, warmupSec: 1.5, durationSec: 4, sessions: 50 };
+const log = logger(options.json);
 
-interface Options {
-  readonly quick: boolean;
-  readonly json: boolean;
-  readonly rounds: number;
-  readonly warmupSec: number;
-  readonly durationSec: number;
-  readonly sessions: number;
-  /** Only the configurations whose id contains this text (e.g. `redis-express`); the baseline always runs. */
-  readonly only: string | undefined;
-}
-
-function parseArgs(argv: readonly string[]): Options {
-  let quick = false;
-  let json = false;
-  let only: string | undefined;
-  for (const arg of argv) {
-    if (arg === '--quick') quick = true;
-    else if (arg === '--json') json = true;
-    else if (arg.startsWith('--only=')) only = arg.slice('--only='.length);
-    else if (arg === '--help' || arg === '-h') {
-      process.stdout.write('usage: npm run bench:store -- [--quick] [--json] [--only=TEXT]\n');
-      process.exit(0);
-    } else {
-      process.stderr.write(`bench/store.ts: unknown argument ${JSON.stringify(arg)}\n`);
-      process.exit(2);
-    }
-  }
-  return quick
-    ? { quick, json, only, rounds: 1, warmupSec: 1, durationSec: 2, sessions: 50 }
-    : { quick, json, only, rounds: 3, warmupSec: 1.5, durationSec: 4, sessions: 50 };
-}
-
-const options = parseArgs(process.argv.slice(2));
-/** Progress and tables go to stdout, or to stderr under --json (stdout then holds only the JSON). */
-const log = (line = '') => (options.json ? process.stderr : process.stdout).write(`${line}\n`);
-
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const NODE_ARGS = ['--conditions=source', '--import', 'tsx'];
 const SERVER = fileURLToPath(new URL('./store-server.ts', import.meta.url));
 const LOAD = fileURLToPath(new URL('./store-load.ts', import.meta.url));
 
@@ -95,127 +83,35 @@ const RUN_ID = randomBytes(4).toString('hex');
 const RUN_PREFIX = `lkbench:${RUN_ID}:`;
 const PG_TABLE = `lkbench_${RUN_ID}`;
 
-// ---------------------------------------------------------------------------------------------------
-// Child processes: every one is tracked, and killed by its PID when done or if this process stops early.
-
-const children = new Set<ChildProcess>();
-/** Set on SIGINT/SIGTERM: no new child may start while the run is being torn down. */
-let stopping = false;
-
-function startChild(script: string, args: string[], stdin: 'ignore' | 'pipe' = 'ignore'): ChildProcess {
-  if (stopping) throw new Error('interrupted');
-  const child = spawn(process.execPath, [...NODE_ARGS, script, ...args], {
-    cwd: ROOT,
-    stdio: [stdin, 'pipe', 'pipe'],
-  });
-  children.add(child);
-  child.once('exit', () => children.delete(child));
-  return child;
-}
-
-function exited(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
-  return new Promise((resolve) => child.once('exit', () => resolve()));
-}
-
-/** SIGTERM by PID, then SIGKILL if it is still there after 3 s. */
-async function stopChild(child: ChildProcess): Promise<void> {
-  if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
-  try {
-    process.kill(child.pid, 'SIGTERM');
-  } catch {}
-  const timer = setTimeout(() => {
-    try {
-      if (child.pid !== undefined && child.exitCode === null) process.kill(child.pid, 'SIGKILL');
-    } catch {}
-  }, 3000);
-  await exited(child);
-  clearTimeout(timer);
-}
-
-function killAllNow(): void {
-  for (const child of children) {
-    try {
-      if (child.pid !== undefined) process.kill(child.pid, 'SIGKILL');
-    } catch {}
-  }
-}
-
 /** Set once there is something to clean up: what an interrupted run still removes before it exits. */
 let cleanupOnSignal: (() => Promise<string>) | undefined;
 
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.once(signal, () => {
-    stopping = true;
-    killAllNow();
-    process.stderr.write(`\nbench/store.ts: ${signal}; children killed\n`);
-    const timeout = new Promise<string>((resolve) =>
-      setTimeout(
-        () => resolve(`cleanup timed out: Redis keys ${RUN_PREFIX}*, table ${PG_TABLE} may remain`),
-        3000,
-      ),
-    );
-    const cleanup = cleanupOnSignal?.().catch((error: unknown) => `cleanup failed: ${error}`);
-    void Promise.race([cleanup ?? Promise.resolve('nothing to clean up yet'), timeout]).then((done) => {
-      process.stderr.write(`cleanup: ${done}\n`);
-      process.exit(130);
-    });
-  });
-}
-
-/** Keep the last `limit` characters a stream wrote (a server's stderr, for a failure report). */
-function tail(stream: NodeJS.ReadableStream | null, limit = 4000): () => string {
-  let text = '';
-  stream?.setEncoding('utf8');
-  stream?.on('data', (chunk: string) => {
-    text = (text + chunk).slice(-limit);
-  });
-  return () => text;
-}
+const children = trackChildren('store.ts', async () => {
+  const timeout = new Promise<string>((resolve) =>
+    setTimeout(
+      () => resolve(`cleanup timed out: Redis keys ${RUN_PREFIX}*, table ${PG_TABLE} may remain`),
+      3000,
+    ),
+  );
+  const cleanup = cleanupOnSignal?.().catch((error: unknown) => `cleanup failed: ${error}`);
+  const done = await Promise.race([cleanup ?? Promise.resolve('nothing to clean up yet'), timeout]);
+  process.stderr.write(`cleanup: ${done}\n`);
+});
 
 // ---------------------------------------------------------------------------------------------------
 // One server
 
-interface RunningServer {
-  readonly child: ChildProcess;
-  readonly base: string;
-  readonly stderr: () => string;
-}
-
-async function startServer(config: BenchConfig, serverOptions: ServerOptions): Promise<RunningServer> {
-  const child = startChild(SERVER, [config.id, JSON.stringify(serverOptions)]);
-  const stderr = tail(child.stderr);
-  const port = await new Promise<number>((resolve, reject) => {
-    let out = '';
-    const timer = setTimeout(() => reject(new Error(`${config.id}: server not ready after 30 s`)), 30_000);
-    child.stdout?.setEncoding('utf8');
-    child.stdout?.on('data', (chunk: string) => {
-      out += chunk;
-      const match = /^ready (\d+)$/m.exec(out);
-      if (match) {
-        clearTimeout(timer);
-        resolve(Number(match[1]));
-      }
-    });
-    child.once('exit', (code, signal) => {
-      clearTimeout(timer);
-      reject(new Error(`${config.id}: server exited (${signal ?? code}) before ready:\n${stderr()}`));
-    });
-  });
-  return { child, base: `http://127.0.0.1:${port}`, stderr };
-}
-
-/** `name=value; name2=value2` from a response's Set-Cookie lines. */
-function cookieOf(response: Response): string {
-  return response.headers
-    .getSetCookie()
-    .map((line) => line.split(';')[0]!.trim())
-    .join('; ');
+function startStoreServer(config: BenchConfig, serverOptions: ServerOptions): Promise<RunningServer> {
+  return startServer(children, SERVER, [config.id, JSON.stringify(serverOptions)], `${config.id}: `);
 }
 
 async function get(url: string, cookie?: string): Promise<{ status: number; body: string; cookie: string }> {
   const response = await fetch(url, { headers: { ...FORWARDED, ...(cookie ? { cookie } : {}) } });
-  return { status: response.status, body: await response.text(), cookie: cookieOf(response) };
+  return {
+    status: response.status,
+    body: await response.text(),
+    cookie: cookieOf(response.headers.getSetCookie()),
+  };
 }
 
 /** One first request per virtual user: each creates a session with n = 1 and returns its cookie. */
@@ -261,42 +157,6 @@ interface RunResult {
   readonly speed: number;
 }
 
-interface LoadChild {
-  /** Hand the input over (on stdin) and wait for the result. */
-  run(input: LoadInput): Promise<LoadResult>;
-  stop(): Promise<void>;
-}
-
-/**
- * Start the load generator before the server, so its start-up (tsx, autocannon) overlaps the server's;
- * it waits on stdin for its input.
- */
-function startLoad(): LoadChild {
-  const child = startChild(LOAD, [], 'pipe');
-  child.stdin?.on('error', () => {}); // EPIPE if it died early: its exit code tells
-  const stderr = tail(child.stderr);
-  let out = '';
-  child.stdout?.setEncoding('utf8');
-  child.stdout?.on('data', (chunk: string) => {
-    out += chunk;
-  });
-  return {
-    async run(input) {
-      child.stdin?.end(JSON.stringify(input));
-      const limit = (input.warmupSec + input.durationSec + 60) * 1000;
-      const timer = setTimeout(() => void stopChild(child), limit);
-      await exited(child);
-      clearTimeout(timer);
-      const line = out.trim().split('\n').at(-1) ?? '';
-      if (child.exitCode !== 0 || !line.startsWith('{')) {
-        throw new Error(`load generator failed (${child.signalCode ?? child.exitCode}):\n${stderr()}`);
-      }
-      return JSON.parse(line) as LoadResult;
-    },
-    stop: () => stopChild(child),
-  };
-}
-
 /**
  * A fixed CPU-bound workload for ~200 ms in this process while nothing else of the bench runs: its rate
  * tracks how fast the machine is at the moment. On a shared VM it can change severalfold within minutes
@@ -330,41 +190,38 @@ async function runOne(
   const probe = speedProbe();
   firstProbe ??= probe;
   const speed = probe / firstProbe;
-  const loader = startLoad();
-  const server = await startServer(config, {
-    redisPrefix: `${RUN_PREFIX}${config.id}:${round}:`,
-    pgTable: PG_TABLE,
-    fsDir: join(tmp, `${config.id}-${round}`),
-  }).catch(async (error: unknown) => {
-    await loader.stop();
-    throw error;
-  });
-  try {
-    const cookies = await createSessionsOver(server.base, options.sessions);
-    const before = await counterSum(server.base, cookies);
-    const load = await loader.run({
-      url: `${server.base}/`,
-      cookies,
-      warmupSec: options.warmupSec,
-      durationSec: options.durationSec,
-      serverPid: server.child.pid!,
-      redisPid: config.store === 'redis' ? redisPid : null,
-    });
-    const writes = (await counterSum(server.base, cookies)) - before;
-    const inFlight = writes - load.responses;
-    return {
-      round,
-      load,
-      writes,
-      inFlight,
-      countersOk: inFlight >= 0 && inFlight <= options.sessions * (options.warmupSec > 0 ? 2 : 1),
-      serverStderr: server.stderr(),
-      speed,
-    };
-  } finally {
-    await loader.stop();
-    await stopChild(server.child);
-  }
+  return withLoadAndServer(
+    () => startLoad<LoadInput, LoadResult>(children, LOAD),
+    () =>
+      startStoreServer(config, {
+        redisPrefix: `${RUN_PREFIX}${config.id}:${round}:`,
+        pgTable: PG_TABLE,
+        fsDir: join(tmp, `${config.id}-${round}`),
+      }),
+    async (loader, server) => {
+      const cookies = await createSessionsOver(server.base, options.sessions);
+      const before = await counterSum(server.base, cookies);
+      const load = await loader.run({
+        url: `${server.base}/`,
+        cookies,
+        warmupSec: options.warmupSec,
+        durationSec: options.durationSec,
+        serverPid: server.child.pid!,
+        redisPid: config.store === 'redis' ? redisPid : null,
+      });
+      const writes = (await counterSum(server.base, cookies)) - before;
+      const inFlight = writes - load.responses;
+      return {
+        round,
+        load,
+        writes,
+        inFlight,
+        countersOk: inFlight >= 0 && inFlight <= options.sessions * (options.warmupSec > 0 ? 2 : 1),
+        serverStderr: server.stderr(),
+        speed,
+      };
+    },
+  );
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -619,7 +476,7 @@ async function roundTrips(
 /** express-session + connect-redis, for contrast: the same two requests over HTTP, seen by Redis. */
 async function expressSessionRoundTrips(admin: RedisClient, tmp: string) {
   const config = CONFIGS.find((c) => c.id === BASELINE_ID)!;
-  const server = await startServer(config, {
+  const server = await startStoreServer(config, {
     redisPrefix: `${RUN_PREFIX}rt-es:`,
     pgTable: PG_TABLE,
     fsDir: join(tmp, 'rt-es'),
@@ -643,15 +500,6 @@ async function expressSessionRoundTrips(admin: RedisClient, tmp: string) {
 
 // ---------------------------------------------------------------------------------------------------
 // Environment, backends, cleanup
-
-function packageVersion(name: string): string {
-  try {
-    const file = join(ROOT, 'node_modules', name, 'package.json');
-    return (JSON.parse(readFileSync(file, 'utf8')) as { version: string }).version;
-  } catch {
-    return '?';
-  }
-}
 
 /** Redis's PID, if it is a redis process on this host (for its CPU time from /proc). */
 function localRedisPid(info: string): number | null {
@@ -717,25 +565,8 @@ async function cleanup(admin: RedisClient | undefined, pool: pg.Pool | undefined
   return done.join('; ');
 }
 
-/** The machine's busy share (all cores) over one second, before anything of this run starts. */
-async function backgroundLoad(): Promise<number | null> {
-  const before = machineTicks();
-  await new Promise((resolve) => setTimeout(resolve, 1000));
-  const after = machineTicks();
-  if (!before || !after) return null;
-  return (100 * (after.busy - before.busy)) / Math.max(1, after.total - before.total);
-}
-
 // ---------------------------------------------------------------------------------------------------
 // Statistics and printing
-
-const median = (values: readonly number[]): number => {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
-};
-const int = (value: number) => Math.round(value).toLocaleString('en-US');
-const times = (value: number) => `${value.toFixed(2)}×`;
 
 interface ConfigSummary {
   readonly id: string;
@@ -758,7 +589,6 @@ function summarize(
 ): ConfigSummary {
   const reqPerSec = runs.length ? median(runs.map((r) => r.load.reqPerSec)) : undefined;
   const baseRate = baseline.length ? median(baseline.map((r) => r.load.reqPerSec)) : undefined;
-  const cpu = runs.filter((r) => r.load.serverCpuMs !== null);
   return {
     id: config.id,
     label: config.label,
@@ -766,21 +596,14 @@ function summarize(
     failures,
     reqPerSec,
     p99Ms: runs.length ? median(runs.map((r) => r.load.p99Ms)) : undefined,
-    errors: runs.reduce((sum, r) => sum + r.load.non2xx + r.load.errors + r.load.timeouts, 0),
+    errors: runs.reduce((sum, r) => sum + errorCount(r.load), 0),
     vsBaseline: reqPerSec !== undefined && baseRate ? reqPerSec / baseRate : undefined,
-    vsBaselinePerRound: runs.flatMap((r) => {
-      const base = baseline.find((b) => b.round === r.round);
-      return base ? [r.load.reqPerSec / base.load.reqPerSec] : [];
-    }),
-    serverCpuUsPerReq: cpu.length
-      ? median(cpu.map((r) => (r.load.serverCpuMs! * 1000) / Math.max(1, r.load.ok + r.load.non2xx)))
-      : undefined,
+    vsBaselinePerRound: perRoundRatios(runs, baseline),
+    serverCpuUsPerReq: serverCpuUsPerReq(runs),
   };
 }
 
 function printTable(summaries: readonly ConfigSummary[]): void {
-  const roundsOf = (s: ConfigSummary, pick: (r: RunResult) => string) =>
-    s.runs.length > 1 ? `(${s.runs.map(pick).join(' / ')})` : '';
   log(
     `\n${'configuration'.padEnd(42)}${'req/s'.padStart(6)} ${'rounds'.padEnd(21)}` +
       `${'p99 ms'.padStart(6)} ${'rounds'.padEnd(15)}${'errors'.padStart(6)}${'vs es+cr'.padStart(10)}`,
@@ -793,8 +616,8 @@ function printTable(summaries: readonly ConfigSummary[]): void {
     const flag = s.errors > 0 ? ' !' : '';
     log(
       `${s.label.padEnd(42)}${String(Math.round(s.reqPerSec)).padStart(6)} ` +
-        `${roundsOf(s, (r) => String(Math.round(r.load.reqPerSec))).padEnd(21)}` +
-        `${String(s.p99Ms).padStart(6)} ${roundsOf(s, (r) => String(r.load.p99Ms)).padEnd(15)}` +
+        `${roundsOf(s.runs, (r) => String(Math.round(r.load.reqPerSec))).padEnd(21)}` +
+        `${String(s.p99Ms).padStart(6)} ${roundsOf(s.runs, (r) => String(r.load.p99Ms)).padEnd(15)}` +
         `${String(s.errors).padStart(6)}${(s.id === BASELINE_ID ? '1.00×' : s.vsBaseline ? times(s.vsBaseline) : '–').padStart(10)}${flag}`,
     );
   }
@@ -845,19 +668,17 @@ function printCpu(summaries: readonly ConfigSummary[]): void {
 // Main
 
 async function main(): Promise<void> {
-  const cpu = cpus();
+  const packages = packageVersions([
+    'express',
+    'express-session',
+    'connect-redis',
+    'redis',
+    'pg',
+    'autocannon',
+  ]);
   const env = {
-    node: process.version,
-    platform: `${platform()} ${arch()}`,
-    cpu: cpu[0]?.model.trim() ?? 'unknown',
-    cores: cpu.length,
-    date: new Date().toISOString(),
-    packages: Object.fromEntries(
-      ['express', 'express-session', 'connect-redis', 'redis', 'pg', 'autocannon'].map((name) => [
-        name,
-        packageVersion(name),
-      ]),
-    ),
+    ...machine(),
+    packages: packages.versions,
     redis: undefined as string | undefined,
     postgres: undefined as string | undefined,
     /** The machine's busy share over 1 s before the run, 0–100 (null where /proc/stat is missing). */
@@ -875,12 +696,8 @@ async function main(): Promise<void> {
     cookie: `Secure __Host-lk with trustProxy: true; every request sends X-Forwarded-Proto: https`,
   };
   log('Latchkey store-mode benchmark (bench/store.ts)');
-  log(`  node ${env.node} on ${env.platform}; ${env.cpu}; ${env.cores} cores; ${env.date}`);
-  log(
-    `  ${Object.entries(env.packages)
-      .map(([n, v]) => `${n} ${v}`)
-      .join(', ')}`,
-  );
+  log(machineLine(env));
+  log(packages.line);
 
   const backends = await connectBackends();
   env.redis = backends.redisVersion;
@@ -896,12 +713,7 @@ async function main(): Promise<void> {
       'increments a counter in the session (a store read and a store write per request)',
   );
   if (options.quick) log('  --quick: a smoke run; do not quote these numbers');
-  const quiet = await backgroundLoad();
-  env.busyBeforePct = quiet;
-  if (quiet !== null) {
-    const note = quiet > 10 ? ': something else is running; expect noisy numbers' : ' (quiet)';
-    log(`  machine busy before the run: ${Math.round(quiet)}% of ${env.cores} cores over 1 s${note}`);
-  }
+  env.busyBeforePct = await backgroundLoad(log, env.cores);
 
   const tmp = await mkdtemp(join(tmpdir(), 'latchkey-bench-store-'));
   cleanupOnSignal = () => cleanup(backends.admin, backends.pool, tmp);
@@ -954,18 +766,18 @@ async function main(): Promise<void> {
         available(c.store) &&
         (options.only === undefined || c.id === BASELINE_ID || c.id.includes(options.only)),
     );
-    const order = RUN_ORDER.map((id) => configs.find((c) => c.id === id)).filter((c) => c !== undefined);
+    const order = inRunOrder(RUN_ORDER, configs);
     const runs = new Map<string, RunResult[]>(configs.map((c) => [c.id, []]));
     const failures = new Map<string, string[]>(configs.map((c) => [c.id, []]));
     for (let round = 1; round <= options.rounds; round++) {
       log(`\nround ${round}/${options.rounds}`);
-      for (const config of round % 2 ? order : [...order].reverse()) {
-        if (stopping) break;
+      for (const config of roundOrder(order, round)) {
+        if (children.stopping) break;
         try {
           const run = await runOne(config, round, tmp, backends.redisPid);
           runs.get(config.id)!.push(run);
           const l = run.load;
-          const errors = l.non2xx + l.errors + l.timeouts;
+          const errors = errorCount(l);
           log(
             `  ${config.label.padEnd(42)}${int(l.reqPerSec).padStart(7)} req/s  p99 ${String(l.p99Ms).padStart(3)} ms` +
               `  errors ${errors}  writes ${run.writes} = ${l.responses} + ${run.inFlight} ` +
@@ -984,7 +796,7 @@ async function main(): Promise<void> {
       }
     }
 
-    if (stopping) return; // the signal handler cleans up and exits
+    if (children.stopping) return; // the signal handler cleans up and exits
     const baseline = runs.get(BASELINE_ID) ?? [];
     const summaries: ConfigSummary[] = configs.map((c) =>
       summarize(c, runs.get(c.id)!, failures.get(c.id)!, baseline),
@@ -1024,8 +836,8 @@ async function main(): Promise<void> {
         `${perRound.length > 1 ? `; per round ${perRound.map(times).join(', ')}` : ''})`,
     );
   } finally {
-    if (!stopping) {
-      killAllNow();
+    if (!children.stopping) {
+      children.killAll();
       const done = await cleanup(backends.admin, backends.pool, tmp).catch(
         (error: unknown) => `cleanup failed: ${error}`,
       );

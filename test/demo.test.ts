@@ -1,15 +1,14 @@
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { generateKeyLine } from '../src/crypto/keyring.ts';
 import { CookieJar } from './support/cookies.ts';
+import { startServerProcess } from './support/examples.ts';
 
-const root = fileURLToPath(new URL('..', import.meta.url));
 const children: ChildProcess[] = [];
 const dataDirs: string[] = [];
 after(() => {
@@ -25,34 +24,13 @@ function dataDir(): string {
 
 /** Start the demo exactly as `npm start` does, on a free port; resolve with its URL and console output. */
 async function startDemo(env: Record<string, string>) {
-  const child = spawn(
-    process.execPath,
-    ['--conditions=source', '--import', 'tsx', 'examples/demo/server.ts'],
-    {
-      cwd: root,
-      env: {
-        ...process.env,
-        LATCHKEY_KEYS: '',
-        NODE_ENV: '',
-        PORT: '0',
-        REDIS_URL: '',
-        DEMO_DATA_DIR: dataDir(),
-        ...env,
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    },
+  const demo = await startServerProcess(
+    'examples/demo/server.ts',
+    { LATCHKEY_KEYS: '', NODE_ENV: '', PORT: '0', REDIS_URL: '', DEMO_DATA_DIR: dataDir(), ...env },
+    /Listening on (http:\/\/\S+)/,
   );
-  children.push(child);
-  let output = '';
-  child.stderr?.on('data', (chunk) => {
-    output += chunk;
-  });
-  for await (const chunk of child.stdout!) {
-    output += chunk;
-    const match = /Listening on (http:\/\/\S+)/.exec(output);
-    if (match) return { url: match[1]!.replace(/\/$/, ''), output: () => output, child };
-  }
-  throw new Error(`demo did not start: ${output}`);
+  children.push(demo.child);
+  return demo;
 }
 
 /**

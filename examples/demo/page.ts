@@ -1,3 +1,5 @@
+import { csrfField, escapeHtml } from '../shared/html.ts';
+
 export interface PageModel {
   development: boolean;
   signedIn: boolean;
@@ -13,15 +15,6 @@ export interface PageModel {
     current: boolean;
   }> | null;
 }
-
-const ESCAPES: Record<string, string> = {
-  '&': '&amp;',
-  '<': '&lt;',
-  '>': '&gt;',
-  '"': '&quot;',
-  "'": '&#39;',
-};
-const escapeHtml = (text: string) => text.replace(/[&<>"']/g, (c) => ESCAPES[c] ?? c);
 
 const STYLE = `
   body { font: 16px/1.5 system-ui, sans-serif; max-width: 40rem; margin: 2rem auto; padding: 0 1rem; color: #1d232a; }
@@ -68,7 +61,7 @@ function devicesCard(devices: NonNullable<PageModel['devices']>, token: string):
 /** The demo's one page. Every dynamic value is escaped. */
 export function renderPage(model: PageModel, notice: string | null, csrfToken: string): string {
   // Every form carries a fresh CSRF token (latchkey/csrf); the server refuses a post without one.
-  const token = `<input type="hidden" name="_csrf" value="${escapeHtml(csrfToken)}">`;
+  const token = csrfField(csrfToken);
   const banner = model.development
     ? `<p class="banner" id="dev-banner"><strong>Development mode.</strong> Plain-HTTP cookie <code>lk</code>;
        without <code>LATCHKEY_KEYS</code> the key is random and sessions end when the server restarts.</p>`

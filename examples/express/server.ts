@@ -11,10 +11,12 @@
  * LATCHKEY_STORE=memory runs it in store mode instead (an in-memory store: one process, and sessions
  * end when it exits), which adds the signed-in user's device list at /api/devices.
  */
+import { createServer } from 'node:http';
 import express, { type ErrorRequestHandler, type Request } from 'express';
 import session, { csrf } from 'latchkey/express';
 import { memoryStore } from 'latchkey/stores/memory';
-import { renderPage } from './page.ts';
+import { renderNotePage } from '../shared/html.ts';
+import { serve } from '../shared/serve.ts';
 
 // req.session is untyped here (its values are `unknown`), so the handlers check what they read. To
 // type it, augment SessionData once in your app (docs/guides/express.md, "Typing your session data"):
@@ -48,7 +50,7 @@ app.get('/', (req, res) => {
   const visits = (typeof req.session.visits === 'number' ? req.session.visits : 0) + 1;
   req.session.visits = visits;
   res.type('html').send(
-    renderPage({
+    renderNotePage('Express', {
       userName: text(req.session.userName),
       visits,
       note: text(req.session.note),
@@ -131,17 +133,4 @@ app.use(((error, _req, res, next) => {
     .send(status === 503 ? 'Service Unavailable' : 'Internal Server Error');
 }) satisfies ErrorRequestHandler);
 
-const host = process.env.HOST ?? '127.0.0.1';
-const server = app.listen(Number(process.env.PORT ?? 3000), host, (error) => {
-  if (error) throw error;
-  const address = server.address();
-  const port = typeof address === 'object' && address !== null ? address.port : process.env.PORT;
-  console.log(`listening on http://${host}:${port}`);
-});
-
-const stop = () => {
-  server.close(() => process.exit(0));
-  server.closeIdleConnections();
-};
-process.on('SIGINT', stop);
-process.on('SIGTERM', stop);
+serve(createServer(app));

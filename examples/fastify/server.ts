@@ -11,7 +11,7 @@
 import formbody from '@fastify/formbody';
 import Fastify from 'fastify';
 import latchkey from 'latchkey/fastify';
-import { renderPage } from './page.ts';
+import { renderNotePage } from '../shared/html.ts';
 
 // Type request.session's data for the whole app (declaration merging).
 declare module 'latchkey/fastify' {
@@ -35,7 +35,7 @@ app.get('/', async (request, reply) => {
   session.set('visits', visits);
   const notice = session.takeFlash<string>('notice');
   reply.type('text/html; charset=utf-8');
-  return renderPage({
+  return renderNotePage('Fastify', {
     userName: session.get('userName'),
     visits,
     note: session.get('note'),

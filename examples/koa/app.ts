@@ -3,6 +3,7 @@ import { bodyParser } from '@koa/bodyparser';
 import Koa from 'koa';
 import type { SessionsOptions } from 'latchkey';
 import { csrf, session } from 'latchkey/koa';
+import { csrfField, escapeHtml } from '../shared/html.ts';
 
 // What this app keeps in its sessions: ctx.session.get('count') is a number everywhere.
 declare module 'latchkey/koa' {
@@ -13,12 +14,8 @@ declare module 'latchkey/koa' {
 
 const USERNAME = /^[A-Za-z0-9_.-]{1,32}$/;
 
-function escapeHtml(text: string): string {
-  return text.replace(/[&<>"']/g, (char) => `&#${char.charCodeAt(0)};`);
-}
-
 function page(userId: string | undefined, count: number, token: string): string {
-  const hidden = `<input type="hidden" name="_csrf" value="${escapeHtml(token)}">`;
+  const hidden = csrfField(token);
   const body =
     userId === undefined
       ? `<p id="status">You are not signed in.</p>

@@ -5,19 +5,11 @@
  * (behind a TLS-terminating proxy, also set `app.proxy = true`). Without it, plain-HTTP development
  * mode with a key that lasts until the process exits.
  */
+import { createServer } from 'node:http';
+import { serve } from '../shared/serve.ts';
 import { createApp } from './app.ts';
 
 const keys = process.env.LATCHKEY_KEYS;
 const app = createApp(keys ? { keys } : { development: true });
 
-const port = Number(process.env.PORT || 3000);
-const host = process.env.HOST || '127.0.0.1';
-const server = app.listen(port, host, () => {
-  const address = server.address();
-  const actual = typeof address === 'object' && address ? address.port : port;
-  console.log(`listening on http://${host}:${actual}`);
-});
-
-const stop = () => server.close(() => process.exit(0));
-process.on('SIGINT', stop);
-process.on('SIGTERM', stop);
+serve(createServer(app.callback()));

@@ -2,7 +2,6 @@
 // playwright-core against the demo started exactly as `npm start` starts it. No mocks, no request
 // interception: every request below is a real one from the browser to a real server.
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
@@ -12,6 +11,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { type Browser, type BrowserContext, chromium, type Page, type Response } from 'playwright-core';
+import { type ServerProcess, startServerProcess } from '../support/examples.ts';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 /** Debian's Chromium; CI (.ci/run) installs it. Playwright never downloads a browser here. */
@@ -19,45 +19,19 @@ const CHROMIUM = '/usr/bin/chromium';
 const SCREENSHOT = join(root, 'test-artifacts', 'e2e', 'signed-in.png');
 const TIMEOUT = 20_000;
 
-let demo: { url: string; child: ChildProcess; output: () => string };
+let demo: ServerProcess;
 let attacker: { server: Server; port: number };
 let browser: Browser;
 let dataDir: string;
 
 /** Start the demo as `npm start` does, on a free port with a fresh data dir; resolve with its URL. */
-async function startDemo(dir: string): Promise<typeof demo> {
-  const child = spawn(
-    process.execPath,
-    ['--conditions=source', '--import', 'tsx', 'examples/demo/server.ts'],
-    {
-      cwd: root,
-      env: { ...process.env, LATCHKEY_KEYS: '', NODE_ENV: '', PORT: '0', REDIS_URL: '', DEMO_DATA_DIR: dir },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    },
+function startDemo(dir: string): Promise<typeof demo> {
+  return startServerProcess(
+    'examples/demo/server.ts',
+    { LATCHKEY_KEYS: '', NODE_ENV: '', PORT: '0', REDIS_URL: '', DEMO_DATA_DIR: dir },
+    /Listening on (http:\/\/\S+)/,
+    15_000,
   );
-  let output = '';
-  const collect = (chunk: Buffer) => {
-    output += chunk.toString();
-  };
-  child.stdout!.on('data', collect);
-  child.stderr!.on('data', collect);
-  const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`the demo did not start in 15 s:\n${output}`)), 15_000);
-    const check = () => {
-      const match = /Listening on (http:\/\/\S+)/.exec(output);
-      if (match) {
-        clearTimeout(timer);
-        child.stdout!.off('data', check);
-        resolve(match[1]!.replace(/\/$/, ''));
-      }
-    };
-    child.stdout!.on('data', check);
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`the demo exited (${code}) before listening:\n${output}`));
-    });
-  });
-  return { url, child, output: () => output };
 }
 
 const escapeAttribute = (text: string) => text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
@@ -108,11 +82,17 @@ async function submit(page: Page, button: string, path: string): Promise<[Respon
   return [post, home];
 }
 
-/** Open the demo in a fresh context and sign in through the form; the page is the signed-in home. */
-async function signIn(username: string): Promise<{ context: BrowserContext; page: Page }> {
+/** A fresh browser context with the demo's home page open. */
+async function openHome(): Promise<{ context: BrowserContext; page: Page }> {
   const context = await browser.newContext();
   const page = await context.newPage();
   await page.goto(`${demo.url}/`);
+  return { context, page };
+}
+
+/** Open the demo in a fresh context and sign in through the form; the page is the signed-in home. */
+async function signIn(username: string): Promise<{ context: BrowserContext; page: Page }> {
+  const { context, page } = await openHome();
   await page.fill('#username-input', username);
   const [post] = await submit(page, '#login', '/login');
   assert.equal(post.status(), 303);
@@ -182,10 +162,8 @@ describe('the demo in Chromium', () => {
   test('sign in through the form; a reload keeps the session; the cookie is HttpOnly and SameSite=Lax', {
     timeout: TIMEOUT,
   }, async () => {
-    const context = await browser.newContext();
+    const { context, page } = await openHome();
     try {
-      const page = await context.newPage();
-      await page.goto(`${demo.url}/`);
       assert.equal(await text(page, '#status'), 'You are not signed in.');
       assert.equal(await text(page, '#visits'), '1');
 
@@ -221,10 +199,8 @@ describe('the demo in Chromium', () => {
   test('fixation defence: signing in gives the browser a new cookie value; the old one stays anonymous', {
     timeout: TIMEOUT,
   }, async () => {
-    const context = await browser.newContext();
+    const { context, page } = await openHome();
     try {
-      const page = await context.newPage();
-      await page.goto(`${demo.url}/`);
       const anonymous = (await lkCookie(context))?.value;
       assert.ok(anonymous, 'the first page view sets an lk cookie');
       await page.reload();

@@ -31,8 +31,3 @@ export class CookieJar {
     return [...this.#cookies].map(([name, value]) => `${name}=${value}`).join('; ');
   }
 }
-
-/** The `name=value` part of each Set-Cookie line. */
-export function cookiePairs(setCookie: readonly string[]): string[] {
-  return setCookie.map((line) => line.split('; ')[0] ?? '');
-}

@@ -1,6 +1,6 @@
 /**
  * Run an example app (examples/<name>/server.ts) the way its header says, and talk to it like a
- * browser: for the tests in test/examples.
+ * browser: for the tests in test/examples (and, for starting the demo, test/demo.test.ts and test/e2e).
  */
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
@@ -9,6 +9,59 @@ import { CookieJar } from './cookies.ts';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const children: ChildProcess[] = [];
+
+export interface ServerProcess {
+  readonly child: ChildProcess;
+  /** The URL it printed, without a trailing slash, such as `http://127.0.0.1:41234`. */
+  readonly url: string;
+  /** Everything it printed so far, stdout and stderr. */
+  output(): string;
+}
+
+/**
+ * Start `node --conditions=source --import tsx <script>` in the repository root, with `env` over this
+ * process's environment (an undefined value removes a variable); resolve once its stdout matches
+ * `listening`, whose first group is the URL. Rejects if it exits first, or takes over `timeoutMs` (then
+ * it is killed).
+ */
+export async function startServerProcess(
+  script: string,
+  env: Record<string, string | undefined>,
+  listening: RegExp,
+  timeoutMs = 30_000,
+): Promise<ServerProcess> {
+  const child = spawn(process.execPath, ['--conditions=source', '--import', 'tsx', script], {
+    cwd: root,
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  const collect = (chunk: Buffer) => {
+    output += chunk.toString();
+  };
+  child.stdout!.on('data', collect);
+  child.stderr!.on('data', collect);
+  const url = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`${script} did not start in ${timeoutMs / 1000} s:\n${output}`));
+    }, timeoutMs);
+    const check = () => {
+      const match = listening.exec(output);
+      if (match) {
+        clearTimeout(timer);
+        child.stdout!.off('data', check);
+        resolve(match[1]!.replace(/\/$/, ''));
+      }
+    };
+    child.stdout!.on('data', check);
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`${script} exited (${code}) before listening:\n${output}`));
+    });
+  });
+  return { child, url, output: () => output };
+}
 
 export interface RunningExample {
   /** Such as `http://127.0.0.1:41234`. */
@@ -23,30 +76,15 @@ export interface RunningExample {
  * `listening on http://127.0.0.1:<port>` with a real port.
  */
 export async function startExample(name: string, env: Record<string, string> = {}): Promise<RunningExample> {
-  const childEnv: NodeJS.ProcessEnv = { ...process.env, PORT: '0', LATCHKEY_KEYS: '', NODE_ENV: '', ...env };
-  delete childEnv.HOST; // the default, 127.0.0.1
-  const child = spawn(
-    process.execPath,
-    ['--conditions=source', '--import', 'tsx', `examples/${name}/server.ts`],
-    { cwd: root, env: childEnv, stdio: ['ignore', 'pipe', 'pipe'] },
+  const example = await startServerProcess(
+    `examples/${name}/server.ts`,
+    // HOST unset: the default, 127.0.0.1.
+    { PORT: '0', LATCHKEY_KEYS: '', NODE_ENV: '', HOST: undefined, ...env },
+    /^listening on (http:\/\/127\.0\.0\.1:\d+)$/m,
   );
-  children.push(child);
-  let output = '';
-  child.stderr?.on('data', (chunk) => {
-    output += chunk;
-  });
-  for await (const chunk of child.stdout!) {
-    output += chunk;
-    const match = /^listening on (http:\/\/127\.0\.0\.1:(\d+))$/m.exec(output);
-    if (match) {
-      assert.notEqual(match[2], '0', 'the real port is printed');
-      child.stdout?.on('data', (more) => {
-        output += more;
-      });
-      return { base: match[1]!, output: () => output };
-    }
-  }
-  throw new Error(`examples/${name} did not start: ${output}`);
+  children.push(example.child);
+  assert.notEqual(new URL(example.url).port, '0', 'the real port is printed');
+  return { base: example.url, output: example.output };
 }
 
 /** Stop every example this process started, each by its own PID (call it in `after`). */

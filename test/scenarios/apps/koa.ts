@@ -2,6 +2,7 @@ import Koa from 'koa';
 import { session } from '../../../src/adapters/koa.ts';
 import type { Session } from '../../../src/core/session.ts';
 import type { ScenarioData, StartScenarioApp } from '../suite.ts';
+import { scenarioRoute } from './routes.ts';
 import { errorBody, listen } from './serve.ts';
 
 export const startKoaApp: StartScenarioApp = (sessions) => {
@@ -17,32 +18,18 @@ export const startKoaApp: StartScenarioApp = (sessions) => {
   app.use(async (ctx) => {
     // ctx.session is typed by the app-wide SessionData; this app's sessions hold ScenarioData.
     const current = ctx.session as unknown as Session<ScenarioData>;
-    switch (`${ctx.method} ${ctx.path}`) {
-      case 'GET /read':
-        ctx.body = { isNew: current.isNew, data: current.data };
-        return;
-      case 'POST /set':
-        current.set(String(ctx.query.key ?? ''), String(ctx.query.value ?? ''));
-        break;
-      case 'POST /regenerate':
-        await current.regenerate();
-        break;
-      case 'POST /destroy':
-        await current.destroy();
-        break;
-      case 'POST /big':
-        current.set('big', 'x'.repeat(200_000));
-        break;
-      case 'POST /two-cookies':
-        ctx.cookies.set('app', '1', { httpOnly: false });
-        current.set('two', 'yes');
-        break;
-      default:
-        ctx.status = 404;
-        ctx.body = 'not found';
-        return;
+    const body = await scenarioRoute(
+      `${ctx.method} ${ctx.path}`,
+      current,
+      (name) => String(ctx.query[name] ?? ''),
+      () => ctx.cookies.set('app', '1', { httpOnly: false }),
+    );
+    if (body === undefined) {
+      ctx.status = 404;
+      ctx.body = 'not found';
+      return;
     }
-    ctx.body = { ok: true };
+    ctx.body = body;
   });
   return listen(app.callback());
 };

@@ -1,6 +1,8 @@
 /** Serve a node:http listener or a Fetch handler on a free loopback port, for the scenario apps. */
-import { createServer, type IncomingMessage, type RequestListener, type ServerResponse } from 'node:http';
+import { createServer, type RequestListener } from 'node:http';
 import type { AddressInfo } from 'node:net';
+// The Hono example's node:http bridge, which the Fetch-based apps here are served through too.
+import { send, toRequest } from '../../../examples/hono/node-bridge.ts';
 import { LatchkeyError } from '../../../src/errors.ts';
 import type { ScenarioApp } from '../suite.ts';
 
@@ -23,32 +25,6 @@ export function errorBody(error: unknown): string {
   return error instanceof LatchkeyError ? error.code : 'error';
 }
 
-async function toRequest(req: IncomingMessage): Promise<Request> {
-  const headers = new Headers();
-  for (const [name, value] of Object.entries(req.headers)) {
-    if (value === undefined) continue;
-    for (const item of Array.isArray(value) ? value : [value]) headers.append(name, item);
-  }
-  const chunks: Buffer[] = [];
-  for await (const chunk of req) chunks.push(chunk as Buffer);
-  const hasBody = chunks.length > 0 && req.method !== 'GET' && req.method !== 'HEAD';
-  return new Request(`http://${req.headers.host}${req.url}`, {
-    method: req.method ?? 'GET',
-    headers,
-    body: hasBody ? Buffer.concat(chunks) : null,
-  });
-}
-
-async function fromResponse(response: Response, res: ServerResponse): Promise<void> {
-  for (const [name, value] of response.headers) {
-    if (name !== 'set-cookie') res.setHeader(name, value);
-  }
-  const setCookie = response.headers.getSetCookie();
-  if (setCookie.length > 0) res.setHeader('set-cookie', setCookie);
-  res.statusCode = response.status;
-  res.end(Buffer.from(await response.arrayBuffer()));
-}
-
 /** Serve a Fetch handler through node:http (each Set-Cookie stays its own line). */
 export function listenFetch(
   handler: (request: Request) => Response | Promise<Response>,
@@ -56,7 +32,7 @@ export function listenFetch(
   return listen((req, res) => {
     toRequest(req)
       .then(handler)
-      .then((response) => fromResponse(response, res))
+      .then((response) => send(response, res))
       .catch(() => {
         res.statusCode = 500;
         res.end('bridge error');
