@@ -22,22 +22,24 @@
  * ```
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { FINGERPRINTING_COOKIE_NAMES } from '../cookie/options.ts';
 import { parseSafeJson } from '../core/json.ts';
-import type { Duration } from '../core/policy.ts';
 import { asImpl, type Session } from '../core/session.ts';
-import { createSessions, type Sessions, type SessionsOptions } from '../core/sessions.ts';
+import type { Sessions } from '../core/sessions.ts';
 import type { Csrf, CsrfOptions } from '../csrf/index.ts';
-import { ConfigError, SessionStateError } from '../errors.ts';
-import type { SessionStore } from '../stores/types.ts';
+import { SessionStateError } from '../errors.ts';
+import { type ExpressSessionOptions, type Resolved, resolve } from './express-options.ts';
 import { sendCsrfForbidden } from './node.ts';
-import { failer, holdUntilCommitted, type NodeSessionOptions } from './node-hold.ts';
+import { failer, holdUntilCommitted } from './node-hold.ts';
+
+export type { ExpressSessionOptions } from './express-options.ts';
+
 import { csrfRequestOf, toCsrf } from './shared.ts';
 
 /** Your session data's shape: augment it (`declare module 'latchkey/express'`); untyped by default. */
 // biome-ignore lint/suspicious/noEmptyInterface: an interface, so that applications can augment it
 export interface SessionData {}
-type Data = keyof SessionData extends never ? Record<string, unknown> : SessionData;
+/** @internal The data type behind `req.session`: SessionData, or untyped when it is not augmented. */
+export type Data = keyof SessionData extends never ? Record<string, unknown> : SessionData;
 
 /** A read-only view of the session cookie, as express-session's `req.session.cookie` shows it. */
 export interface SessionCookieView {
@@ -89,178 +91,6 @@ declare global {
       csrfToken(): string;
     }
   }
-}
-
-/** express-session's option names where they mean something here, plus Latchkey's own. */
-export interface ExpressSessionOptions
-  extends Omit<SessionsOptions, 'cookie' | 'store' | 'trustProxy' | 'idleTimeout'>,
-    NodeSessionOptions {
-  /** An existing session manager (from createSessions) instead of the options that make one. */
-  sessions?: Sessions<Data> | undefined;
-  /** The cookie name; default `__Host-lk` (`lk` in development). */
-  name?: string | undefined;
-  cookie?:
-    | {
-        /** The idle timeout in ms; also makes the cookie persistent, as in express-session. */
-        maxAge?: number | undefined;
-        secure?: boolean | undefined;
-        httpOnly?: boolean | undefined;
-        sameSite?: boolean | 'lax' | 'strict' | 'none' | undefined;
-        domain?: string | undefined;
-        path?: string | undefined;
-        partitioned?: boolean | undefined;
-        priority?: 'low' | 'medium' | 'high' | undefined;
-      }
-    | undefined;
-  idleTimeout?: Duration | undefined;
-  /** Renew the cookie on every response (touchAfter 0). */
-  rolling?: boolean | undefined;
-  /** Write the session on every request even if unchanged. */
-  resave?: boolean | undefined;
-  /** Only false: Latchkey never sends a cookie for a session with nothing in it. */
-  saveUninitialized?: false | undefined;
-  /** true: believe X-Forwarded-Proto; false: only the socket; default: Express's `trust proxy` (req.secure). */
-  proxy?: boolean | undefined;
-  /** `req.session` deleted or set to null: 'keep' (default) leaves the session as it was; 'destroy' ends it. */
-  unset?: 'keep' | 'destroy' | undefined;
-  /** A Latchkey store (latchkey/stores/*): store mode. */
-  store?: SessionStore | undefined;
-}
-
-const REFUSED: Record<string, string> = {
-  secret:
-    'Latchkey seals sessions with keys, not a secret: pass `keys` (generate with `npx latchkey keygen`) or set LATCHKEY_KEYS',
-  genid: 'session tokens are always 256 random bits, stored only as hashes; there is no genid',
-};
-const COOKIE_OPTIONS = new Set([
-  'maxAge',
-  'secure',
-  'httpOnly',
-  'sameSite',
-  'domain',
-  'path',
-  'partitioned',
-  'priority',
-]);
-
-interface Resolved {
-  sessions: Sessions<Data>;
-  resave: boolean;
-  unsetDestroy: boolean;
-  /** true: follow Express's req.secure; false: the Sessions' own trustProxy decides. */
-  useReqSecure: boolean;
-  cookie: Omit<SessionCookieView, 'maxAge' | 'originalMaxAge' | 'expires'>;
-  persistent: boolean;
-}
-
-function mapCookie(options: ExpressSessionOptions, development: boolean) {
-  const given = options.cookie ?? {};
-  if (typeof given !== 'object' || given === null) throw new ConfigError('cookie must be an object');
-  for (const key of Object.keys(given)) {
-    if (key === 'expires')
-      throw new ConfigError('cookie.expires is refused: give cookie.maxAge (ms) instead');
-    if (!COOKIE_OPTIONS.has(key)) throw new ConfigError(`cookie.${key} is not a latchkey/express option`);
-  }
-  const { maxAge, sameSite, secure } = given;
-  if (sameSite === false) throw new ConfigError('cookie.sameSite: false is refused: use lax, strict or none');
-  if ((secure as unknown) === 'auto') {
-    throw new ConfigError("cookie.secure: 'auto' is refused: cookies are Secure unless development: true");
-  }
-  if (maxAge !== undefined && (!Number.isSafeInteger(maxAge) || maxAge <= 0)) {
-    throw new ConfigError('cookie.maxAge must be a positive whole number of milliseconds');
-  }
-  if (maxAge !== undefined && options.idleTimeout !== undefined) {
-    throw new ConfigError('give cookie.maxAge or idleTimeout, not both');
-  }
-  const cookie = {
-    ...(options.name !== undefined ? { name: options.name } : {}),
-    ...(given.path !== undefined ? { path: given.path } : {}),
-    ...(given.domain !== undefined ? { domain: given.domain } : {}),
-    ...(secure !== undefined ? { secure } : {}),
-    ...(given.httpOnly !== undefined ? { httpOnly: given.httpOnly } : {}),
-    ...(given.partitioned !== undefined ? { partitioned: given.partitioned } : {}),
-    ...(given.priority !== undefined ? { priority: given.priority } : {}),
-    ...(sameSite !== undefined ? { sameSite: sameSite === true ? ('strict' as const) : sameSite } : {}),
-    persistent: maxAge !== undefined,
-  };
-  const view = {
-    httpOnly: given.httpOnly ?? true,
-    secure: secure ?? !development,
-    sameSite: (sameSite === true ? 'strict' : (sameSite ?? 'lax')) as 'lax' | 'strict' | 'none',
-    path: given.path ?? '/',
-    domain: given.domain,
-  };
-  return { cookie, view, idleTimeout: maxAge ?? options.idleTimeout };
-}
-
-function resolve(options: ExpressSessionOptions): Resolved {
-  if (options === null || typeof options !== 'object') throw new ConfigError('options must be an object');
-  for (const [key, why] of Object.entries(REFUSED)) {
-    if (Object.hasOwn(options, key)) throw new ConfigError(`${key} is refused: ${why}`);
-  }
-  if (options.saveUninitialized === (true as unknown)) {
-    throw new ConfigError(
-      'saveUninitialized: true is refused: Latchkey never sends a cookie for an empty session; leave it out',
-    );
-  }
-  if (options.unset !== undefined && options.unset !== 'keep' && options.unset !== 'destroy') {
-    throw new ConfigError("unset must be 'keep' or 'destroy'");
-  }
-  const {
-    sessions: given,
-    name,
-    cookie: _cookie,
-    rolling,
-    resave,
-    saveUninitialized: _saveUninitialized,
-    proxy,
-    unset,
-    store,
-    onError: _onError,
-    ...rest
-  } = options;
-  if (options.name !== undefined && FINGERPRINTING_COOKIE_NAMES.includes(options.name)) {
-    throw new ConfigError(
-      `name '${options.name}' tells attackers which framework runs the site (checklist #10): leave name out`,
-    );
-  }
-  const development = options.development === true;
-  const mapped = mapCookie(options, development);
-  let sessions: Sessions<Data>;
-  if (given !== undefined) {
-    if (
-      Object.keys(rest).length > 0 ||
-      options.cookie !== undefined ||
-      name !== undefined ||
-      store !== undefined ||
-      rolling !== undefined ||
-      proxy !== undefined
-    ) {
-      throw new ConfigError(
-        'with `sessions`, configure cookies, timeouts, the store and trustProxy (for proxy) in createSessions()',
-      );
-    }
-    sessions = given;
-  } else {
-    const { idleTimeout: _idle, ...latchkeyOptions } = rest;
-    sessions = createSessions<Data>({
-      ...latchkeyOptions,
-      ...(mapped.idleTimeout !== undefined ? { idleTimeout: mapped.idleTimeout } : {}),
-      ...(rolling === true ? { touchAfter: 0 } : {}),
-      cookie: mapped.cookie,
-      store,
-      trustProxy: proxy === true,
-    });
-  }
-  return {
-    sessions,
-    resave: resave === true,
-    unsetDestroy: unset === 'destroy',
-    // Express's own `trust proxy` (req.secure) decides unless proxy, or a ready manager, says otherwise.
-    useReqSecure: proxy === undefined && given === undefined,
-    cookie: mapped.view,
-    persistent: mapped.cookie.persistent,
-  };
 }
 
 /** What one request's `req.session` works on. */
