@@ -10,6 +10,7 @@ import { createCsrf } from '../csrf/index.ts';
 import { LatchkeyError } from '../errors.ts';
 import { memoryStore } from '../stores/memory.ts';
 import { sqliteStore } from '../stores/sqlite.ts';
+import { createFakeClock } from '../testing/fake-clock.ts';
 import { type CsrfEnv, csrf, type SessionEnv, sessionMiddleware } from './hono.ts';
 
 const keys = generateKeyLine('k1');
@@ -225,7 +226,9 @@ describe('latchkey/hono sessionMiddleware', () => {
   });
 
   test('c.get("sessions") lists and revokes a user\'s devices in store mode', async () => {
-    const sessions = createSessions<Data>({ keys, store: memoryStore() });
+    // Sign-ins a second apart: "oldest first" must not depend on two logins in the same millisecond.
+    const clock = createFakeClock();
+    const sessions = createSessions<Data>({ keys, clock, store: memoryStore({ clock }) });
     const app = new Hono<SessionEnv<Data>>();
     app.use(sessionMiddleware({ sessions }));
     app.post('/login', async (c) => {
@@ -240,6 +243,7 @@ describe('latchkey/hono sessionMiddleware', () => {
     const laptop = client(app);
     const phone = client(app);
     await laptop.call('/login', { method: 'POST' });
+    clock.advance('1s');
     await phone.call('/login', { method: 'POST' });
     assert.deepEqual(await (await laptop.call('/devices')).json(), [true, false]);
   });

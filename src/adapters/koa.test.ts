@@ -13,6 +13,7 @@ import { createCsrf } from '../csrf/index.ts';
 import { LatchkeyError } from '../errors.ts';
 import { memoryStore } from '../stores/memory.ts';
 import { sqliteStore } from '../stores/sqlite.ts';
+import { createFakeClock } from '../testing/fake-clock.ts';
 import { csrf, type SessionDataOf, session } from './koa.ts';
 
 // The typing test: apps declare their data once, and ctx.session follows everywhere.
@@ -184,7 +185,9 @@ describe('latchkey/koa session()', () => {
   });
 
   test('a change after the commit throws; ctx.sessions lists the devices in store mode', async () => {
-    const sessions = createSessions({ keys, development: true, store: memoryStore() });
+    // Sign-ins a second apart: "oldest first" must not depend on two logins in the same millisecond.
+    const clock = createFakeClock();
+    const sessions = createSessions({ keys, development: true, clock, store: memoryStore({ clock }) });
     let late: unknown;
     const app = new Koa();
     app.use(async (ctx, next) => {
@@ -203,6 +206,7 @@ describe('latchkey/koa session()', () => {
     const laptop = await serve(app);
     const phone = await serve(app);
     await laptop.call('/', { method: 'POST' });
+    clock.advance('1s');
     await phone.call('/', { method: 'POST' });
     assert.deepEqual(await (await laptop.call('/')).json(), [true, false]);
     assert.ok(late instanceof LatchkeyError);
