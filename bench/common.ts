@@ -21,8 +21,11 @@ const NODE_ARGS = ['--conditions=source', '--import', 'tsx'];
 export interface Flags {
   readonly quick: boolean;
   readonly json: boolean;
-  /** `--only=TEXT`: only the configurations whose id contains the text (where the bench takes it). */
-  readonly only: string | undefined;
+  /**
+   * `--only=TEXT[,TEXT…]`: only the configurations whose id contains one of the texts (where the bench
+   * takes it).
+   */
+  readonly only: readonly string[] | undefined;
 }
 
 /** `--quick`, `--json` and, where `withOnly`, `--only=TEXT`; `--help` prints the usage and exits 0. */
@@ -33,13 +36,17 @@ export function parseFlags(
 ): Flags {
   let quick = false;
   let json = false;
-  let only: string | undefined;
+  let only: string[] | undefined;
   for (const arg of argv) {
     if (arg === '--quick') quick = true;
     else if (arg === '--json') json = true;
-    else if (withOnly && arg.startsWith('--only=')) only = arg.slice('--only='.length);
-    else if (arg === '--help' || arg === '-h') {
-      const usage = `npm run bench:${bench} -- [--quick] [--json]${withOnly ? ' [--only=TEXT]' : ''}`;
+    else if (withOnly && arg.startsWith('--only=')) {
+      only = arg
+        .slice('--only='.length)
+        .split(',')
+        .filter((text) => text !== '');
+    } else if (arg === '--help' || arg === '-h') {
+      const usage = `npm run bench:${bench} -- [--quick] [--json]${withOnly ? ' [--only=TEXT[,TEXT…]]' : ''}`;
       process.stdout.write(`usage: ${usage}\n`);
       process.exit(0);
     } else {

@@ -8,7 +8,7 @@
  *   npm run bench:http              # 3 interleaved rounds of 1 s warm-up + 3 s per configuration, ~4 min
  *   npm run bench:http -- --quick   # 1 round of 1 s + 2 s: a smoke run, not numbers to quote
  *   npm run bench:http -- --json    # the same measurements as JSON on stdout
- *   npm run bench:http -- --only=express   # only configurations whose id contains the text
+ *   npm run bench:http -- --only=express,lk-http   # only configurations whose id contains one of the texts
  *
  * Each configuration runs bench/http-server.ts in a child process and drives it from another child
  * process (bench/http-load.ts, autocannon). See bench/README.md for the method and how to read the
@@ -272,11 +272,9 @@ async function main(): Promise<void> {
   if (options.quick) log('  --quick: a smoke run; do not quote these numbers');
   env.busyBeforePct = await backgroundLoad(log, env.cores);
 
+  const wanted = (id: string) => options.only === undefined || options.only.some((text) => id.includes(text));
   const selected = CONFIGS.filter(
-    (c) =>
-      options.only === undefined ||
-      c.id.includes(options.only) ||
-      CONFIGS.some((o) => o.baseline === c.id && o.id.includes(options.only!)),
+    (c) => wanted(c.id) || CONFIGS.some((o) => o.baseline === c.id && o.id !== c.id && wanted(o.id)),
   );
   const order = inRunOrder(RUN_ORDER, selected);
   const runs = new Map<string, RunResult[]>(selected.map((c) => [c.id, []]));

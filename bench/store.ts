@@ -764,7 +764,9 @@ async function main(): Promise<void> {
     const configs = CONFIGS.filter(
       (c) =>
         available(c.store) &&
-        (options.only === undefined || c.id === BASELINE_ID || c.id.includes(options.only)),
+        (options.only === undefined ||
+          c.id === BASELINE_ID ||
+          options.only.some((text) => c.id.includes(text))),
     );
     const order = inRunOrder(RUN_ORDER, configs);
     const runs = new Map<string, RunResult[]>(configs.map((c) => [c.id, []]));

@@ -33,7 +33,7 @@ import { failer, holdUntilCommitted } from './node-hold.ts';
 
 export type { ExpressSessionOptions } from './express-options.ts';
 
-import { csrfRequestOf, toCsrf } from './shared.ts';
+import { csrfRequestOf, syncSessions, toCsrf } from './shared.ts';
 
 /** Your session data's shape: augment it (`declare module 'latchkey/express'`); untyped by default. */
 // biome-ignore lint/suspicious/noEmptyInterface: an interface, so that applications can augment it
@@ -112,10 +112,11 @@ type ExpressRequest = IncomingMessage & {
   secure?: boolean;
 };
 
-const STATE = new WeakMap<object, RequestState>();
+/** The request state behind a `req.session` object, or undefined for anything else. */
+let stateBehind: (value: unknown) => RequestState | undefined;
 
 function stateOf(session: object): RequestState {
-  const state = STATE.get(session);
+  const state = stateBehind(session);
   if (!state) throw new SessionStateError('this req.session belongs to no request');
   return state;
 }
@@ -137,6 +138,18 @@ function jsonCopy(value: unknown): unknown {
 }
 
 class LatchkeySessionObject {
+  // A private field, not a WeakMap: one per request would cost the garbage collector more.
+  readonly #state: RequestState;
+
+  constructor(state: RequestState) {
+    this.#state = state;
+  }
+
+  static {
+    stateBehind = (value) =>
+      typeof value === 'object' && value !== null && #state in value ? value.#state : undefined;
+  }
+
   get id(): string | undefined {
     return asImpl(stateOf(this).core)._backing?.storeKey;
   }
@@ -215,8 +228,7 @@ const RESERVED = new Set(
 );
 
 function newSessionObject(state: RequestState): ExpressSession & Partial<Data> {
-  const session = new LatchkeySessionObject() as unknown as ExpressSession & Partial<Data>;
-  STATE.set(session, state);
+  const session = new LatchkeySessionObject(state) as unknown as ExpressSession & Partial<Data>;
   const copied = new Map<string, unknown>();
   state.copied = copied;
   const target = session as unknown as Record<string, unknown>;
@@ -239,7 +251,7 @@ function syncInto(state: RequestState): void {
   const current = state.req.session as Record<string, unknown> | null | undefined;
   const core = state.core as Session<Record<string, unknown>>;
   if (current === undefined || current === null) return;
-  const own = STATE.get(current) === state;
+  const own = stateBehind(current) === state;
   const copied = own ? state.copied : NOTHING_COPIED;
   // What is on req.session now, which a later sync (save(), then the commit) starts from.
   const now = own ? new Map<string, unknown>() : undefined;
@@ -268,22 +280,31 @@ function syncInto(state: RequestState): void {
   if (now) state.copied = now;
 }
 
+/** Express's word on HTTPS (`req.secure`, which follows `trust proxy`), when the options take it. */
+function loadOptions(resolved: Resolved, req: ExpressRequest): { secure: boolean } | undefined {
+  if (!resolved.useReqSecure || typeof req.secure !== 'boolean') return undefined;
+  return req.secure ? SECURE : NOT_SECURE;
+}
+const SECURE = Object.freeze({ secure: true });
+const NOT_SECURE = Object.freeze({ secure: false });
+
 function load(resolved: Resolved, req: ExpressRequest): Promise<Session<Data>> {
-  return resolved.useReqSecure && typeof req.secure === 'boolean'
-    ? resolved.sessions.load(req, { secure: req.secure })
-    : resolved.sessions.load(req);
+  return resolved.sessions.load(req, loadOptions(resolved, req));
 }
 
-/** The last word before the commit: what the app did to `req.session` becomes the session. */
-async function finish(state: RequestState): Promise<void> {
+/**
+ * The last word before the commit: what the app did to `req.session` becomes the session. A promise
+ * only when there is something to wait for (so a cookie-mode commit can happen at once).
+ */
+function finish(state: RequestState): undefined | Promise<void> {
   const current = state.req.session;
   if ((current === undefined || current === null) && !state.destroyed) {
     // The app removed req.session itself (express-session's `unset`).
-    if (state.resolved.unsetDestroy) await state.core.destroy();
-    return;
+    return state.resolved.unsetDestroy ? state.core.destroy() : undefined;
   }
   syncInto(state);
   if (state.resolved.resave) state.core.touch();
+  return undefined;
 }
 
 /** Middleware giving `req.session` with express-session's API; `.sessions` is the manager behind it. */
@@ -296,31 +317,54 @@ export function session(options: ExpressSessionOptions = {}): ((
 } {
   const resolved = resolve(options);
   const fail = failer(options);
+  const sync = syncSessions(resolved.sessions);
+  /** The session is loaded: give the request its req.session, hold the response, go on. */
+  const begin = (
+    req: ExpressRequest,
+    res: ServerResponse,
+    next: (error?: unknown) => void,
+    core: Session<Data>,
+  ) => {
+    const state: RequestState = { req, resolved, core, destroyed: false, copied: NOTHING_COPIED };
+    try {
+      req.session = newSessionObject(state);
+    } catch (error) {
+      next(error);
+      return;
+    }
+    // Every property written to an Express request costs (its prototype was swapped, so it is a slow
+    // object): cookie mode has no id, and an absent sessionID reads as undefined anyway.
+    const id = asImpl(core)._backing?.storeKey;
+    if (id !== undefined || req.sessionID !== undefined) req.sessionID = id;
+    holdUntilCommitted(
+      res,
+      resolved.sessions,
+      () => state.core,
+      (error) => fail(error, req, res),
+      () => finish(state),
+    );
+    next();
+  };
   const middleware = (incoming: IncomingMessage, res: ServerResponse, next: (error?: unknown) => void) => {
     const req = incoming as ExpressRequest;
-    if (req.session !== undefined && STATE.has(req.session as object)) {
+    if (stateBehind(req.session) !== undefined) {
       next(); // mounted twice: the first one already loaded it
       return;
     }
+    if (sync !== undefined) {
+      // Cookie mode: loaded at once, no promise.
+      let core: Session<Data>;
+      try {
+        core = sync.loadNow(req, loadOptions(resolved, req));
+      } catch (error) {
+        next(error);
+        return;
+      }
+      begin(req, res, next, core);
+      return;
+    }
     load(resolved, req).then(
-      (core) => {
-        const state: RequestState = { req, resolved, core, destroyed: false, copied: NOTHING_COPIED };
-        try {
-          req.session = newSessionObject(state);
-        } catch (error) {
-          next(error);
-          return;
-        }
-        req.sessionID = asImpl(core)._backing?.storeKey;
-        holdUntilCommitted(
-          res,
-          resolved.sessions,
-          () => state.core,
-          (error) => fail(error, req, res),
-          () => finish(state),
-        );
-        next();
-      },
+      (core) => begin(req, res, next, core),
       // A store outage: Express's error handling answers (the error's status is 503).
       (error: unknown) => next(error),
     );
@@ -349,7 +393,7 @@ export function csrf(
   return (incoming, res, next) => {
     const req = incoming as ExpressRequest & { body?: unknown; csrfToken?: () => string };
     const current = req.session;
-    const state = current === undefined || current === null ? undefined : STATE.get(current);
+    const state = stateBehind(current);
     if (state === undefined) {
       next(new SessionStateError('csrf() needs req.session: app.use(session(...)) before it'));
       return;

@@ -6,7 +6,7 @@ import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:
 import type { Session, SessionData } from '../core/session.ts';
 import type { Sessions } from '../core/sessions.ts';
 import { bodyForStatus, PLAIN_NO_STORE, reportError, statusForError } from './errors.ts';
-import { appendLines, lockSession, sessionHeaderValues } from './shared.ts';
+import { appendLines, lockSession, type SyncSessions, sessionHeaderValues, syncSessions } from './shared.ts';
 
 export interface NodeSessionOptions {
   /** Handle a failure (a handler error, a session too large, a store outage). Default: log, then 500/503. */
@@ -76,13 +76,18 @@ class Hold<T extends SessionData> implements HeldResponse {
   /** The calls held back, flat: a response method, then its arguments (no closure per call). */
   readonly queue: Array<Method | unknown[]> = [];
 
+  /** Cookie mode: the commit is done at once, and the call that started it goes straight through. */
+  readonly sync: SyncSessions<T> | undefined;
+
   constructor(
     readonly res: ServerResponse,
     readonly sessions: Sessions<T>,
     readonly session: Session<T> | (() => Session<T>),
     readonly fail: (error: unknown) => void,
     readonly beforeCommit: (() => undefined | Promise<void>) | undefined,
-  ) {}
+  ) {
+    this.sync = syncSessions(sessions);
+  }
 
   ended(): boolean {
     return this.endCalled;
@@ -93,21 +98,40 @@ class Hold<T extends SessionData> implements HeldResponse {
     this.queue.length = 0;
   }
 
-  /** Hold back a call to one of the response's original methods, starting the commit if need be. */
-  hold(method: Method, args: unknown[]): void {
-    if (this.state === 'open') this.start();
-    this.queue.push(method, args);
+  /**
+   * A call to one of the response's original methods: made now when the session is committed (or is
+   * committed at once, in cookie mode), else held back until the commit is done. False when the call
+   * must be dropped: the commit failed and a failure response replaced this one.
+   */
+  pass(method: Method, args: unknown[]): boolean {
+    if (this.state === 'passing') return true;
+    if (this.state === 'open' && this.start()) return true;
+    if (this.state === 'committing') this.queue.push(method, args);
+    return false;
   }
 
-  start(): void {
+  /** Start the commit; true when it is already done (cookie mode), false while it is under way or failed. */
+  start(): boolean {
     this.state = 'committing';
     let committed: Promise<string[]>;
     try {
       // An adapter's last word (latchkey/express copies req.session's properties into the session).
       const before = this.beforeCommit?.();
       const current = typeof this.session === 'function' ? this.session() : this.session;
+      if (before === undefined && this.sync !== undefined) {
+        lockSession(current);
+        const setCookie = this.sync.commitNow(current);
+        this.state = 'passing';
+        applyToNodeResponse(this.res, setCookie);
+        return true;
+      }
       committed = before === undefined ? this.commit(current) : before.then(() => this.commit(current));
     } catch (error) {
+      if (this.sync !== undefined) {
+        this.cancel();
+        this.fail(error);
+        return false;
+      }
       committed = Promise.reject(error);
     }
     committed.then(
@@ -118,6 +142,7 @@ class Hold<T extends SessionData> implements HeldResponse {
         this.fail(error);
       },
     );
+    return false;
   }
 
   commit(current: Session<T>): Promise<string[]> {
@@ -168,19 +193,14 @@ export function holdUntilCommitted<T extends SessionData>(
     return this;
   } as ServerResponse['writeHead'];
   res.write = function (this: ServerResponse, ...args: unknown[]) {
-    if (held.state === 'passing') return write.apply(this, args);
-    held.hold(write, args);
-    return true;
+    return held.pass(write, args) ? write.apply(this, args) : true;
   } as ServerResponse['write'];
   res.end = function (this: ServerResponse, ...args: unknown[]) {
     held.endCalled = true;
-    if (held.state === 'passing') return end.apply(this, args);
-    held.hold(end, args);
-    return this;
+    return held.pass(end, args) ? end.apply(this, args) : this;
   } as ServerResponse['end'];
   res.flushHeaders = function (this: ServerResponse) {
-    if (held.state === 'passing') return flushHeaders.call(this);
-    held.hold(flushHeaders, NO_ARGS);
+    if (held.pass(flushHeaders, NO_ARGS)) flushHeaders.call(this);
   } as ServerResponse['flushHeaders'];
   return held;
 }

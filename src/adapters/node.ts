@@ -21,7 +21,7 @@ import { csrfForbiddenBody } from '../csrf/index.ts';
 import { SessionStateError } from '../errors.ts';
 import { PLAIN_NO_STORE, reportError } from './errors.ts';
 import { failer, type HeldResponse, holdUntilCommitted, type NodeSessionOptions } from './node-hold.ts';
-import { csrfRequestOf } from './shared.ts';
+import { csrfRequestOf, syncSessions } from './shared.ts';
 
 export { applyToNodeResponse, type NodeSessionOptions } from './node-hold.ts';
 
@@ -38,6 +38,41 @@ export function withSession<T extends SessionData>(
   options: NodeSessionOptions = {},
 ): (req: IncomingMessage, res: ServerResponse) => Promise<void> {
   const fail = failer(options);
+  const sync = syncSessions(sessions);
+  /** The handler failed: the response stands if it was finished, else a failure response replaces it. */
+  const failed = (
+    error: unknown,
+    req: IncomingMessage,
+    res: ServerResponse,
+    held: HeldResponse | undefined,
+  ) => {
+    if (held?.ended()) {
+      // The handler finished its response and then failed: the response stands; report the error.
+      reportError(error);
+      return;
+    }
+    // A failed request commits nothing: the 500 must not carry half-made session changes.
+    held?.cancel();
+    fail(error, req, res);
+  };
+  if (sync !== undefined) {
+    // Cookie mode: no promise for the session, and none at all when the handler returns none.
+    return (req, res) => {
+      let held: HeldResponse | undefined;
+      try {
+        const session = sync.loadNow(req);
+        held = holdUntilCommitted(res, sessions, session, (error) => fail(error, req, res));
+        const result = handler(req, res, session);
+        if (isPromiseLike(result)) {
+          const hold = held;
+          return Promise.resolve(result).then(NOTHING, (error: unknown) => failed(error, req, res, hold));
+        }
+      } catch (error) {
+        failed(error, req, res, held);
+      }
+      return DONE;
+    };
+  }
   return async (req, res) => {
     let held: HeldResponse | undefined;
     try {
@@ -45,16 +80,16 @@ export function withSession<T extends SessionData>(
       held = holdUntilCommitted(res, sessions, session, (error) => fail(error, req, res));
       await handler(req, res, session);
     } catch (error) {
-      if (held?.ended()) {
-        // The handler finished its response and then failed: the response stands; report the error.
-        reportError(error);
-        return;
-      }
-      // A failed request commits nothing: the 500 must not carry half-made session changes.
-      held?.cancel();
-      fail(error, req, res);
+      failed(error, req, res, held);
     }
   };
+}
+
+const DONE: Promise<void> = Promise.resolve();
+const NOTHING = (): void => {};
+
+function isPromiseLike(value: unknown): value is PromiseLike<unknown> {
+  return typeof (value as PromiseLike<unknown> | null)?.then === 'function';
 }
 
 /**
@@ -73,6 +108,21 @@ export function sessionMiddleware<T extends SessionData>(
   options: NodeSessionOptions = {},
 ): (req: IncomingMessage, res: ServerResponse, next: (error?: unknown) => void) => void {
   const fail = failer(options);
+  const sync = syncSessions(sessions);
+  if (sync !== undefined) {
+    return (req, res, next) => {
+      let session: Session<T>;
+      try {
+        session = sync.loadNow(req);
+      } catch (error) {
+        fail(error, req, res);
+        return;
+      }
+      (req as IncomingMessage & { session?: Session<T> }).session = session;
+      holdUntilCommitted(res, sessions, session, (error) => fail(error, req, res));
+      next();
+    };
+  }
   return (req, res, next) => {
     sessions.load(req).then(
       (session) => {

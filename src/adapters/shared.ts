@@ -4,6 +4,7 @@
  * Internal: not a package entry point.
  */
 import type { IncomingMessage } from 'node:http';
+import { CookieSessions } from '../core/cookie-mode.ts';
 import { sessionCacheControl, sessionVary } from '../core/headers.ts';
 import type { SessionsOptions } from '../core/options.ts';
 import { type Session, type SessionData, SessionImpl } from '../core/session.ts';
@@ -45,6 +46,20 @@ export function resolveAdapterOptions<T extends SessionData, E>(
     );
   }
   return { sessions, onError };
+}
+
+/** A session manager that loads and commits without waiting: cookie mode's `loadNow`/`commitNow`. */
+export interface SyncSessions<T extends SessionData> {
+  loadNow(request: IncomingMessage, options?: { secure?: boolean }): Session<T>;
+  commitNow(session: Session<T>): string[];
+}
+
+/**
+ * Cookie mode's synchronous path, or undefined (store mode waits for its store). The adapters take it
+ * when they can: a request then costs no promise and no microtask for its session.
+ */
+export function syncSessions<T extends SessionData>(sessions: Sessions<T>): SyncSessions<T> | undefined {
+  return sessions instanceof CookieSessions ? (sessions as CookieSessions<T>) : undefined;
 }
 
 /** The CSRF protection from `createCsrf()`, or made from its options. */

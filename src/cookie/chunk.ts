@@ -173,9 +173,17 @@ export function presentChunkNames(
   _maxChunks: number,
 ): string[] {
   const present: string[] = [];
-  for (let index = 1; index < MAX_CHUNKS_LIMIT; index++) {
-    const chunk = chunkName(name, index);
-    if (readValues(chunk).length > 0) present.push(chunk);
-  }
+  for (const chunk of chunkNamesOf(name)) if (readValues(chunk).length > 0) present.push(chunk);
   return present;
 }
+
+/** `name.1` … `name.9`, made once per cookie name (a process has few; the cache stops at a bound). */
+function chunkNamesOf(name: string): readonly string[] {
+  let names = chunkNames.get(name);
+  if (names === undefined) {
+    names = Array.from({ length: MAX_CHUNKS_LIMIT - 1 }, (_, i) => chunkName(name, i + 1));
+    if (chunkNames.size < 64) chunkNames.set(name, names);
+  }
+  return names;
+}
+const chunkNames = new Map<string, readonly string[]>();

@@ -12,6 +12,8 @@ import type { SessionImpl } from './session.ts';
 
 const NO_VALUES: readonly string[] = Object.freeze([]);
 const SUFFIX_PROBE = 'x=';
+/** A browser may drop a Set-Cookie line longer than this (RFC 6265bis §5.6, checklist #12). */
+const MAX_COOKIE_LINE_BYTES = 4096;
 
 /** What both modes share: cookie options and attributes, events, header reading, the HTTPS gate. */
 export abstract class BaseSessions {
@@ -25,7 +27,8 @@ export abstract class BaseSessions {
   protected readonly trustProxy: boolean;
   protected readonly parseLimits: ParseLimits;
   readonly #emit: EventListener;
-  readonly #attributeSuffix: number;
+  /** `; Path=/; Secure; …` for the session cookie's fixed attributes (not persistent: no Max-Age). */
+  readonly #staticSuffix: string;
   #warnedInsecure = false;
 
   constructor(resolved: ResolvedSessionsOptions) {
@@ -35,7 +38,7 @@ export abstract class BaseSessions {
     this.cookie = resolveCookieOptions(resolved.cookie, { development: resolved.development });
     this.cookieName = this.cookie.name;
     this.attributes = attributesOf(this.cookie);
-    this.#attributeSuffix = this.suffixLength(this.attributes);
+    this.#staticSuffix = serializeSetCookie('x', '', this.attributes).slice(SUFFIX_PROBE.length);
     this.clock = resolved.clock;
     this.trustProxy = resolved.trustProxy;
     this.#emit = safeListener(resolved.onEvent);
@@ -69,8 +72,19 @@ export abstract class BaseSessions {
 
   /** The length of `; Path=/; Secure; …` after `name=value`, for fitting chunks into 4096 bytes. */
   protected suffixLength(attributes: SetCookieAttributes): number {
-    if (attributes === this.attributes && this.#attributeSuffix !== undefined) return this.#attributeSuffix;
+    if (attributes === this.attributes) return this.#staticSuffix.length;
     return serializeSetCookie('x', '', attributes).length - SUFFIX_PROBE.length;
+  }
+
+  /**
+   * The Set-Cookie line serializeSetCookie would make, without its checks, for a value this library
+   * made (a sealed value or a token: cookie-octets only, never starting with a chunk header) that fits
+   * one cookie with the fixed attributes. Undefined otherwise: take the general path.
+   */
+  protected ownValueLine(name: string, value: string, attributes: SetCookieAttributes): string | undefined {
+    if (attributes !== this.attributes) return undefined;
+    const line = `${name}=${value}${this.#staticSuffix}`;
+    return line.length <= MAX_COOKIE_LINE_BYTES ? line : undefined;
   }
 
   /** Attributes for a cookie that should live until `endsAt`: Max-Age and Expires only if persistent. */

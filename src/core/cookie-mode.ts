@@ -9,6 +9,8 @@ import { type RequestLike, requestFacts } from './request.ts';
 import { asImpl, type Session, type SessionData, SessionImpl, type SessionOrigin } from './session.ts';
 import type { DeviceSession, Inspection, Sessions } from './sessions.ts';
 
+const NO_NAMES: readonly string[] = Object.freeze([]);
+
 /** Cookie mode: the whole session, sealed, in the cookie (chunked when large). DESIGN.md §1. */
 export class CookieSessions<T extends SessionData> extends BaseSessions implements Sessions<T> {
   readonly mode = 'cookie' as const;
@@ -20,6 +22,14 @@ export class CookieSessions<T extends SessionData> extends BaseSessions implemen
   }
 
   async load(request: RequestLike, options?: { secure?: boolean }): Promise<Session<T>> {
+    return this.loadNow(request, options);
+  }
+
+  /**
+   * @internal `load()` without the promise: cookie mode never waits for anything, so the adapters take
+   * this path and save a microtask per request. Never throws for a bad cookie.
+   */
+  loadNow(request: RequestLike, options?: { secure?: boolean }): Session<T> {
     const facts = requestFacts(request, this.trustProxy);
     const readCookie = this.cookieReader(facts.cookieHeader);
     const found = this.#find(facts.cookieHeader, readCookie);
@@ -41,7 +51,14 @@ export class CookieSessions<T extends SessionData> extends BaseSessions implemen
     readCookie: (name: string) => readonly string[],
   ): Exclude<SessionOrigin, 'loaded'> | Extract<Inspection, { status: 'valid' | 'expired' }> {
     if (cookieHeader === undefined || cookieHeader.length === 0) return 'none';
-    const candidates = assembleCandidates(this.cookieName, readCookie, this.cookie.maxChunks);
+    const values = readCookie(this.cookieName);
+    // One value that is not a chunk header (which starts with a digit): the only candidate, as
+    // assembleCandidates would find, without its bookkeeping. This is nearly every request.
+    const first = values.length === 1 ? values[0]!.charCodeAt(0) : Number.NaN;
+    const candidates =
+      first < 0x30 || first > 0x39
+        ? values
+        : assembleCandidates(this.cookieName, readCookie, this.cookie.maxChunks);
     if (candidates.length === 0) return 'none';
 
     const opened = this.#openOne(candidates);
@@ -109,6 +126,11 @@ export class CookieSessions<T extends SessionData> extends BaseSessions implemen
   }
 
   async commit(session: Session<T>): Promise<string[]> {
+    return this.commitNow(session);
+  }
+
+  /** @internal `commit()` without the promise (see loadNow); throws what commit() would reject with. */
+  commitNow(session: Session<T>): string[] {
     const impl = asImpl(session);
     const now = this.clock.now();
     if (impl._isEmpty()) {
@@ -120,15 +142,23 @@ export class CookieSessions<T extends SessionData> extends BaseSessions implemen
       return this.#emit(clear ? this.#deletions(impl, []) : [], impl, false);
     }
     const touchDue = impl._origin === 'loaded' && now - impl._state.lastActiveAt >= this.policy.touchAfter;
-    if (!impl._forceWrite && !impl._destroyed && !touchDue && !impl._changed()) return [];
+    const dataJson = JSON.stringify(impl._state.data); // for the change test and the payload alike
+    if (!impl._forceWrite && !impl._destroyed && !touchDue && !impl._changed(dataJson)) return [];
 
     if (impl.isNew) this.event({ type: 'created' });
     if (impl._regenerated) this.event({ type: 'regenerated' });
     // Never move a clock backwards: a server whose clock lags (within the skew allowance) or steps
     // back must not seal lastActive < createdAt, which would never open again.
     impl._state.lastActiveAt = Math.max(now, impl._state.lastActiveAt, impl._state.createdAt);
-    const sealed = sealValue(this.keyring, 'cookie', this.cookieName, encodePayload(impl._state));
+    const sealed = sealValue(this.keyring, 'cookie', this.cookieName, encodePayload(impl._state, dataJson));
     const attributes = this.attributesUntil(expiresAt(impl._state, this.policy), now);
+    const line = this.ownValueLine(this.cookieName, sealed, attributes);
+    if (line !== undefined) {
+      // One cookie with the fixed attributes, the common case: made directly, then the deletion of any
+      // chunks the request carried from a larger session.
+      const stale = this.#deletions(impl, NO_NAMES, true);
+      return this.#emit(stale.length === 0 ? [line] : [line, ...stale], impl, true, dataJson);
+    }
     const suffix = this.suffixLength(attributes);
     let parts: Array<{ name: string; value: string }>;
     try {
@@ -142,7 +172,7 @@ export class CookieSessions<T extends SessionData> extends BaseSessions implemen
     }
     const lines = parts.map((part) => serializeSetCookie(part.name, part.value, attributes));
     const written = parts.map((part) => part.name);
-    return this.#emit([...lines, ...this.#deletions(impl, written, true)], impl, true);
+    return this.#emit([...lines, ...this.#deletions(impl, written, true)], impl, true, dataJson);
   }
 
   /** Deletions for the base cookie and every chunk the request carried, except those just written. */
@@ -152,9 +182,9 @@ export class CookieSessions<T extends SessionData> extends BaseSessions implemen
     return names.filter((name) => !written.includes(name)).map((name) => this.deletion(name));
   }
 
-  #emit(setCookie: string[], impl: SessionImpl<T>, wroteCookie: boolean): string[] {
+  #emit(setCookie: string[], impl: SessionImpl<T>, wroteCookie: boolean, dataJson?: string): string[] {
     if (setCookie.length === 0 || !this.mayEmit(impl)) return [];
-    impl._committed(wroteCookie);
+    impl._committed(wroteCookie, dataJson);
     return setCookie;
   }
 

@@ -38,12 +38,23 @@ function encodeWith(
   return encoder.encode(JSON.stringify(payload));
 }
 
-/** The sealed JSON: short keys, because every byte rides on every request. */
-export function encodePayload(state: SessionState): Uint8Array {
-  return encodeWith(
-    { v: 1, c: state.createdAt, a: state.lastActiveAt, x: state.absoluteDeadline, d: state.data },
-    state,
-  );
+/**
+ * The sealed JSON text (sealValue encodes it as UTF-8): short keys, because every byte rides on every request. The same text as
+ * `JSON.stringify` of the object encodeWith builds, written out directly so that `dataJson` (the
+ * data's JSON, which the commit has already made to find changes) is not made again.
+ */
+export function encodePayload(state: SessionState, dataJson = JSON.stringify(state.data)): string {
+  let text = `{"v":1,"c":${json(state.createdAt)},"a":${json(state.lastActiveAt)},"x":${json(state.absoluteDeadline)},"d":${dataJson}`;
+  if (state.userId !== undefined) text += `,"u":${JSON.stringify(state.userId)}`;
+  if (state.flash !== undefined && Object.keys(state.flash).length > 0)
+    text += `,"f":${JSON.stringify(state.flash)}`;
+  if (state.csrfSecret !== undefined) text += `,"k":${JSON.stringify(state.csrfSecret)}`;
+  return `${text}}`;
+}
+
+/** A timestamp as JSON: its digits (the common case), or what JSON.stringify makes of anything else. */
+function json(value: number): string {
+  return Number.isSafeInteger(value) ? String(value) : JSON.stringify(value);
 }
 
 function isTimestamp(value: unknown): value is number {

@@ -83,28 +83,28 @@ export interface SessionChanges {
   readonly csrfSecretChanged: boolean;
 }
 
-const NO_ENTRIES: ReadonlyMap<string, string> = new Map();
+/** The flash's JSON, or undefined when it holds nothing (an empty flash is no flash). */
+function flashJson(flash: Record<string, unknown> | undefined): string | undefined {
+  if (flash === undefined) return undefined;
+  for (const _ in flash) return JSON.stringify(flash);
+  return undefined;
+}
 
-/** Each top-level key's JSON, as loaded or last committed (a baseline is only ever read). */
-function entries(record: Record<string, unknown> | undefined): ReadonlyMap<string, string> {
-  if (!record) return NO_ENTRIES;
+/** Each top-level key's JSON in a baseline's JSON text (undefined: an empty record). */
+function entriesOf(json: string | undefined): Map<string, string> {
   const map = new Map<string, string>();
-  for (const [key, value] of Object.entries(record)) map.set(key, JSON.stringify(value));
+  if (json === undefined) return map;
+  const record = JSON.parse(json) as Record<string, unknown>;
+  for (const key of Object.keys(record)) map.set(key, JSON.stringify(record[key]));
   return map;
 }
 
-/** Whether {@link diff} would find any change, stopping at the first: commit asks this on every request. */
-function differs(before: ReadonlyMap<string, string>, now: Record<string, unknown> | undefined): boolean {
-  if (!now) return before.size > 0;
-  for (const key of Object.keys(now)) if (before.get(key) !== JSON.stringify(now[key])) return true;
-  for (const key of before.keys()) if (!Object.hasOwn(now, key)) return true;
-  return false;
-}
-
+/** The top-level keys set or deleted since a baseline (its JSON text). */
 function diff(
-  before: ReadonlyMap<string, string>,
+  baseline: string | undefined,
   now: Record<string, unknown> | undefined,
 ): { changed: Map<string, unknown>; deleted: string[] } {
+  const before = entriesOf(baseline);
   const changed = new Map<string, unknown>();
   const current = now ?? {};
   for (const [key, value] of Object.entries(current)) {
@@ -146,11 +146,12 @@ export class SessionImpl<T extends SessionData = Record<string, unknown>> implem
   /** @internal Store mode: the request's User-Agent, labelling a record created without `_label`. */
   _userAgent: string | undefined;
   readonly #lifecycle: SessionLifecycle | undefined;
-  // What was loaded (or last committed), per top-level key: for change detection in both modes, and
-  // for re-applying just this request's changes after a store-mode conflict.
+  // What was loaded (or last committed), the data and flash as JSON text: one JSON.stringify each, for
+  // change detection in both modes, and for re-applying just this request's changes after a
+  // store-mode conflict (rare, so that one parses the text back).
   #baselineUser: string | undefined;
-  #baselineData!: ReadonlyMap<string, string>;
-  #baselineFlash!: ReadonlyMap<string, string>;
+  #baselineData = '{}';
+  #baselineFlash: string | undefined;
   #baselineCsrf: string | undefined;
   /** @internal */ readonly _readCookie: (name: string) => readonly string[];
   /** @internal */ readonly _secureTransport: boolean | undefined;
@@ -182,10 +183,11 @@ export class SessionImpl<T extends SessionData = Record<string, unknown>> implem
     this.#remember();
   }
 
-  #remember(): void {
+  /** `dataJson`: the data's JSON when the caller has just made it (a commit), so it is not made twice. */
+  #remember(dataJson?: string): void {
     this.#baselineUser = this._state.userId;
-    this.#baselineData = entries(this._state.data);
-    this.#baselineFlash = entries(this._state.flash);
+    this.#baselineData = dataJson ?? JSON.stringify(this._state.data);
+    this.#baselineFlash = flashJson(this._state.flash);
     this.#baselineCsrf = this._state.csrfSecret;
   }
 
@@ -334,9 +336,12 @@ export class SessionImpl<T extends SessionData = Record<string, unknown>> implem
     this._state = emptyState(this.#clock.now(), this.#absoluteTimeout);
   }
 
-  /** @internal After a commit: what was written becomes the new baseline, so a second commit is a no-op. */
-  _committed(wroteCookie: boolean): void {
-    this.#remember();
+  /**
+   * @internal After a commit: what was written becomes the new baseline, so a second commit is a no-op.
+   * `dataJson`: the data's JSON as the commit made it, if it did.
+   */
+  _committed(wroteCookie: boolean, dataJson?: string): void {
+    this.#remember(dataJson);
     this._forceWrite = false;
     this._regenerated = false;
     this._destroyed = false;
@@ -354,13 +359,16 @@ export class SessionImpl<T extends SessionData = Record<string, unknown>> implem
     );
   }
 
-  /** @internal True when the data, flash or user differ from what was loaded. */
-  _changed(): boolean {
+  /**
+   * @internal True when the data, flash or user differ from what was loaded. `dataJson`: the data's
+   * JSON, when the caller has made it for its own use (so it is made once).
+   */
+  _changed(dataJson: string = JSON.stringify(this._state.data)): boolean {
     return (
       this._state.userId !== this.#baselineUser ||
       this._state.csrfSecret !== this.#baselineCsrf ||
-      differs(this.#baselineData, this._state.data) ||
-      differs(this.#baselineFlash, this._state.flash)
+      dataJson !== this.#baselineData ||
+      flashJson(this._state.flash) !== this.#baselineFlash
     );
   }
 }

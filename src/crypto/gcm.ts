@@ -2,6 +2,7 @@
  * The AES-GCM layer under XAES-256-GCM. Internal: callers use xaes.ts, whose random 192-bit nonces are
  * safe where GCM's 96-bit ones are not.
  */
+import { Buffer } from 'node:buffer';
 import { createCipheriv, createDecipheriv } from 'node:crypto';
 import { DecryptError } from '../errors.ts';
 
@@ -24,9 +25,15 @@ function view(buffer: Uint8Array): Uint8Array {
 
 /**
  * AES-GCM encryption: returns `ciphertext || tag` (16-byte tag). The key length (16/24/32) selects
- * AES-128/192/256; the IV must be 12 bytes. Wrong sizes are caller mistakes: TypeError.
+ * AES-128/192/256; the IV must be 12 bytes. Wrong sizes are caller mistakes: TypeError. A string
+ * plaintext is encrypted as its UTF-8 bytes (without a copy of them in between).
  */
-export function gcmSeal(key: Uint8Array, iv: Uint8Array, plaintext: Uint8Array, aad: Uint8Array): Uint8Array {
+export function gcmSeal(
+  key: Uint8Array,
+  iv: Uint8Array,
+  plaintext: Uint8Array | string,
+  aad: Uint8Array,
+): Uint8Array {
   const algorithm = algorithmFor(key.length);
   if (algorithm === undefined) throw new TypeError('AES-GCM key must be 16, 24 or 32 bytes');
   // Only 96-bit IVs: other lengths go through GHASH and are where GCM implementations go wrong.
@@ -34,13 +41,10 @@ export function gcmSeal(key: Uint8Array, iv: Uint8Array, plaintext: Uint8Array, 
   // Node DEP0090: authTagLength pins the tag size (checklist #38).
   const cipher = createCipheriv(algorithm, key, iv, { authTagLength: TAG_BYTES });
   if (aad.length > 0) cipher.setAAD(aad);
-  const out = new Uint8Array(plaintext.length + TAG_BYTES);
-  const body = cipher.update(plaintext);
-  out.set(body, 0);
-  const rest = cipher.final(); // empty for GCM, copied for form's sake
-  out.set(rest, body.length);
-  out.set(cipher.getAuthTag(), plaintext.length);
-  return out;
+  const body = typeof plaintext === 'string' ? cipher.update(plaintext, 'utf8') : cipher.update(plaintext);
+  const rest = cipher.final(); // empty for GCM, kept for form's sake
+  // Buffer.concat takes its memory from Node's pool: cheaper than a new ArrayBuffer per seal.
+  return Buffer.concat([body, rest, cipher.getAuthTag()]);
 }
 
 /**

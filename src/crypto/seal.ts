@@ -4,7 +4,7 @@
  * AAD = `latchkey/v1|<purpose>|<context>|<kid>`, so a value moved to another cookie or store key,
  * another purpose or another key id does not open (checklist #39).
  */
-import { decodeBase64url, encodeBase64url } from './base64url.ts';
+import { decodePublicBase64url, encodeBase64url } from './base64url.ts';
 import { TAG_BYTES } from './gcm.ts';
 import { isPurpose } from './hkdf.ts';
 import { type Keyring, KID } from './keyring.ts';
@@ -52,8 +52,8 @@ const aadCache = new Map<string, Uint8Array>();
 
 /**
  * Seals `plaintext` with the keyring's current key for one purpose and context (the cookie name or the
- * store key). A fresh random 24-byte nonce is drawn for every call (checklist #37). Throws TypeError for
- * a malformed purpose or context.
+ * store key); a string is sealed as its UTF-8 bytes. A fresh random 24-byte nonce is drawn for every
+ * call (checklist #37). Throws TypeError for a malformed purpose or context.
  *
  * @example
  * ```ts
@@ -61,7 +61,12 @@ const aadCache = new Map<string, Uint8Array>();
  * // 'v1.k2.…'
  * ```
  */
-export function sealValue(keyring: Keyring, purpose: string, context: string, plaintext: Uint8Array): string {
+export function sealValue(
+  keyring: Keyring,
+  purpose: string,
+  context: string,
+  plaintext: Uint8Array | string,
+): string {
   checkUse(purpose, context);
   const { kid } = keyring.current;
   const nonce = newNonce();
@@ -107,7 +112,8 @@ export function openValue(
     if (firstDot !== VERSION.length || !sealed.startsWith(VERSION)) return MALFORMED;
     const kid = sealed.slice(firstDot + 1, secondDot);
     if (!KID.test(kid)) return MALFORMED;
-    const body = decodeBase64url(sealed.slice(secondDot + 1)); // canonical only (checklist #46)
+    // Canonical only (checklist #46). Nonce, ciphertext and tag are not secret: pooled memory will do.
+    const body = decodePublicBase64url(sealed.slice(secondDot + 1));
     if (body === null || body.length < NONCE_BYTES + TAG_BYTES) return MALFORMED;
     const key = keyring.get(kid);
     if (key === undefined) return UNKNOWN_KEY;

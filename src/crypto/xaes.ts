@@ -15,7 +15,8 @@ const EMPTY = new Uint8Array(0);
 /** An XAES-256-GCM key with its per-key KDF state precomputed. Holds no raw key bytes. */
 export interface XaesKey {
   /** Encrypts; returns `ciphertext || tag` (16-byte tag). The nonce must be 24 bytes (TypeError). */
-  seal(nonce: Uint8Array, plaintext: Uint8Array, aad?: Uint8Array): Uint8Array;
+  /** A string plaintext is sealed as its UTF-8 bytes. */
+  seal(nonce: Uint8Array, plaintext: Uint8Array | string, aad?: Uint8Array): Uint8Array;
   /** Decrypts `ciphertext || tag`; throws {@link DecryptError} for every failure. */
   open(nonce: Uint8Array, ciphertextWithTag: Uint8Array, aad?: Uint8Array): Uint8Array;
 }
