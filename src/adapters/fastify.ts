@@ -28,6 +28,7 @@ import {
   type AdapterOptions,
   lockSession,
   resolveAdapterOptions,
+  syncSessions,
   sessionHeaderValues,
   toCsrf,
 } from './shared.ts';
@@ -100,6 +101,9 @@ export type LatchkeyFastifyOptions =
 const IGNORED_OPTIONS = ['csrf', 'prefix', 'logLevel', 'logSerializers'];
 const kFailed = Symbol('latchkey.failed');
 const SECURE = { secure: true } as const;
+
+type HookDone = (error?: Error) => void;
+type SendDone = (error: Error | null, payload?: unknown) => void;
 
 type FailedRequest = FastifyRequest & { [kFailed]: boolean };
 
@@ -235,14 +239,34 @@ function install(app: FastifyInstance, options: LatchkeyFastifyOptions): void {
     return csrf.token(this.session);
   });
 
-  app.addHook('onRequest', async (request, reply) => {
-    try {
-      request.session = await sessions.load(request.raw, request.protocol === 'https' ? SECURE : undefined);
-    } catch (error) {
-      const body = await failureBody(error, request, reply, onError);
+  // Callback-style hooks, not async ones: in cookie mode (loadNow/commitNow) a request then costs no
+  // promise at all for its session.
+  const sync = syncSessions(sessions);
+  /** Loading failed (a store outage): answer with the failure response, and end the hook chain there. */
+  const failLoad = (error: unknown, request: FastifyRequest, reply: FastifyReply, done: HookDone) => {
+    failureBody(error, request, reply, onError).then((body) => {
       if (body !== reply) reply.send(body);
-      return reply;
+    }, done);
+  };
+  app.addHook('onRequest', (request, reply, done) => {
+    const options = request.protocol === 'https' ? SECURE : undefined;
+    if (sync !== undefined) {
+      try {
+        request.session = sync.loadNow(request.raw, options);
+      } catch (error) {
+        failLoad(error, request, reply, done);
+        return;
+      }
+      done();
+      return;
     }
+    sessions.load(request.raw, options).then(
+      (session) => {
+        request.session = session;
+        done();
+      },
+      (error: unknown) => failLoad(error, request, reply, done),
+    );
   });
 
   // Fastify's onError hooks run for a handler (or hook) that threw: that request commits nothing, so
@@ -252,21 +276,45 @@ function install(app: FastifyInstance, options: LatchkeyFastifyOptions): void {
     next();
   });
 
-  app.addHook('onSend', async (request, reply, payload) => {
+  /** The commit failed: the failure response replaces the payload. */
+  const failCommit = (
+    error: unknown,
+    request: FastifyRequest,
+    reply: FastifyReply,
+    payload: unknown,
+    done: SendDone,
+  ) => {
+    const stream = payload as { destroy?: () => void } | null;
+    if (typeof stream?.destroy === 'function') stream.destroy();
+    failureBody(error, request, reply, onError).then((body) => done(null, toPayload(body, reply)), done);
+  };
+  app.addHook('onSend', (request, reply, payload, done) => {
     const session = request.session;
-    if (session === null || (request as FailedRequest)[kFailed]) return payload;
+    if (session === null || (request as FailedRequest)[kFailed]) {
+      done(null, payload);
+      return;
+    }
     // From here on a change could not reach this response: make it a loud error.
     lockSession(session);
-    let setCookie: string[];
-    try {
-      setCookie = await sessions.commit(session);
-    } catch (error) {
-      const stream = payload as { destroy?: () => void } | null;
-      if (typeof stream?.destroy === 'function') stream.destroy();
-      return toPayload(await failureBody(error, request, reply, onError), reply);
+    if (sync !== undefined) {
+      let setCookie: string[];
+      try {
+        setCookie = sync.commitNow(session);
+      } catch (error) {
+        failCommit(error, request, reply, payload, done);
+        return;
+      }
+      if (setCookie.length > 0) applySessionHeaders(reply, setCookie);
+      done(null, payload);
+      return;
     }
-    if (setCookie.length > 0) applySessionHeaders(reply, setCookie);
-    return payload;
+    sessions.commit(session).then(
+      (setCookie) => {
+        if (setCookie.length > 0) applySessionHeaders(reply, setCookie);
+        done(null, payload);
+      },
+      (error: unknown) => failCommit(error, request, reply, payload, done),
+    );
   });
 
   if (csrf !== undefined) app.addHook('preValidation', csrfProtection(csrf));
