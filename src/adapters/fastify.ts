@@ -28,8 +28,8 @@ import {
   type AdapterOptions,
   lockSession,
   resolveAdapterOptions,
-  syncSessions,
   sessionHeaderValues,
+  syncSessions,
   toCsrf,
 } from './shared.ts';
 
