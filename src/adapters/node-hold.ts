@@ -28,6 +28,25 @@ export function applyToNodeResponse(res: ServerResponse, setCookie: readonly str
  * appending to any Set-Cookie already set.
  */
 function absorbHeaderArgument(res: ServerResponse, headers: unknown): void {
+  if (headers === undefined || headers === null) return;
+  if (!Array.isArray(headers) && typeof headers === 'object') {
+    // The usual `{ name: value }`: straight into setHeader, as Node's own writeHead does once setHeader
+    // has been used (a later key overrides an earlier one that differs only in case). Set-Cookie
+    // lines are appended to the ones already set.
+    for (const name of Object.keys(headers)) {
+      const value = (headers as OutgoingHttpHeaders)[name];
+      if (value === undefined || value === null) continue;
+      if (name.length === 10 && name.toLowerCase() === 'set-cookie') {
+        const lines = Array.isArray(value) ? value.map(String) : [String(value)];
+        res.setHeader('set-cookie', appendLines(res.getHeader('set-cookie'), lines));
+      } else {
+        res.setHeader(name, value);
+      }
+    }
+    return;
+  }
+  if (!Array.isArray(headers)) return;
+  // A flat `[name, value, …]` or `[[name, value], …]` array may repeat a name: keep every value.
   const values = new Map<string, { name: string; list: Array<string | number> }>();
   const add = (name: string, value: unknown) => {
     if (value === undefined || value === null) return;
@@ -36,14 +55,10 @@ function absorbHeaderArgument(res: ServerResponse, headers: unknown): void {
     for (const item of Array.isArray(value) ? value : [value]) entry.list.push(item as string | number);
     values.set(key, entry);
   };
-  if (Array.isArray(headers)) {
-    if (headers.every((entry) => Array.isArray(entry))) {
-      for (const entry of headers as unknown[][]) add(String(entry[0]), entry[1]);
-    } else {
-      for (let i = 0; i + 1 < headers.length; i += 2) add(String(headers[i]), headers[i + 1]);
-    }
-  } else if (headers && typeof headers === 'object') {
-    for (const [name, value] of Object.entries(headers as OutgoingHttpHeaders)) add(name, value);
+  if (headers.every((entry) => Array.isArray(entry))) {
+    for (const entry of headers as unknown[][]) add(String(entry[0]), entry[1]);
+  } else {
+    for (let i = 0; i + 1 < headers.length; i += 2) add(String(headers[i]), headers[i + 1]);
   }
   for (const [key, { name, list }] of values) {
     if (key === 'set-cookie') {

@@ -58,13 +58,23 @@ export abstract class BaseSessions {
     header: string | readonly string[] | undefined,
   ): (name: string) => readonly string[] {
     const joined = typeof header === 'string' ? header : header?.join('; ');
-    const seen = new Map<string, readonly string[]>();
+    // Nearly every request reads one name (the session cookie), so that one is kept without a Map.
+    let firstName: string | undefined;
+    let firstValues: readonly string[] = NO_VALUES;
+    let others: Map<string, readonly string[]> | undefined;
     return (name) => {
       if (joined === undefined || !joined.includes(name)) return NO_VALUES;
-      let values = seen.get(name);
+      if (name === firstName) return firstValues;
+      let values = others?.get(name);
       if (values === undefined) {
         values = readCookie(joined, name, this.parseLimits);
-        seen.set(name, values);
+        if (firstName === undefined) {
+          firstName = name;
+          firstValues = values;
+        } else {
+          others ??= new Map();
+          others.set(name, values);
+        }
       }
       return values;
     };
