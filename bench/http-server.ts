@@ -211,6 +211,8 @@ async function build(config: HttpConfig): Promise<Server> {
     }
 
     case 'express':
+    case 'handwritten-express':
+    case 'handwritten-express-mw':
     case 'lk-express':
     case 'lk-express-mw':
     case 'express-session':
@@ -223,6 +225,18 @@ async function build(config: HttpConfig): Promise<Server> {
         });
         return listener(app);
       }
+      if (config.id === 'handwritten-express') {
+        // The practical limit on Express: no middleware, the cookie opened and sealed in the route.
+        const hw = handwrittenSessions(randomBytes(32));
+        app.get('/', (req, res) => {
+          const data = hw.load(req.headers.cookie);
+          const n = (typeof data.n === 'number' ? data.n : 0) + 1;
+          data.n = n;
+          res.setHeader('set-cookie', hw.setCookie(data));
+          res.json({ n });
+        });
+        return listener(app);
+      }
       if (config.id === 'lk-express-mw') {
         app.use(nodeSessionMiddleware(latchkeySessions().sessions));
         app.get('/', (req, res) => {
@@ -230,7 +244,22 @@ async function build(config: HttpConfig): Promise<Server> {
         });
         return listener(app);
       }
-      if (config.id === 'lk-express') {
+      if (config.id === 'handwritten-express-mw') {
+        // The same cookie as a minimal middleware, the way express-session hooks in (on-headers): the
+        // floor for any middleware that gives `req.session`, since Express charges for the extra layer
+        // and for the properties it adds to req and res.
+        const hw = handwrittenSessions(randomBytes(32));
+        app.use((req, res, next) => {
+          const data = hw.load(req.headers.cookie);
+          (req as unknown as { session: PropertySession }).session = data;
+          const writeHead = res.writeHead as (...args: unknown[]) => ServerResponse;
+          res.writeHead = function (this: ServerResponse, ...args: unknown[]) {
+            this.setHeader('set-cookie', hw.setCookie(data));
+            return writeHead.apply(this, args);
+          } as typeof res.writeHead;
+          next();
+        });
+      } else if (config.id === 'lk-express') {
         needs(config);
         const { default: session } = await import('latchkey/express');
         app.use(session({ keys: latchkeySessions().keys, development: true }));
@@ -255,7 +284,8 @@ async function build(config: HttpConfig): Promise<Server> {
           }),
         );
       }
-      // latchkey/express, express-session and cookie-session all expose the session's data as properties.
+      // latchkey/express, express-session, cookie-session and the hand-written middleware all expose the
+      // session's data as properties.
       app.get('/', (req, res) => {
         const session = propertySession(req);
         const n = (session.n ?? 0) + 1;
@@ -266,11 +296,24 @@ async function build(config: HttpConfig): Promise<Server> {
     }
 
     case 'fastify':
+    case 'handwritten-fastify':
     case 'lk-fastify':
     case 'secure-session': {
       const app = Fastify({ logger: false });
       if (config.id === 'fastify') {
         app.get('/', async () => ({ n: ++counter }));
+        return { kind: 'fastify', app };
+      }
+      if (config.id === 'handwritten-fastify') {
+        // The practical limit on Fastify: no plugin, the cookie opened and sealed in the route.
+        const hw = handwrittenSessions(randomBytes(32));
+        app.get('/', async (request, reply) => {
+          const data = hw.load(request.headers.cookie);
+          const n = (typeof data.n === 'number' ? data.n : 0) + 1;
+          data.n = n;
+          reply.header('set-cookie', hw.setCookie(data));
+          return { n };
+        });
         return { kind: 'fastify', app };
       }
       if (config.id === 'lk-fastify') {

@@ -247,14 +247,15 @@ function newSessionObject(state: RequestState): ExpressSession & Partial<Data> {
  * holds, so the commit's comparison finds them; keys changed through `req.session.latchkey` are left
  * as they are.
  */
-function syncInto(state: RequestState): void {
+function syncInto(state: RequestState, last = false): void {
   const current = state.req.session as Record<string, unknown> | null | undefined;
   const core = state.core as Session<Record<string, unknown>>;
   if (current === undefined || current === null) return;
   const own = stateBehind(current) === state;
   const copied = own ? state.copied : NOTHING_COPIED;
-  // What is on req.session now, which a later sync (save(), then the commit) starts from.
-  const now = own ? new Map<string, unknown>() : undefined;
+  // What is on req.session now, which a later sync (save(), then the commit) starts from; the commit's
+  // own sync is the last, so it keeps nothing.
+  const now = own && !last ? new Map<string, unknown>() : undefined;
   for (const key of Object.keys(current)) {
     const value = current[key];
     now?.set(key, value);
@@ -302,7 +303,7 @@ function finish(state: RequestState): undefined | Promise<void> {
     // The app removed req.session itself (express-session's `unset`).
     return state.resolved.unsetDestroy ? state.core.destroy() : undefined;
   }
-  syncInto(state);
+  syncInto(state, true);
   if (state.resolved.resave) state.core.touch();
   return undefined;
 }
