@@ -4,7 +4,7 @@
  * statistics and number formats. Importing this module has no side effects (unlike the runners, which
  * run when imported).
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { arch, cpus, platform } from 'node:os';
@@ -13,7 +13,37 @@ import { fileURLToPath } from 'node:url';
 
 /** The repository root: every child process runs there. */
 export const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const NODE_ARGS = ['--conditions=source', '--import', 'tsx'];
+/**
+ * How children run: through tsx, and by default with Latchkey as published, from `dist/` (the package's
+ * `default` export condition): compiled JavaScript, like every library it is compared with. tsx's own
+ * transform of `src/` keeps function names with a `__name()` call for every closure, which costs the
+ * per-request closures a few µs that a build does not have. `--source` (fromSource) runs `src/` instead.
+ */
+const SOURCE_ARGS = ['--conditions=source', '--import', 'tsx'];
+const DIST_ARGS = ['--import', 'tsx'];
+let childArgs = SOURCE_ARGS;
+
+/**
+ * Before the children start: with `fromSource` false, build `dist/` (`npm run build`, a few seconds) and
+ * have the children load Latchkey from it. Exits 1 when the build fails.
+ */
+export function prepareLatchkey(fromSource: boolean, log: (line?: string) => void): void {
+  if (fromSource) {
+    childArgs = SOURCE_ARGS;
+    log('  Latchkey runs from src/ through tsx (--source)');
+    return;
+  }
+  const build = spawnSync('npm', ['run', '--silent', 'build'], {
+    cwd: ROOT,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  if (build.status !== 0) {
+    process.stderr.write(`npm run build failed:\n${build.stdout}${build.stderr}\n`);
+    process.exit(1);
+  }
+  childArgs = DIST_ARGS;
+  log('  Latchkey runs from dist/ (built just now with npm run build), as published');
+}
 
 // ---------------------------------------------------------------------------------------------------
 // Flags and output
@@ -26,9 +56,11 @@ export interface Flags {
    * takes it).
    */
   readonly only: readonly string[] | undefined;
+  /** `--source`: run Latchkey from src/ through tsx instead of a fresh build (where the bench takes it). */
+  readonly source: boolean;
 }
 
-/** `--quick`, `--json` and, where `withOnly`, `--only=TEXT`; `--help` prints the usage and exits 0. */
+/** `--quick`, `--json` and, where `withOnly`, `--only=TEXT` and `--source`; `--help` prints the usage and exits 0. */
 export function parseFlags(
   bench: 'seal' | 'store' | 'http',
   argv: readonly string[],
@@ -37,6 +69,7 @@ export function parseFlags(
   let quick = false;
   let json = false;
   let only: string[] | undefined;
+  const source = false;
   for (const arg of argv) {
     if (arg === '--quick') quick = true;
     else if (arg === '--json') json = true;
@@ -46,7 +79,7 @@ export function parseFlags(
         .split(',')
         .filter((text) => text !== '');
     } else if (arg === '--help' || arg === '-h') {
-      const usage = `npm run bench:${bench} -- [--quick] [--json]${withOnly ? ' [--only=TEXT[,TEXT…]]' : ''}`;
+      const usage = `npm run bench:${bench} -- [--quick] [--json]${withOnly ? ' [--only=TEXT[,TEXT…]] [--source]' : ''}`;
       process.stdout.write(`usage: ${usage}\n`);
       process.exit(0);
     } else {
@@ -54,7 +87,7 @@ export function parseFlags(
       process.exit(2);
     }
   }
-  return { quick, json, only };
+  return { quick, json, only, source };
 }
 
 /** Progress and tables go to stdout, or to stderr under --json (stdout then holds only the JSON). */
@@ -183,7 +216,7 @@ export function processCpuMs(pid: number | null): number | null {
 export interface Children {
   /** Set on SIGINT/SIGTERM: no new child may start while the run is being torn down. */
   readonly stopping: boolean;
-  /** `node --conditions=source --import tsx <script> <args>` in the repository root. */
+  /** `node --import tsx <script> <args>` in the repository root (see prepareLatchkey). */
   start(script: string, args: readonly string[], stdin?: 'ignore' | 'pipe'): ChildProcess;
   /** SIGKILL every child still running. */
   killAll(): void;
@@ -218,7 +251,7 @@ export function trackChildren(runner: string, onSignal?: () => Promise<void>): C
     },
     start(script, args, stdin = 'ignore') {
       if (stopping) throw new Error('interrupted');
-      const child = spawn(process.execPath, [...NODE_ARGS, script, ...args], {
+      const child = spawn(process.execPath, [...childArgs, script, ...args], {
         cwd: ROOT,
         stdio: [stdin, 'pipe', 'pipe'],
       });

@@ -23,12 +23,10 @@ import express, { type RequestHandler } from 'express';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { Hono } from 'hono';
 import { getIronSession } from 'iron-session';
+import { createSessions, generateKeyLine, type Session, type Sessions } from 'latchkey';
+import { sessionMiddleware as fetchSessionMiddleware } from 'latchkey/fetch';
 import type { SessionEnv } from 'latchkey/hono';
-import { sessionMiddleware as fetchSessionMiddleware } from '../src/adapters/fetch.ts';
-import { sessionMiddleware as nodeSessionMiddleware, withSession } from '../src/adapters/node.ts';
-import type { Session } from '../src/core/session.ts';
-import { createSessions, type Sessions } from '../src/core/sessions.ts';
-import { generateKeyLine } from '../src/crypto/keyring.ts';
+import { sessionMiddleware as nodeSessionMiddleware, withSession } from 'latchkey/node';
 import { CONFIGS, type HttpConfig } from './http-configs.ts';
 import { handwrittenSessions } from './http-handwritten.ts';
 

@@ -29,6 +29,7 @@ import {
   packageVersions,
   parseFlags,
   perRoundRatios,
+  prepareLatchkey,
   type RunningServer,
   roundOrder,
   roundsOf,
@@ -265,6 +266,7 @@ async function main(): Promise<void> {
   log('Latchkey HTTP benchmark: cookie sessions under load (bench/http.ts)');
   log(machineLine(env));
   log(packages.line);
+  prepareLatchkey(options.source, log);
   log(
     `  ${options.rounds} round(s); each configuration: its own server process, checked first, then ` +
       `${options.connections} keep-alive\n  connections (one session cookie each) from another process ` +

@@ -15,16 +15,13 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
 import express, { type RequestHandler } from 'express';
+import { createSessions, generateKeyLine, type Session, type SessionStore } from 'latchkey';
+import { sessionMiddleware, withSession } from 'latchkey/node';
+import { fsStore } from 'latchkey/stores/fs';
+import { postgresStore } from 'latchkey/stores/postgres';
+import { redisStore } from 'latchkey/stores/redis';
 import pg from 'pg';
 import { createClient } from 'redis';
-import { sessionMiddleware, withSession } from '../src/adapters/node.ts';
-import type { Session } from '../src/core/session.ts';
-import { createSessions } from '../src/core/sessions.ts';
-import { generateKeyLine } from '../src/crypto/keyring.ts';
-import { fsStore } from '../src/stores/fs.ts';
-import { postgresStore } from '../src/stores/postgres.ts';
-import { redisStore } from '../src/stores/redis.ts';
-import type { SessionStore } from '../src/stores/types.ts';
 import { CONFIGS, PG, REDIS_URL, type ServerOptions } from './store-configs.ts';
 
 type Data = { n: number };

@@ -41,6 +41,7 @@ import {
   packageVersions,
   parseFlags,
   perRoundRatios,
+  prepareLatchkey,
   type RunningServer,
   roundOrder,
   roundsOf,
@@ -698,6 +699,7 @@ async function main(): Promise<void> {
   log('Latchkey store-mode benchmark (bench/store.ts)');
   log(machineLine(env));
   log(packages.line);
+  prepareLatchkey(options.source, log);
 
   const backends = await connectBackends();
   env.redis = backends.redisVersion;

@@ -83,11 +83,16 @@ export interface SessionChanges {
   readonly csrfSecretChanged: boolean;
 }
 
+/** True when the record has an own key (no array of its keys is made). */
+function hasKeys(record: Record<string, unknown> | undefined): boolean {
+  if (record === undefined) return false;
+  for (const key in record) if (Object.hasOwn(record, key)) return true;
+  return false;
+}
+
 /** The flash's JSON, or undefined when it holds nothing (an empty flash is no flash). */
 function flashJson(flash: Record<string, unknown> | undefined): string | undefined {
-  if (flash === undefined) return undefined;
-  for (const _ in flash) return JSON.stringify(flash);
-  return undefined;
+  return hasKeys(flash) ? JSON.stringify(flash) : undefined;
 }
 
 /** Each top-level key's JSON in a baseline's JSON text (undefined: an empty record). */
@@ -351,12 +356,7 @@ export class SessionImpl<T extends SessionData = Record<string, unknown>> implem
   /** @internal True when nothing is in the session worth a cookie. */
   _isEmpty(): boolean {
     const { data, flash, userId, csrfSecret } = this._state;
-    return (
-      userId === undefined &&
-      csrfSecret === undefined &&
-      Object.keys(data).length === 0 &&
-      (!flash || Object.keys(flash).length === 0)
-    );
+    return userId === undefined && csrfSecret === undefined && !hasKeys(data) && !hasKeys(flash);
   }
 
   /**
