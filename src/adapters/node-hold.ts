@@ -89,7 +89,8 @@ class Hold<T extends SessionData> implements HeldResponse {
   /** The handler has called `end()`. */
   endCalled = false;
   /** The calls held back, flat: a response method, then its arguments (no closure per call). */
-  readonly queue: Array<Method | unknown[]> = [];
+  /** Made on first use: a cookie-mode commit is done at once and queues nothing. */
+  queue: Array<Method | unknown[]> | undefined;
 
   /** Cookie mode: the commit is done at once, and the call that started it goes straight through. */
   readonly sync: SyncSessions<T> | undefined;
@@ -110,7 +111,7 @@ class Hold<T extends SessionData> implements HeldResponse {
 
   cancel(): void {
     this.state = 'passing';
-    this.queue.length = 0;
+    this.queue = undefined;
   }
 
   /**
@@ -121,7 +122,7 @@ class Hold<T extends SessionData> implements HeldResponse {
   pass(method: Method, args: unknown[]): boolean {
     if (this.state === 'passing') return true;
     if (this.state === 'open' && this.start()) return true;
-    if (this.state === 'committing') this.queue.push(method, args);
+    if (this.state === 'committing') (this.queue ??= []).push(method, args);
     return false;
   }
 
@@ -172,7 +173,8 @@ class Hold<T extends SessionData> implements HeldResponse {
     this.state = 'passing';
     try {
       applyToNodeResponse(this.res, setCookie);
-      const queue = this.queue.splice(0);
+      const queue = this.queue ?? [];
+      this.queue = undefined;
       for (let i = 0; i < queue.length; i += 2)
         (queue[i] as Method).apply(this.res, queue[i + 1] as unknown[]);
     } catch (error) {
