@@ -122,7 +122,10 @@ class Hold<T extends SessionData> implements HeldResponse {
   pass(method: Method, args: unknown[]): boolean {
     if (this.state === 'passing') return true;
     if (this.state === 'open' && this.start()) return true;
-    if (this.state === 'committing') (this.queue ??= []).push(method, args);
+    if (this.state === 'committing') {
+      this.queue ??= [];
+      this.queue.push(method, args);
+    }
     return false;
   }
 
