@@ -1,0 +1,231 @@
+/**
+ * latchkey/express's `req.session` object: the app's data as its own properties, express-session's
+ * methods on its prototype, and what one request's session works on. Internal: latchkey/express is
+ * the entry point.
+ */
+import type { IncomingMessage } from 'node:http';
+import { parseSafeJson } from '../core/json.ts';
+import { asImpl, type Session } from '../core/session.ts';
+import { SessionStateError } from '../errors.ts';
+import type { Data, ExpressSession, SessionCookieView } from './express.ts';
+import type { Resolved } from './express-options.ts';
+
+type Callback = (error?: unknown) => void;
+
+/** What one request's `req.session` works on. */
+export interface RequestState {
+  readonly req: ExpressRequest;
+  readonly resolved: Resolved;
+  core: Session<Data>;
+  /** destroy() was called: `req.session` is gone on purpose. */
+  destroyed: boolean;
+  /** What was copied onto `req.session`, by reference: only what the app changed there is synced. */
+  copied: ReadonlyMap<string, unknown>;
+}
+
+export const NOTHING_COPIED: ReadonlyMap<string, unknown> = new Map();
+
+export type ExpressRequest = IncomingMessage & {
+  session?: (ExpressSession & Partial<Data>) | null | undefined;
+  sessionID?: string | undefined;
+  secure?: boolean;
+};
+
+/** The request state behind a `req.session` object, or undefined for anything else. */
+export function stateBehind(value: unknown): RequestState | undefined {
+  return readState(value);
+}
+let readState: (value: unknown) => RequestState | undefined;
+
+function stateOf(session: object): RequestState {
+  const state = stateBehind(session);
+  if (!state) throw new SessionStateError('this req.session belongs to no request');
+  return state;
+}
+
+/** Run an async method the express-session way: with a callback (returning the session) or a promise. */
+function settle<S>(self: S, work: Promise<void>, callback: Callback | undefined): S | Promise<void> {
+  if (typeof callback !== 'function') return work;
+  work.then(
+    () => callback(),
+    (error: unknown) => callback(error),
+  );
+  return self;
+}
+
+/** A value as it comes back from JSON, as express-session stores it (Dates become strings). */
+function jsonCopy(value: unknown): unknown {
+  const text = JSON.stringify(value);
+  return text === undefined ? undefined : parseSafeJson(text);
+}
+
+class LatchkeySessionObject {
+  // A private field, not a WeakMap: one per request would cost the garbage collector more.
+  readonly #state: RequestState;
+
+  constructor(state: RequestState) {
+    this.#state = state;
+  }
+
+  static {
+    readState = (value) =>
+      typeof value === 'object' && value !== null && #state in value ? value.#state : undefined;
+  }
+
+  get id(): string | undefined {
+    return asImpl(stateOf(this).core)._backing?.storeKey;
+  }
+
+  get cookie(): SessionCookieView {
+    const { core, resolved } = stateOf(this);
+    const expires = Math.min(core.idleDeadline, core.absoluteDeadline);
+    return Object.freeze({
+      ...resolved.cookie,
+      maxAge: Math.max(0, expires - Date.now()),
+      originalMaxAge: resolved.sessions.policy.idleTimeout,
+      expires: new Date(expires),
+    });
+  }
+
+  get latchkey(): Session<Data> {
+    return stateOf(this).core;
+  }
+
+  regenerate(callback?: Callback): this | Promise<void> {
+    const state = stateOf(this);
+    const work = (async () => {
+      await state.core.regenerate();
+      // As express-session: a brand-new session. No data, no user, no flash, fresh clocks, and a new
+      // CSRF secret (a token from before must not work after it).
+      asImpl(state.core)._startOver();
+      state.req.session = newSessionObject(state);
+      state.req.sessionID = undefined; // the new record gets its id when it is written
+    })();
+    return settle(this, work, callback);
+  }
+
+  destroy(callback?: Callback): this | Promise<void> {
+    const state = stateOf(this);
+    const work = (async () => {
+      await state.core.destroy();
+      state.destroyed = true;
+      state.req.session = undefined;
+      state.req.sessionID = undefined;
+    })();
+    return settle(this, work, callback);
+  }
+
+  save(callback?: Callback): this | Promise<void> {
+    const state = stateOf(this);
+    const work = (async () => {
+      syncInto(state);
+      state.core.touch();
+    })();
+    return settle(this, work, callback);
+  }
+
+  reload(callback?: Callback): this | Promise<void> {
+    const state = stateOf(this);
+    const work = (async () => {
+      state.core = await load(state.resolved, state.req);
+      state.req.session = newSessionObject(state);
+      state.req.sessionID = asImpl(state.core)._backing?.storeKey;
+    })();
+    return settle(this, work, callback);
+  }
+
+  touch(): this {
+    stateOf(this).core.touch();
+    return this;
+  }
+
+  resetMaxAge(): this {
+    return this.touch();
+  }
+}
+
+/** Names on `req.session` that are express-session's API, never data properties. */
+const RESERVED = new Set(
+  Object.getOwnPropertyNames(LatchkeySessionObject.prototype).filter((name) => name !== 'constructor'),
+);
+
+export function newSessionObject(state: RequestState): ExpressSession & Partial<Data> {
+  const session = new LatchkeySessionObject(state) as unknown as ExpressSession & Partial<Data>;
+  const copied = new Map<string, unknown>();
+  state.copied = copied;
+  const target = session as unknown as Record<string, unknown>;
+  for (const [key, value] of Object.entries(state.core.data)) {
+    // A key such as `cookie` (set through another adapter) stays in the data, out of the way.
+    if (RESERVED.has(key)) continue;
+    target[key] = value;
+    copied.set(key, value);
+  }
+  return session;
+}
+
+/**
+ * Copy what the app changed on `req.session` into the Latchkey session: properties added or replaced,
+ * and properties deleted. In-place changes inside a loaded object are the same object as the session
+ * holds, so the commit's comparison finds them; keys changed through `req.session.latchkey` are left
+ * as they are.
+ */
+function syncInto(state: RequestState, last = false): void {
+  const current = state.req.session as Record<string, unknown> | null | undefined;
+  const core = state.core as Session<Record<string, unknown>>;
+  if (current === undefined || current === null) return;
+  const own = stateBehind(current) === state;
+  const copied = own ? state.copied : NOTHING_COPIED;
+  // What is on req.session now, which a later sync (save(), then the commit) starts from; the commit's
+  // own sync is the last, so it keeps nothing.
+  const now = own && !last ? new Map<string, unknown>() : undefined;
+  for (const key of Object.keys(current)) {
+    const value = current[key];
+    now?.set(key, value);
+    if (copied.has(key) && copied.get(key) === value) continue;
+    if (value === undefined || typeof value === 'function' || typeof value === 'symbol') {
+      if (copied.has(key)) core.delete(key);
+      continue;
+    }
+    try {
+      core.set(key, value);
+    } catch (error) {
+      if (!(error instanceof TypeError)) throw error;
+      // Not JSON as it stands (a Date, an object with toJSON): keep what JSON makes of it, as
+      // express-session does. A key like `__proto__` stays refused.
+      const copy = jsonCopy(value);
+      if (copy === undefined) core.delete(key);
+      else core.set(key, copy);
+    }
+  }
+  for (const key of copied.keys()) {
+    if (!Object.hasOwn(current, key)) core.delete(key);
+  }
+  if (now) state.copied = now;
+}
+
+/** Express's word on HTTPS (`req.secure`, which follows `trust proxy`), when the options take it. */
+export function loadOptions(resolved: Resolved, req: ExpressRequest): { secure: boolean } | undefined {
+  if (!resolved.useReqSecure || typeof req.secure !== 'boolean') return undefined;
+  return req.secure ? SECURE : NOT_SECURE;
+}
+const SECURE = Object.freeze({ secure: true });
+const NOT_SECURE = Object.freeze({ secure: false });
+
+export function load(resolved: Resolved, req: ExpressRequest): Promise<Session<Data>> {
+  return resolved.sessions.load(req, loadOptions(resolved, req));
+}
+
+/**
+ * The last word before the commit: what the app did to `req.session` becomes the session. A promise
+ * only when there is something to wait for (so a cookie-mode commit can happen at once).
+ */
+export function finish(state: RequestState): undefined | Promise<void> {
+  const current = state.req.session;
+  if ((current === undefined || current === null) && !state.destroyed) {
+    // The app removed req.session itself (express-session's `unset`).
+    return state.resolved.unsetDestroy ? state.core.destroy() : undefined;
+  }
+  syncInto(state, true);
+  if (state.resolved.resave) state.core.touch();
+  return undefined;
+}
