@@ -20,7 +20,7 @@ import type { Session, SessionData } from '../core/session.ts';
 import type { Sessions } from '../core/sessions.ts';
 import { type Csrf, csrfForbiddenBody } from '../csrf/index.ts';
 import { errorResponse, PLAIN_NO_STORE } from './errors.ts';
-import { fetchCsrfRequest } from './shared.ts';
+import { fetchCsrfRequest, syncSessions } from './shared.ts';
 
 export interface FetchSessionOptions {
   /** Turn a failure (a session too large for its cookies, a store outage) into a response. */
@@ -50,16 +50,18 @@ export function withSession<T extends SessionData, Rest extends unknown[] = []>(
   options: FetchSessionOptions = {},
 ): (request: Request, ...rest: Rest) => Promise<Response> {
   const onError = options.onError ?? errorResponse;
+  const sync = syncSessions(sessions); // cookie mode: load and commit without waiting
   return async (request, ...rest) => {
     let session: Session<T>;
     try {
-      session = await sessions.load(request);
+      session = sync !== undefined ? sync.loadNow(request) : await sessions.load(request);
     } catch (error) {
       return onError(error, request);
     }
     const response = await handler(request, session, ...rest);
     try {
-      return withSessionHeaders(response, await sessions.commit(session));
+      const setCookie = sync !== undefined ? sync.commitNow(session) : await sessions.commit(session);
+      return withSessionHeaders(response, setCookie);
     } catch (error) {
       return onError(error, request);
     }
@@ -88,10 +90,11 @@ export function sessionMiddleware<T extends SessionData>(
   options: FetchSessionOptions = {},
 ): (c: FetchMiddlewareContext<T>, next: () => Promise<void>) => Promise<void> {
   const onError = options.onError ?? errorResponse;
+  const sync = syncSessions(sessions);
   return async (c, next) => {
     let session: Session<T>;
     try {
-      session = await sessions.load(c.req.raw);
+      session = sync !== undefined ? sync.loadNow(c.req.raw) : await sessions.load(c.req.raw);
     } catch (error) {
       c.res = await onError(error, c.req.raw);
       return;
@@ -102,7 +105,7 @@ export function sessionMiddleware<T extends SessionData>(
     if (c.error !== undefined) return;
     let setCookie: string[];
     try {
-      setCookie = await sessions.commit(session);
+      setCookie = sync !== undefined ? sync.commitNow(session) : await sessions.commit(session);
     } catch (error) {
       c.res = await onError(error, c.req.raw);
       return;

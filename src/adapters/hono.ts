@@ -25,7 +25,7 @@ import { type Csrf, type CsrfOptions, csrfForbiddenBody } from '../csrf/index.ts
 import { SessionStateError } from '../errors.ts';
 import { errorResponse } from './errors.ts';
 import { withSessionHeaders } from './fetch.ts';
-import { fetchCsrfRequest, lockSession, resolveAdapterOptions, toCsrf } from './shared.ts';
+import { fetchCsrfRequest, lockSession, resolveAdapterOptions, syncSessions, toCsrf } from './shared.ts';
 
 /** Hono's `Env` for apps that use the session middleware: `new Hono<SessionEnv<MyData>>()`. */
 export type SessionEnv<T extends SessionData = Record<string, unknown>> = {
@@ -76,12 +76,13 @@ export function sessionMiddleware<T extends SessionData = Record<string, unknown
   const sessions = resolved.sessions;
   // Log, then a bare 500 (503 for a store outage): no message, no stack (checklist #48).
   const onError: HonoErrorHandler = resolved.onError ?? errorResponse;
+  const sync = syncSessions(sessions); // cookie mode: load and commit without waiting
   const middleware: MiddlewareHandler<SessionEnv<T>> = async (c, next) => {
     // Mounted twice (app-wide and on a route): the first one loaded it and commits it.
     if (c.get('session') !== undefined) return next();
     let session: Session<T>;
     try {
-      session = await sessions.load(c.req.raw);
+      session = sync !== undefined ? sync.loadNow(c.req.raw) : await sessions.load(c.req.raw);
     } catch (error) {
       return onError(error, c);
     }
@@ -93,7 +94,7 @@ export function sessionMiddleware<T extends SessionData = Record<string, unknown
     if (c.error !== undefined) return;
     let setCookie: string[];
     try {
-      setCookie = await sessions.commit(session);
+      setCookie = sync !== undefined ? sync.commitNow(session) : await sessions.commit(session);
     } catch (error) {
       // onError starts from a blank response: none of the handler's headers or cookies reach the client.
       replaceResponse(c, new Response(null));

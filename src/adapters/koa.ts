@@ -24,7 +24,9 @@ import type { Sessions } from '../core/sessions.ts';
 import { type Csrf, type CsrfOptions, csrfForbiddenBody } from '../csrf/index.ts';
 import { SessionStateError } from '../errors.ts';
 import { bodyForStatus, reportError, statusForError } from './errors.ts';
-import { csrfRequestOf, lockSession, resolveAdapterOptions, toCsrf } from './shared.ts';
+import { csrfRequestOf, lockSession, resolveAdapterOptions, syncSessions, toCsrf } from './shared.ts';
+
+const SECURE = Object.freeze({ secure: true });
 
 /**
  * Your app's session data, for the types of `ctx.session`: declare its keys by declaration merging
@@ -106,13 +108,15 @@ export function session<T extends CoreSessionData = KoaSessionData>(
   options: KoaSessionOptions<T>,
 ): Middleware & { readonly sessions: Sessions<T> } {
   const { sessions, onError } = resolveAdapterOptions(options, 'session');
+  const sync = syncSessions(sessions); // cookie mode: load and commit without waiting
   const middleware: Middleware = async (ctx, next) => {
     // Mounted twice: the first one loaded it and commits it.
     if ((ctx.session as unknown) instanceof SessionImpl) return next();
     let loaded: Session<T>;
     try {
       // ctx.secure is true for TLS, or for X-Forwarded-Proto: https when the app sets app.proxy.
-      loaded = await sessions.load(ctx.req, ctx.secure ? { secure: true } : undefined);
+      const secure = ctx.secure ? SECURE : undefined;
+      loaded = sync !== undefined ? sync.loadNow(ctx.req, secure) : await sessions.load(ctx.req, secure);
     } catch (error) {
       await fail(error, ctx, onError);
       return;
@@ -128,7 +132,7 @@ export function session<T extends CoreSessionData = KoaSessionData>(
     }
     let setCookie: string[];
     try {
-      setCookie = await sessions.commit(loaded);
+      setCookie = sync !== undefined ? sync.commitNow(loaded) : await sessions.commit(loaded);
     } catch (error) {
       lockSession(loaded);
       await fail(error, ctx, onError);
