@@ -29,7 +29,6 @@ let childArgs = SOURCE_ARGS;
  */
 export function prepareLatchkey(fromSource: boolean, log: (line?: string) => void): void {
   if (fromSource) {
-    childArgs = SOURCE_ARGS;
     log('  Latchkey runs from src/ through tsx (--source)');
     return;
   }
@@ -60,7 +59,10 @@ export interface Flags {
   readonly source: boolean;
 }
 
-/** `--quick`, `--json` and, where `withOnly`, `--only=TEXT` and `--source`; `--help` prints the usage and exits 0. */
+/**
+ * `--quick`, `--json` and, where `withOnly` (the HTTP benches), `--only=TEXT[,TEXT…]` and `--source`;
+ * `--help` prints the usage and exits 0.
+ */
 export function parseFlags(
   bench: 'seal' | 'store' | 'http',
   argv: readonly string[],
@@ -69,7 +71,7 @@ export function parseFlags(
   let quick = false;
   let json = false;
   let only: string[] | undefined;
-  const source = false;
+  let source = false;
   for (const arg of argv) {
     if (arg === '--quick') quick = true;
     else if (arg === '--json') json = true;
@@ -78,6 +80,8 @@ export function parseFlags(
         .slice('--only='.length)
         .split(',')
         .filter((text) => text !== '');
+    } else if (withOnly && arg === '--source') {
+      source = true;
     } else if (arg === '--help' || arg === '-h') {
       const usage = `npm run bench:${bench} -- [--quick] [--json]${withOnly ? ' [--only=TEXT[,TEXT…]] [--source]' : ''}`;
       process.stdout.write(`usage: ${usage}\n`);

@@ -121,6 +121,9 @@ export function assembleCandidates(
   maxCandidates: number = DEFAULT_MAX_CANDIDATES,
 ): string[] {
   const cap = Number.isInteger(maxCandidates) && maxCandidates >= 0 ? maxCandidates : DEFAULT_MAX_CANDIDATES;
+  const bases = readValues(name);
+  // Nearly every request: one value without a chunk header, which is the only candidate.
+  if (bases.length === 1 && headerEnd(bases[0]!) === -1) return cap >= 1 ? [bases[0]!] : [];
   const partsRead = new Map<number, readonly string[]>();
   const partValues = (index: number): readonly string[] => {
     let values = partsRead.get(index);
@@ -132,7 +135,7 @@ export function assembleCandidates(
   };
   const plans: Array<{ first: string; count: number }> = [];
   let total = 0;
-  for (const base of readValues(name)) {
+  for (const base of bases) {
     const end = headerEnd(base);
     if (end === -1) {
       plans.push({ first: base, count: 1 });

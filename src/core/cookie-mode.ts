@@ -51,14 +51,7 @@ export class CookieSessions<T extends SessionData> extends BaseSessions implemen
     readCookie: (name: string) => readonly string[],
   ): Exclude<SessionOrigin, 'loaded'> | Extract<Inspection, { status: 'valid' | 'expired' }> {
     if (cookieHeader === undefined || cookieHeader.length === 0) return 'none';
-    const values = readCookie(this.cookieName);
-    // One value that is not a chunk header (which starts with a digit): the only candidate, as
-    // assembleCandidates would find, without its bookkeeping. This is nearly every request.
-    const first = values.length === 1 ? values[0]!.charCodeAt(0) : Number.NaN;
-    const candidates =
-      first < 0x30 || first > 0x39
-        ? values
-        : assembleCandidates(this.cookieName, readCookie, this.cookie.maxChunks);
+    const candidates = assembleCandidates(this.cookieName, readCookie, this.cookie.maxChunks);
     if (candidates.length === 0) return 'none';
 
     const opened = this.#openOne(candidates);

@@ -10,7 +10,13 @@ import { attributesOf, serializeSetCookie } from '../cookie/serialize.ts';
 import { decodeBase64url, decodePublicBase64url, encodeBase64url } from '../crypto/base64url.ts';
 import { generateKeyLine } from '../crypto/keyring.ts';
 import { createFakeClock } from '../testing/fake-clock.ts';
-import { decodePayload, encodePayload, type SessionState } from './payload.ts';
+import {
+  decodePayload,
+  decodeStorePayload,
+  encodePayload,
+  encodeStorePayload,
+  type SessionState,
+} from './payload.ts';
 import { createSessions } from './sessions.ts';
 
 const KEYS = generateKeyLine('k1');
@@ -63,6 +69,29 @@ describe('encodePayload', () => {
       encodePayload(state({ lastActiveAt: 1.5 })),
       JSON.stringify({ v: 1, c: 1_700_000_000_000, a: 1.5, x: 1_700_086_400_000, d: state().data }),
     );
+  });
+});
+
+describe('encodeStorePayload', () => {
+  test('the same text JSON.stringify makes of the store payload object, extra fields last, and it decodes back', () => {
+    const given = state({ userId: 'u1', flash: { x: 1 }, csrfSecret: 'c'.repeat(43) });
+    const text = encodeStorePayload(given, 7, { a: 1_700_000_000_900, t: 1_700_000_001_000 });
+    const object = {
+      v: 1,
+      n: 7,
+      c: given.createdAt,
+      x: given.absoluteDeadline,
+      d: given.data,
+      u: 'u1',
+      f: { x: 1 },
+      k: 'c'.repeat(43),
+      a: 1_700_000_000_900,
+      t: 1_700_000_001_000,
+    };
+    assert.equal(text, JSON.stringify(object));
+    const decoded = decodeStorePayload(new TextEncoder().encode(text), ['a', 't']);
+    assert.equal(decoded?.version, 7);
+    assert.deepEqual(decoded?.extra, { a: 1_700_000_000_900, t: 1_700_000_001_000 });
   });
 });
 

@@ -47,6 +47,13 @@ export function parseSafeJson(text: string, maxDepth = MAX_JSON_DEPTH): unknown 
   }
 }
 
+/** True when the record has an own key (without making an array of its keys). */
+export function hasKeys(record: Record<string, unknown> | undefined): boolean {
+  if (record === undefined) return false;
+  for (const key in record) if (Object.hasOwn(record, key)) return true;
+  return false;
+}
+
 /** A plain object: `{}` or a null-prototype object, not an array, Date, Map or class instance. */
 export function isPlainObject(value: unknown): value is Record<string, unknown> {
   if (value === null || typeof value !== 'object') return false;

@@ -1,5 +1,5 @@
 import { isTokenText } from '../crypto/random.ts';
-import { isPlainObject, parseSafeJson } from './json.ts';
+import { hasKeys, isPlainObject, parseSafeJson } from './json.ts';
 import type { TimeoutPolicy } from './policy.ts';
 
 /** The clocks and contents of one session, as sealed into the cookie (DESIGN.md §2, "Inside the seal"). */
@@ -22,37 +22,35 @@ function isCsrfSecret(value: unknown): value is string | undefined {
   return value === undefined || isTokenText(value);
 }
 
-const encoder = new TextEncoder();
 const decoder = new TextDecoder('utf-8', { fatal: true });
 
-/** Adds the fields both payloads seal only when present (`u`, `f`, `k`), then `extra`, and encodes. */
-function encodeWith(
-  payload: Record<string, unknown>,
-  state: SessionState,
-  extra?: Record<string, number>,
-): Uint8Array {
-  if (state.userId !== undefined) payload.u = state.userId;
-  if (state.flash !== undefined && Object.keys(state.flash).length > 0) payload.f = state.flash;
-  if (state.csrfSecret !== undefined) payload.k = state.csrfSecret;
-  if (extra) Object.assign(payload, extra);
-  return encoder.encode(JSON.stringify(payload));
-}
-
 /**
- * The sealed JSON text (sealValue encodes it as UTF-8): short keys, because every byte rides on every request. The same text as
- * `JSON.stringify` of the object encodeWith builds, written out directly so that `dataJson` (the
- * data's JSON, which the commit has already made to find changes) is not made again.
+ * A payload's JSON text (sealValue encodes it as UTF-8), written out directly: `head` holds the
+ * leading fields, then `d` (the data's JSON, which a commit has usually made already to find changes),
+ * the fields sealed only when present (`u`, `f`, `k`) and `extra`. The same text as `JSON.stringify`
+ * of the object with those keys in that order.
  */
-export function encodePayload(state: SessionState, dataJson = JSON.stringify(state.data)): string {
-  let text = `{"v":1,"c":${json(state.createdAt)},"a":${json(state.lastActiveAt)},"x":${json(state.absoluteDeadline)},"d":${dataJson}`;
+function payloadText(
+  head: string,
+  state: SessionState,
+  dataJson: string,
+  extra?: Record<string, number>,
+): string {
+  let text = `${head},"d":${dataJson}`;
   if (state.userId !== undefined) text += `,"u":${JSON.stringify(state.userId)}`;
-  if (state.flash !== undefined && Object.keys(state.flash).length > 0)
-    text += `,"f":${JSON.stringify(state.flash)}`;
+  if (hasKeys(state.flash)) text += `,"f":${JSON.stringify(state.flash)}`;
   if (state.csrfSecret !== undefined) text += `,"k":${JSON.stringify(state.csrfSecret)}`;
+  if (extra) for (const key of Object.keys(extra)) text += `,${JSON.stringify(key)}:${json(extra[key]!)}`;
   return `${text}}`;
 }
 
-/** A timestamp as JSON: its digits (the common case), or what JSON.stringify makes of anything else. */
+/** The sealed JSON of a cookie-mode session: short keys, because every byte rides on every request. */
+export function encodePayload(state: SessionState, dataJson = JSON.stringify(state.data)): string {
+  const head = `{"v":1,"c":${json(state.createdAt)},"a":${json(state.lastActiveAt)},"x":${json(state.absoluteDeadline)}`;
+  return payloadText(head, state, dataJson);
+}
+
+/** A number as JSON: its digits (the common case), or what JSON.stringify makes of anything else. */
 function json(value: number): string {
   return Number.isSafeInteger(value) ? String(value) : JSON.stringify(value);
 }
@@ -136,12 +134,9 @@ export function encodeStorePayload(
   state: SessionState,
   version: number,
   extra?: Record<string, number>,
-): Uint8Array {
-  return encodeWith(
-    { v: 1, n: version, c: state.createdAt, x: state.absoluteDeadline, d: state.data },
-    state,
-    extra,
-  );
+): string {
+  const head = `{"v":1,"n":${json(version)},"c":${json(state.createdAt)},"x":${json(state.absoluteDeadline)}`;
+  return payloadText(head, state, JSON.stringify(state.data), extra);
 }
 
 /** Decode an authenticated store payload; `extra` names further integer fields that must be present. */

@@ -1,7 +1,7 @@
 import { newToken } from '../crypto/random.ts';
 import { SessionStateError } from '../errors.ts';
 import type { Clock } from './clock.ts';
-import { assertJsonValue, isAllowedKey, type JsonValue } from './json.ts';
+import { assertJsonValue, hasKeys, isAllowedKey, type JsonValue } from './json.ts';
 import type { SessionState } from './payload.ts';
 import type { TimeoutPolicy } from './policy.ts';
 
@@ -81,13 +81,6 @@ export interface SessionChanges {
   readonly flashDeleted: readonly string[];
   /** The CSRF secret was made (or dropped) on this request. */
   readonly csrfSecretChanged: boolean;
-}
-
-/** True when the record has an own key (no array of its keys is made). */
-function hasKeys(record: Record<string, unknown> | undefined): boolean {
-  if (record === undefined) return false;
-  for (const key in record) if (Object.hasOwn(record, key)) return true;
-  return false;
 }
 
 /** The flash's JSON, or undefined when it holds nothing (an empty flash is no flash). */
