@@ -69,7 +69,6 @@ export interface Resolved {
   /** true: follow Express's req.secure; false: the Sessions' own trustProxy decides. */
   useReqSecure: boolean;
   cookie: Omit<SessionCookieView, 'maxAge' | 'originalMaxAge' | 'expires'>;
-  persistent: boolean;
 }
 
 function mapCookie(options: ExpressSessionOptions, development: boolean) {
@@ -128,7 +127,7 @@ export function resolve(options: ExpressSessionOptions): Resolved {
   const {
     sessions: given,
     name,
-    cookie: _cookie,
+    cookie,
     rolling,
     resave,
     saveUninitialized: _saveUninitialized,
@@ -138,9 +137,9 @@ export function resolve(options: ExpressSessionOptions): Resolved {
     onError: _onError,
     ...rest
   } = options;
-  if (options.name !== undefined && FINGERPRINTING_COOKIE_NAMES.includes(options.name)) {
+  if (name !== undefined && FINGERPRINTING_COOKIE_NAMES.includes(name)) {
     throw new ConfigError(
-      `name '${options.name}' tells attackers which framework runs the site (checklist #10): leave name out`,
+      `name '${name}' tells attackers which framework runs the site (checklist #10): leave name out`,
     );
   }
   const development = options.development === true;
@@ -149,7 +148,7 @@ export function resolve(options: ExpressSessionOptions): Resolved {
   if (given !== undefined) {
     if (
       Object.keys(rest).length > 0 ||
-      options.cookie !== undefined ||
+      cookie !== undefined ||
       name !== undefined ||
       store !== undefined ||
       rolling !== undefined ||
@@ -178,6 +177,5 @@ export function resolve(options: ExpressSessionOptions): Resolved {
     // Express's own `trust proxy` (req.secure) decides unless proxy, or a ready manager, says otherwise.
     useReqSecure: proxy === undefined && given === undefined,
     cookie: mapped.view,
-    persistent: mapped.cookie.persistent,
   };
 }

@@ -9,6 +9,7 @@ import { asImpl, type Session } from '../core/session.ts';
 import { SessionStateError } from '../errors.ts';
 import type { Data, ExpressSession, SessionCookieView } from './express.ts';
 import type { Resolved } from './express-options.ts';
+import { NOT_SECURE, SECURE } from './shared.ts';
 
 type Callback = (error?: unknown) => void;
 
@@ -208,8 +209,6 @@ export function loadOptions(resolved: Resolved, req: ExpressRequest): { secure: 
   if (!resolved.useReqSecure || typeof req.secure !== 'boolean') return undefined;
   return req.secure ? SECURE : NOT_SECURE;
 }
-const SECURE = Object.freeze({ secure: true });
-const NOT_SECURE = Object.freeze({ secure: false });
 
 export function load(resolved: Resolved, req: ExpressRequest): Promise<Session<Data>> {
   return resolved.sessions.load(req, loadOptions(resolved, req));

@@ -37,12 +37,12 @@ import {
   type RequestState,
   stateBehind,
 } from './express-session-object.ts';
-import { sendCsrfForbidden } from './node.ts';
+import { verifyNodeCsrf } from './node.ts';
 import { failer, holdUntilCommitted } from './node-hold.ts';
 
 export type { ExpressSessionOptions } from './express-options.ts';
 
-import { csrfRequestOf, syncSessions, toCsrf } from './shared.ts';
+import { bodyField, syncSessions, toCsrf } from './shared.ts';
 
 /** Your session data's shape: augment it (`declare module 'latchkey/express'`); untyped by default. */
 // biome-ignore lint/suspicious/noEmptyInterface: an interface, so that applications can augment it
@@ -194,19 +194,8 @@ export function csrf(
       return;
     }
     req.csrfToken = () => checker.token(state.core);
-    if (!checker.needsCheck(req.method ?? 'GET')) {
-      next();
-      return;
-    }
-    const body = req.body as Record<string, unknown> | undefined;
-    const field = body && typeof body === 'object' ? body[checker.fieldName] : undefined;
-    const refused = checker.check(
-      csrfRequestOf(req, typeof req.secure === 'boolean' ? req.secure : undefined),
-      state.core,
-      typeof field === 'string' ? field : undefined,
-    );
-    if (refused) sendCsrfForbidden(res, refused);
-    else next();
+    const secure = typeof req.secure === 'boolean' ? req.secure : undefined;
+    if (verifyNodeCsrf(checker, req, res, state.core, bodyField(req.body, checker.fieldName), secure)) next();
   };
 }
 

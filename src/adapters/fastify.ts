@@ -26,8 +26,10 @@ import { ConfigError } from '../errors.ts';
 import { bodyForStatus, PLAIN_NO_STORE, statusForError } from './errors.ts';
 import {
   type AdapterOptions,
+  bodyField,
   lockSession,
   resolveAdapterOptions,
+  SECURE,
   sessionHeaderValues,
   syncSessions,
   toCsrf,
@@ -100,7 +102,6 @@ export type LatchkeyFastifyOptions =
 // Not session options: the plugin's csrf, and what Fastify itself may pass to any plugin.
 const IGNORED_OPTIONS = ['csrf', 'prefix', 'logLevel', 'logSerializers'];
 const kFailed = Symbol('latchkey.failed');
-const SECURE = { secure: true } as const;
 
 type HookDone = (error?: Error) => void;
 type SendDone = (error: Error | null, payload?: unknown) => void;
@@ -198,12 +199,10 @@ export function csrfProtection(
   if (typeof csrf?.check !== 'function') throw new ConfigError('csrfProtection(csrf): pass createCsrf()');
   return (request, reply, done) => {
     if (!csrf.needsCheck(request.method) || request.routeOptions.config.csrf === false) return done();
-    const body = request.body as Record<string, unknown> | null | undefined;
-    const field = typeof body === 'object' && body !== null ? body[csrf.fieldName] : undefined;
     const refused = csrf.check(
       new FastifyCsrfRequest(request),
       request.session,
-      typeof field === 'string' ? field : undefined,
+      bodyField(request.body, csrf.fieldName),
     );
     if (refused === undefined) return done();
     reply.code(403).headers(PLAIN_NO_STORE);

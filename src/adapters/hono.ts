@@ -18,14 +18,20 @@
  * ```
  */
 import type { Context, MiddlewareHandler } from 'hono';
-import type { SessionsOptions } from '../core/options.ts';
 import { type Session, type SessionData, SessionImpl } from '../core/session.ts';
 import type { Sessions } from '../core/sessions.ts';
 import { type Csrf, type CsrfOptions, csrfForbiddenBody } from '../csrf/index.ts';
 import { SessionStateError } from '../errors.ts';
 import { errorResponse } from './errors.ts';
 import { withSessionHeaders } from './fetch.ts';
-import { fetchCsrfRequest, lockSession, resolveAdapterOptions, syncSessions, toCsrf } from './shared.ts';
+import {
+  type AdapterOptions,
+  fetchCsrfRequest,
+  lockSession,
+  resolveAdapterOptions,
+  syncSessions,
+  toCsrf,
+} from './shared.ts';
 
 /** Hono's `Env` for apps that use the session middleware: `new Hono<SessionEnv<MyData>>()`. */
 export type SessionEnv<T extends SessionData = Record<string, unknown>> = {
@@ -41,9 +47,10 @@ export type SessionEnv<T extends SessionData = Record<string, unknown>> = {
 export type HonoErrorHandler = (error: unknown, c: Context) => Response | Promise<Response>;
 
 /** Options of {@link sessionMiddleware}: a session manager you made, or the options to make one. */
-export type HonoSessionOptions<T extends SessionData = Record<string, unknown>> =
-  | { sessions: Sessions<T>; onError?: HonoErrorHandler | undefined }
-  | (SessionsOptions & { sessions?: undefined; onError?: HonoErrorHandler | undefined });
+export type HonoSessionOptions<T extends SessionData = Record<string, unknown>> = AdapterOptions<
+  T,
+  HonoErrorHandler
+>;
 
 /**
  * Replace the response outright. Hono's `c.res` setter copies the old response's headers into the new

@@ -18,15 +18,21 @@
  */
 import type { Context, Middleware } from 'koa';
 import { sessionCacheControl, sessionVary } from '../core/headers.ts';
-import type { SessionsOptions } from '../core/options.ts';
 import { type SessionData as CoreSessionData, type Session, SessionImpl } from '../core/session.ts';
 import type { Sessions } from '../core/sessions.ts';
 import { type Csrf, type CsrfOptions, csrfForbiddenBody } from '../csrf/index.ts';
 import { SessionStateError } from '../errors.ts';
 import { bodyForStatus, reportError, statusForError } from './errors.ts';
-import { csrfRequestOf, lockSession, resolveAdapterOptions, syncSessions, toCsrf } from './shared.ts';
-
-const SECURE = Object.freeze({ secure: true });
+import {
+  type AdapterOptions,
+  bodyField,
+  csrfRequestOf,
+  lockSession,
+  resolveAdapterOptions,
+  SECURE,
+  syncSessions,
+  toCsrf,
+} from './shared.ts';
 
 /**
  * Your app's session data, for the types of `ctx.session`: declare its keys by declaration merging
@@ -65,9 +71,10 @@ declare module 'koa' {
 export type KoaErrorHandler = (error: unknown, ctx: Context) => void | Promise<void>;
 
 /** Options of {@link session}: a session manager you made, or the options to make one. */
-export type KoaSessionOptions<T extends CoreSessionData = KoaSessionData> =
-  | { sessions: Sessions<T>; onError?: KoaErrorHandler | undefined }
-  | (SessionsOptions & { sessions?: undefined; onError?: KoaErrorHandler | undefined });
+export type KoaSessionOptions<T extends CoreSessionData = KoaSessionData> = AdapterOptions<
+  T,
+  KoaErrorHandler
+>;
 
 function headerText(value: unknown): string | undefined {
   if (value === undefined || value === null) return undefined;
@@ -168,15 +175,10 @@ export function csrf(protection: Csrf | CsrfOptions = {}): Middleware {
     }
     ctx.state.csrfToken = () => checker.token(current);
     if (checker.needsCheck(ctx.method)) {
-      const body = (ctx.request as { body?: unknown }).body;
-      const field =
-        body !== null && typeof body === 'object'
-          ? (body as Record<string, unknown>)[checker.fieldName]
-          : undefined;
       const refused = checker.check(
         csrfRequestOf(ctx.req, ctx.secure),
         current,
-        typeof field === 'string' ? field : undefined,
+        bodyField((ctx.request as { body?: unknown }).body, checker.fieldName),
       );
       if (refused) {
         ctx.status = 403;

@@ -21,7 +21,7 @@ import { csrfForbiddenBody } from '../csrf/index.ts';
 import { SessionStateError } from '../errors.ts';
 import { PLAIN_NO_STORE, reportError } from './errors.ts';
 import { failer, type HeldResponse, holdUntilCommitted, type NodeSessionOptions } from './node-hold.ts';
-import { csrfRequestOf, syncSessions } from './shared.ts';
+import { bodyField, csrfRequestOf, syncSessions } from './shared.ts';
 
 export { applyToNodeResponse, type NodeSessionOptions } from './node-hold.ts';
 
@@ -64,8 +64,7 @@ export function withSession<T extends SessionData>(
         held = holdUntilCommitted(res, sessions, session, (error) => fail(error, req, res));
         const result = handler(req, res, session);
         if (isPromiseLike(result)) {
-          const hold = held;
-          return Promise.resolve(result).then(NOTHING, (error: unknown) => failed(error, req, res, hold));
+          return Promise.resolve(result).then(NOTHING, (error: unknown) => failed(error, req, res, held));
         }
       } catch (error) {
         failed(error, req, res, held);
@@ -109,6 +108,12 @@ export function sessionMiddleware<T extends SessionData>(
 ): (req: IncomingMessage, res: ServerResponse, next: (error?: unknown) => void) => void {
   const fail = failer(options);
   const sync = syncSessions(sessions);
+  /** The session is loaded: give the request its req.session, hold the response, go on. */
+  const begin = (req: IncomingMessage, res: ServerResponse, next: () => void, session: Session<T>) => {
+    (req as IncomingMessage & { session?: Session<T> }).session = session;
+    holdUntilCommitted(res, sessions, session, (error) => fail(error, req, res));
+    next();
+  };
   if (sync !== undefined) {
     return (req, res, next) => {
       let session: Session<T>;
@@ -118,18 +123,12 @@ export function sessionMiddleware<T extends SessionData>(
         fail(error, req, res);
         return;
       }
-      (req as IncomingMessage & { session?: Session<T> }).session = session;
-      holdUntilCommitted(res, sessions, session, (error) => fail(error, req, res));
-      next();
+      begin(req, res, next, session);
     };
   }
   return (req, res, next) => {
     sessions.load(req).then(
-      (session) => {
-        (req as IncomingMessage & { session?: Session<T> }).session = session;
-        holdUntilCommitted(res, sessions, session, (error) => fail(error, req, res));
-        next();
-      },
+      (session) => begin(req, res, next, session),
       (error: unknown) => fail(error, req, res),
     );
   };
@@ -158,8 +157,23 @@ export function verifyCsrf<T extends SessionData>(
   session: Session<T>,
   formToken?: string | undefined,
 ): boolean {
+  return verifyNodeCsrf(csrf, req, res, session, formToken, undefined);
+}
+
+/**
+ * @internal verifyCsrf with the framework's word on HTTPS (`secure`, e.g. Express's `req.secure`;
+ * undefined: a TLS socket), for latchkey/express.
+ */
+export function verifyNodeCsrf<T extends SessionData>(
+  csrf: Csrf,
+  req: IncomingMessage,
+  res: ServerResponse,
+  session: Session<T>,
+  formToken: string | undefined,
+  secure: boolean | undefined,
+): boolean {
   if (!csrf.needsCheck(req.method ?? 'GET')) return true;
-  const refused = csrf.check(csrfRequestOf(req), session, formToken);
+  const refused = csrf.check(csrfRequestOf(req, secure), session, formToken);
   if (refused) sendCsrfForbidden(res, refused);
   return refused === undefined;
 }
@@ -184,8 +198,6 @@ export function csrfMiddleware<T extends SessionData>(
       return;
     }
     req.csrfToken = () => csrf.token(session);
-    const body = req.body as Record<string, unknown> | undefined;
-    const field = body && typeof body === 'object' ? body[csrf.fieldName] : undefined;
-    if (verifyCsrf(csrf, req, res, session, typeof field === 'string' ? field : undefined)) next();
+    if (verifyCsrf(csrf, req, res, session, bodyField(req.body, csrf.fieldName))) next();
   };
 }

@@ -63,6 +63,17 @@ export function syncSessions<T extends SessionData>(sessions: Sessions<T>): Sync
   return sessions instanceof CookieSessions ? (sessions as CookieSessions<T>) : undefined;
 }
 
+/** `load()` options for a request the framework knows came over HTTPS, or plain HTTP: made once. */
+export const SECURE: { readonly secure: boolean } = Object.freeze({ secure: true });
+export const NOT_SECURE: { readonly secure: boolean } = Object.freeze({ secure: false });
+
+/** A parsed body's form field, when it is a string (what a CSRF check reads from a form). */
+export function bodyField(body: unknown, name: string): string | undefined {
+  const value =
+    body !== null && typeof body === 'object' ? (body as Record<string, unknown>)[name] : undefined;
+  return typeof value === 'string' ? value : undefined;
+}
+
 /** The CSRF protection from `createCsrf()`, or made from its options. */
 export function toCsrf(protection: Csrf | CsrfOptions): Csrf {
   const candidate = protection as Partial<Csrf> | null;
