@@ -303,17 +303,12 @@ export interface RunningServer {
   readonly stderr: () => string;
 }
 
-/**
- * Start a bench server and wait until it prints `ready <port>`. Error messages start with `prefix`;
- * `exitError`, given what the server printed on stdout, may name a better error for a server that
- * exited before it was ready.
- */
+/** Start a bench server and wait until it prints `ready <port>`. Error messages start with `prefix`. */
 export async function startServer(
   children: Children,
   script: string,
   args: readonly string[],
   prefix = '',
-  exitError?: (stdout: string) => Error | undefined,
 ): Promise<RunningServer> {
   const child = children.start(script, args);
   const stderr = tail(child.stderr);
@@ -331,10 +326,7 @@ export async function startServer(
     });
     child.once('exit', (code, signal) => {
       clearTimeout(timer);
-      reject(
-        exitError?.(out) ??
-          new Error(`${prefix}server exited (${signal ?? code}) before ready:\n${stderr().trim()}`),
-      );
+      reject(new Error(`${prefix}server exited (${signal ?? code}) before ready:\n${stderr().trim()}`));
     });
   });
   return { child, base: `http://127.0.0.1:${port}`, stderr };

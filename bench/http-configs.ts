@@ -15,11 +15,6 @@ export interface HttpConfig {
   readonly session: boolean;
   /** The no-session configuration on the same framework (itself for a baseline). */
   readonly baseline: string;
-  /**
-   * A Latchkey module this configuration needs that may not exist yet (a path under the repository):
-   * while it is missing, the configuration is reported as unavailable and skipped.
-   */
-  readonly needs?: string;
 }
 
 /** Every configuration, in the order of the result table. */
@@ -67,7 +62,6 @@ export const CONFIGS: readonly HttpConfig[] = [
     framework: 'express',
     session: true,
     baseline: 'express',
-    needs: 'src/adapters/express.ts',
   },
   {
     id: 'lk-express-mw',
@@ -97,7 +91,6 @@ export const CONFIGS: readonly HttpConfig[] = [
     framework: 'fastify',
     session: true,
     baseline: 'fastify',
-    needs: 'src/adapters/fastify.ts',
   },
   {
     id: 'handwritten-fastify',
@@ -126,7 +119,6 @@ export const CONFIGS: readonly HttpConfig[] = [
     framework: 'hono',
     session: true,
     baseline: 'hono',
-    needs: 'src/adapters/hono.ts',
   },
   {
     id: 'lk-hono-fetch',

@@ -1,7 +1,7 @@
 /**
  * The load generator of bench/http.ts, in its own process so its CPU use is not the server's:
  *
- *   node --conditions=source --import tsx bench/http-load.ts   (a LoadInput as JSON on stdin)
+ *   node --import tsx bench/http-load.ts   (a LoadInput as JSON on stdin)
  *
  * One keep-alive connection per cookie (connection i sends cookies[i] on every request), every request
  * `GET /`, no pipelining: a warm-up run, then the measured run, both with autocannon. Prints one

@@ -1,10 +1,9 @@
 /**
  * One server of bench/http.ts, in its own process:
  *
- *   node --conditions=source --import tsx bench/http-server.ts <config id>
+ *   node --import tsx bench/http-server.ts <config id>    (the runner adds --conditions=source for --source)
  *
- * It listens on a free loopback port and prints `ready <port>` when it can take requests, or
- * `unavailable <reason>` and exits 3 when a Latchkey module it needs does not exist yet. One route:
+ * It listens on a free loopback port and prints `ready <port>` when it can take requests. One route:
  *
  *   GET /   read the counter `n` from the session, add one, store it back, answer `{"n":<new value>}`
  *           as JSON; a request without a session starts one with n = 1. The configurations without a
@@ -14,11 +13,9 @@
  * anywhere. It stops on SIGTERM (the runner kills it by PID).
  */
 import { randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
 import { createServer, type IncomingMessage, type RequestListener, type ServerResponse } from 'node:http';
 import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
-import { fileURLToPath } from 'node:url';
 import express, { type RequestHandler } from 'express';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { Hono } from 'hono';
@@ -73,17 +70,9 @@ function bump(session: GetSetSession): number {
   return n;
 }
 
-// latchkey/express, latchkey/fastify and latchkey/hono are imported by their package name (resolved
-// through package.json `exports`, the `source` condition), as an app would, and only by the server that
-// uses them.
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
-/** Exit 3 with `unavailable …` when a Latchkey module the configuration needs does not exist yet. */
-function needs(config: HttpConfig): void {
-  if (config.needs !== undefined && !existsSync(`${ROOT}/${config.needs}`)) {
-    process.stdout.write(`unavailable ${config.needs} does not exist yet\n`);
-    process.exit(3);
-  }
-}
+// latchkey/express, latchkey/fastify and latchkey/hono are imported by their package name, as an app
+// would (from dist/, or src/ under --source: see prepareLatchkey in bench/common.ts), and only by the
+// server that uses them.
 
 const [id] = process.argv.slice(2);
 const config = CONFIGS.find((c) => c.id === id);
@@ -258,7 +247,6 @@ async function build(config: HttpConfig): Promise<Server> {
           next();
         });
       } else if (config.id === 'lk-express') {
-        needs(config);
         const { default: session } = await import('latchkey/express');
         app.use(session({ keys: latchkeySessions().keys, development: true }));
       } else if (config.id === 'express-session') {
@@ -315,7 +303,6 @@ async function build(config: HttpConfig): Promise<Server> {
         return { kind: 'fastify', app };
       }
       if (config.id === 'lk-fastify') {
-        needs(config);
         const { default: latchkey } = await import('latchkey/fastify');
         await app.register(latchkey, { sessions: latchkeySessions().sessions });
       } else {
@@ -333,7 +320,6 @@ async function build(config: HttpConfig): Promise<Server> {
       return listener(fetchBridge(new Hono().get('/', (c) => c.json({ n: ++counter })).fetch));
 
     case 'lk-hono': {
-      needs(config);
       const { sessionMiddleware } = await import('latchkey/hono');
       const app = new Hono<SessionEnv<Data>>();
       app.use(sessionMiddleware({ sessions: latchkeySessions().sessions }));

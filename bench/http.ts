@@ -5,10 +5,11 @@
  * cookie (the practical limit) and with no session at all (each framework's baseline), in one run.
  * Informational only: nothing here fails a build, and a missed target exits 0.
  *
- *   npm run bench:http              # 3 interleaved rounds of 1 s warm-up + 3 s per configuration, ~4 min
+ *   npm run bench:http              # 3 interleaved rounds of 1 s warm-up + 3 s per configuration, ~5 min
  *   npm run bench:http -- --quick   # 1 round of 1 s + 2 s: a smoke run, not numbers to quote
  *   npm run bench:http -- --json    # the same measurements as JSON on stdout
  *   npm run bench:http -- --only=express,lk-http   # only configurations whose id contains one of the texts
+ *   npm run bench:http -- --source  # Latchkey from src/ through tsx instead of a fresh dist/ build
  *
  * Each configuration runs bench/http-server.ts in a child process and drives it from another child
  * process (bench/http-load.ts, autocannon). See bench/README.md for the method and how to read the
@@ -67,14 +68,8 @@ const children = trackChildren('http.ts');
 // ---------------------------------------------------------------------------------------------------
 // One server
 
-/** Thrown when a configuration's Latchkey module does not exist yet: skipped, not failed. */
-class Unavailable extends Error {}
-
 function startHttpServer(config: HttpConfig): Promise<RunningServer> {
-  return startServer(children, SERVER, [config.id], '', (out) => {
-    const unavailable = /^unavailable (.*)$/m.exec(out);
-    return unavailable ? new Unavailable(unavailable[1]) : undefined;
-  });
+  return startServer(children, SERVER, [config.id]);
 }
 
 interface Answer {
@@ -192,7 +187,7 @@ const ms = (value: number) => value.toFixed(value < 10 ? 2 : 1);
 interface ConfigSummary {
   readonly id: string;
   readonly label: string;
-  readonly status: 'ok' | 'failed' | 'unavailable' | 'not run';
+  readonly status: 'ok' | 'failed' | 'not run';
   readonly note: string | undefined;
   readonly check: string | undefined;
   readonly runs: RunResult[];
@@ -282,14 +277,15 @@ async function main(): Promise<void> {
   );
   const order = inRunOrder(RUN_ORDER, selected);
   const runs = new Map<string, RunResult[]>(selected.map((c) => [c.id, []]));
-  const excluded = new Map<string, { status: 'failed' | 'unavailable'; note: string }>();
+  /** Configurations that failed (their message): excluded from the rest of the run and the results. */
+  const failed = new Map<string, string>();
   const checks = new Map<string, string>();
 
   for (let round = 1; round <= options.rounds; round++) {
     log(`\nround ${round}/${options.rounds}`);
     for (const config of roundOrder(order, round)) {
       if (children.stopping) break;
-      if (excluded.has(config.id)) continue;
+      if (failed.has(config.id)) continue;
       try {
         const run = await runOne(config, round);
         runs.get(config.id)!.push(run);
@@ -306,9 +302,8 @@ async function main(): Promise<void> {
         }
       } catch (error) {
         const message = error instanceof Error ? error.message : String(error);
-        const status = error instanceof Unavailable ? 'unavailable' : 'failed';
-        excluded.set(config.id, { status, note: message });
-        log(`  ${config.label.padEnd(41)}${status.toUpperCase()}: ${message}`);
+        failed.set(config.id, message);
+        log(`  ${config.label.padEnd(41)}FAILED: ${message}`);
       }
     }
   }
@@ -318,18 +313,18 @@ async function main(): Promise<void> {
     const r = runs.get(id) ?? [];
     return r.length ? median(r.map((x) => x.load.reqPerSec)) : undefined;
   };
-  const baselineRuns = (id: string) => (excluded.get(id)?.status === 'failed' ? [] : (runs.get(id) ?? []));
+  const baselineRuns = (id: string) => (failed.has(id) ? [] : (runs.get(id) ?? []));
   const summaries: ConfigSummary[] = selected.map((c) => {
     const r = runs.get(c.id)!;
-    const out = excluded.get(c.id);
-    const reqPerSec = out?.status === 'failed' ? undefined : medianRate(c.id);
+    const failure = failed.get(c.id);
+    const reqPerSec = failure !== undefined ? undefined : medianRate(c.id);
     return {
       id: c.id,
       label: c.label,
-      status: out?.status ?? (r.length ? 'ok' : 'not run'),
-      note: out?.note,
+      status: failure !== undefined ? 'failed' : r.length ? 'ok' : 'not run',
+      note: failure,
       check: checks.get(c.id),
-      runs: out?.status === 'failed' ? [] : r,
+      runs: failure !== undefined ? [] : r,
       reqPerSec,
       p99Ms: reqPerSec === undefined ? undefined : median(r.map((x) => x.load.p99Ms)),
       serverCpuUsPerReq: reqPerSec === undefined ? undefined : serverCpuUsPerReq(r),

@@ -1,7 +1,7 @@
 /**
  * The load generator of bench/store.ts, in its own process so its CPU use is not the server's:
  *
- *   node --conditions=source --import tsx bench/store-load.ts '<LoadInput as JSON>'   (or the JSON on stdin)
+ *   node --import tsx bench/store-load.ts '<LoadInput as JSON>'   (or the JSON on stdin)
  *
  * One keep-alive connection per session (connection i always sends cookies[i]), every request `GET /`,
  * no pipelining: a warm-up run, then the measured run, both with autocannon. Prints one LoadResult as a

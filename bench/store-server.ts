@@ -1,7 +1,7 @@
 /**
  * One server of bench/store.ts, in its own process:
  *
- *   node --conditions=source --import tsx bench/store-server.ts <config id> '<ServerOptions as JSON>'
+ *   node --import tsx bench/store-server.ts <config id> '<ServerOptions as JSON>'
  *
  * It listens on a free loopback port and prints `ready <port>` when it can take requests. Routes:
  *

@@ -8,6 +8,8 @@
  *   npm run bench:store              # 3 interleaved rounds of 1.5 s warm-up + 4 s per configuration, ~3 min
  *   npm run bench:store -- --quick   # 1 round of 1 s + 2 s: a smoke run, not numbers to quote
  *   npm run bench:store -- --json    # the same measurements as JSON on stdout
+ *   npm run bench:store -- --only=lk-redis-express   # only these configurations, with the baseline
+ *   npm run bench:store -- --source  # Latchkey from src/ through tsx instead of a fresh dist/ build
  *
  * Each configuration runs bench/store-server.ts in a child process and drives it from another child
  * process (bench/store-load.ts, autocannon). Needs Redis at 127.0.0.1:6379 and PostgreSQL at
