@@ -5,7 +5,13 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { exampleBrowser, type RunningExample, startExample, stopExamples } from '../support/examples.ts';
+import {
+  assertRefused,
+  exampleBrowser,
+  type RunningExample,
+  startExample,
+  stopExamples,
+} from '../support/examples.ts';
 
 after(stopExamples);
 
@@ -30,23 +36,16 @@ describe('examples/express (cookie mode)', () => {
     assert.match(second.html, /id="visits">2</);
     assert.notEqual(second.token, first.token, 'a fresh masked token on every render');
 
-    const refused = await user.request('/login', { method: 'POST', form: { userName: 'ada' } });
-    assert.equal(refused.status, 403);
-    assert.match(await refused.text(), /ERR_LATCHKEY_CSRF \(token-missing\)/);
+    const refused = await user.post('/login', { userName: 'ada' });
+    await assertRefused(refused, /ERR_LATCHKEY_CSRF \(token-missing\)/);
 
-    const invalid = await user.request('/login', {
-      method: 'POST',
-      form: { userName: '<script>', _csrf: second.token },
-    });
+    const invalid = await user.post('/login', { userName: '<script>', _csrf: second.token });
     assert.equal(invalid.status, 303);
     const retry = await user.page();
     assert.match(retry.html, /id="notice">Choose a name/);
     assert.match(retry.html, /You are not signed in/);
 
-    const signIn = await user.request('/login', {
-      method: 'POST',
-      form: { userName: 'ada', _csrf: retry.token },
-    });
+    const signIn = await user.post('/login', { userName: 'ada', _csrf: retry.token });
     assert.equal(signIn.status, 303);
     assert.equal(signIn.headers.get('location'), '/');
     assert.notEqual(user.jar.get('lk'), anonymous, 'a fresh cookie value at sign-in');
@@ -56,21 +55,23 @@ describe('examples/express (cookie mode)', () => {
     assert.match(signedIn.html, /id="visits">4</, 'the counter survives sign-in');
     assert.doesNotMatch(signedIn.html, /Your devices/, 'no device list in cookie mode');
 
-    const stale = await user.request('/note', { method: 'POST', form: { note: 'x', _csrf: retry.token } });
-    assert.equal(stale.status, 403, 'a token from before sign-in no longer works');
-    assert.match(await stale.text(), /ERR_LATCHKEY_CSRF \(token-invalid\)/);
-    const crossSite = await user.request('/note', {
-      method: 'POST',
-      form: { note: 'x', _csrf: signedIn.token },
-      origin: 'https://evil.example',
-    });
-    assert.equal(crossSite.status, 403);
-    assert.match(await crossSite.text(), /\(cross-origin\)/);
-    const saved = await user.request('/note', {
-      method: 'POST',
-      form: { note: 'hello <b>', _csrf: signedIn.token },
-      origin: app.base,
-    });
+    const stale = await user.post('/note', { note: 'x', _csrf: retry.token });
+    await assertRefused(
+      stale,
+      /ERR_LATCHKEY_CSRF \(token-invalid\)/,
+      'a token from before sign-in no longer works',
+    );
+    const crossSite = await user.post(
+      '/note',
+      { note: 'x', _csrf: signedIn.token },
+      { origin: 'https://evil.example' },
+    );
+    await assertRefused(crossSite, /\(cross-origin\)/);
+    const saved = await user.post(
+      '/note',
+      { note: 'hello <b>', _csrf: signedIn.token },
+      { origin: app.base },
+    );
     assert.equal(saved.status, 303);
     const withNote = await user.page();
     assert.match(withNote.html, /id="note">hello &lt;b&gt;</);
@@ -81,14 +82,11 @@ describe('examples/express (cookie mode)', () => {
       note: 'hello <b>',
     });
 
-    const cleared = await user.request('/note', {
-      method: 'POST',
-      form: { note: '', _csrf: withNote.token },
-    });
+    const cleared = await user.post('/note', { note: '', _csrf: withNote.token });
     assert.equal(cleared.status, 303);
     assert.equal((await (await user.request('/api/session')).json()).note, null, 'delete req.session.note');
 
-    const signOut = await user.request('/logout', { method: 'POST', form: { _csrf: withNote.token } });
+    const signOut = await user.post('/logout', { _csrf: withNote.token });
     assert.equal(signOut.status, 303);
     assert.match(signOut.headers.getSetCookie()[0] ?? '', /^lk=; Path=\/; Max-Age=0/);
     assert.equal(user.jar.get('lk'), undefined);
@@ -120,10 +118,7 @@ describe('examples/express (store mode: LATCHKEY_STORE=memory)', () => {
     assert.ok(anonymous);
     assert.equal((await user.request('/api/devices')).status, 401);
 
-    const signIn = await user.request('/login', {
-      method: 'POST',
-      form: { userName: 'grace', _csrf: token },
-    });
+    const signIn = await user.post('/login', { userName: 'grace', _csrf: token });
     assert.equal(signIn.status, 303);
     const signedInToken = user.jar.get('lk');
     assert.ok(signedInToken && signedInToken !== anonymous, 'a new token at sign-in');
@@ -138,7 +133,7 @@ describe('examples/express (store mode: LATCHKEY_STORE=memory)', () => {
     assert.equal(devices[0].current, true);
     assert.match(devices[0].id, /^[A-Za-z0-9_-]{43}$/);
 
-    const signOut = await user.request('/logout', { method: 'POST', form: { _csrf: signedIn.token } });
+    const signOut = await user.post('/logout', { _csrf: signedIn.token });
     assert.equal(signOut.status, 303);
     const dead = await user.request('/api/session', { cookie: `lk=${signedInToken}` });
     assert.equal((await dead.json()).signedIn, false, 'the signed-in token died at sign-out');

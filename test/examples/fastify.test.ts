@@ -4,7 +4,13 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { exampleBrowser, type RunningExample, startExample, stopExamples } from '../support/examples.ts';
+import {
+  assertRefused,
+  exampleBrowser,
+  type RunningExample,
+  startExample,
+  stopExamples,
+} from '../support/examples.ts';
 
 let app: RunningExample;
 let base = '';
@@ -34,14 +40,10 @@ describe('examples/fastify', () => {
     assert.match(second.html, /id="visits">2</);
     assert.notEqual(second.token, first.token, 'a fresh masked token on every render');
 
-    const refused = await user.request('/login', { method: 'POST', form: { userName: 'ada' } });
-    assert.equal(refused.status, 403);
-    assert.match(await refused.text(), /ERR_LATCHKEY_CSRF \(token-missing\)/);
+    const refused = await user.post('/login', { userName: 'ada' });
+    await assertRefused(refused, /ERR_LATCHKEY_CSRF \(token-missing\)/);
 
-    const signIn = await user.request('/login', {
-      method: 'POST',
-      form: { userName: 'ada', _csrf: second.token },
-    });
+    const signIn = await user.post('/login', { userName: 'ada', _csrf: second.token });
     assert.equal(signIn.status, 303);
     assert.equal(signIn.headers.get('location'), '/');
     assert.notEqual(user.jar.get('lk'), anonymous, 'a fresh cookie value at sign-in');
@@ -50,21 +52,15 @@ describe('examples/fastify', () => {
     assert.match(signedIn.html, /id="notice">Signed in as ada\./);
     assert.match(signedIn.html, /id="visits">3</, 'the counter survives sign-in');
 
-    const stale = await user.request('/note', { method: 'POST', form: { note: 'x', _csrf: second.token } });
-    assert.equal(stale.status, 403, 'a token from before sign-in no longer works');
-    assert.match(await stale.text(), /\(token-invalid\)/);
-    const crossSite = await user.request('/note', {
-      method: 'POST',
-      form: { note: 'x', _csrf: signedIn.token },
-      origin: 'https://evil.example',
-    });
-    assert.equal(crossSite.status, 403);
-    assert.match(await crossSite.text(), /\(cross-origin\)/);
-    const saved = await user.request('/note', {
-      method: 'POST',
-      form: { note: 'hello <b>', _csrf: signedIn.token },
-      origin: base,
-    });
+    const stale = await user.post('/note', { note: 'x', _csrf: second.token });
+    await assertRefused(stale, /\(token-invalid\)/, 'a token from before sign-in no longer works');
+    const crossSite = await user.post(
+      '/note',
+      { note: 'x', _csrf: signedIn.token },
+      { origin: 'https://evil.example' },
+    );
+    await assertRefused(crossSite, /\(cross-origin\)/);
+    const saved = await user.post('/note', { note: 'hello <b>', _csrf: signedIn.token }, { origin: base });
     assert.equal(saved.status, 303);
     const withNote = await user.page();
     assert.match(withNote.html, /id="note">hello &lt;b&gt;</);
@@ -75,7 +71,7 @@ describe('examples/fastify', () => {
       note: 'hello <b>',
     });
 
-    const signOut = await user.request('/logout', { method: 'POST', form: { _csrf: withNote.token } });
+    const signOut = await user.post('/logout', { _csrf: withNote.token });
     assert.equal(signOut.status, 303);
     assert.match(signOut.headers.getSetCookie()[0] ?? '', /^lk=; Path=\/; Max-Age=0/);
     assert.equal(user.jar.get('lk'), undefined);

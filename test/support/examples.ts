@@ -139,3 +139,9 @@ export function exampleBrowser(base: string) {
   };
   return client;
 }
+
+/** The example refused a request: 403 with a body matching `reason` (the coded CSRF reason). */
+export async function assertRefused(response: Response, reason: RegExp, message?: string): Promise<void> {
+  assert.equal(response.status, 403, message);
+  assert.match(await response.text(), reason);
+}
