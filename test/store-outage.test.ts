@@ -37,17 +37,23 @@ async function eventually<T>(
   }
 }
 
-test('Redis down: 503 from node:http and Fetch, nobody signed in, no crash; Redis back: service resumes', async (t) => {
-  t.mock.method(console, 'error', () => {});
-  const redis = await startRedisServer();
+/** A node-redis client that fails fast while its server is down and reconnects when it is back. */
+async function outageClient(url: string) {
   const client = createClient({
-    url: redis.url,
+    url,
     disableOfflineQueue: true,
     socket: { connectTimeout: 1000, reconnectStrategy: (retries: number) => Math.min(100 * retries, 500) },
     commandOptions: { timeout: 1000 },
   });
   client.on('error', () => {});
   await client.connect();
+  return client;
+}
+
+test('Redis down: 503 from node:http and Fetch, nobody signed in, no crash; Redis back: service resumes', async (t) => {
+  t.mock.method(console, 'error', () => {});
+  const redis = await startRedisServer();
+  const client = await outageClient(redis.url);
   const sessions = createSessions<{ name: string }>({
     keys: generateKeyLine('k1'),
     store: redisStore({ client }),
@@ -107,6 +113,52 @@ test('Redis down: 503 from node:http and Fetch, nobody signed in, no crash; Redi
     assert.deepEqual(back, { status: 200, body: '{"user":null}' });
     assert.deepEqual(await call('/login'), { status: 200, body: '{"user":"alice"}' });
     assert.deepEqual(await call('/'), { status: 200, body: '{"user":"alice"}' });
+  } finally {
+    server.close();
+    await client.close().catch(() => {});
+  }
+});
+
+test('cookie mode with a revocation store on Redis: signed-in requests get 503 while it is down, anonymous ones are served', async (t) => {
+  t.mock.method(console, 'error', () => {});
+  const redis = await startRedisServer();
+  const client = await outageClient(redis.url);
+  const sessions = createSessions<{ n: number }>({
+    keys: generateKeyLine('k1'),
+    revocation: redisStore({ client }),
+    trustProxy: true,
+  });
+  const server = createServer(
+    withSession(sessions, async (req, res, session) => {
+      if (req.url === '/login') await session.login('alice');
+      session.set('n', (session.get('n') ?? 0) + 1);
+      res.end(JSON.stringify({ user: session.userId ?? null }));
+    }),
+  );
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const call = async (path: string, cookie?: string) => {
+    const response = await fetch(`${base}${path}`, {
+      headers: { 'x-forwarded-proto': 'https', ...(cookie ? { cookie } : {}) },
+    });
+    const jar = new CookieJar();
+    jar.apply(response.headers.getSetCookie());
+    return { status: response.status, body: await response.text(), cookie: jar.header() };
+  };
+  try {
+    const signedIn = (await call('/login')).cookie;
+    assert.deepEqual((await call('/', signedIn)).body, '{"user":"alice"}');
+    await stopRedisServer(redis);
+    const down = await call('/', signedIn);
+    assert.deepEqual([down.status, down.cookie], [503, undefined]);
+    assert.deepEqual((await call('/')).body, '{"user":null}', 'anonymous requests need no store');
+    await restartRedisServer(redis);
+    const back = await eventually(
+      () => call('/', signedIn),
+      (reply) => reply.status === 200,
+    );
+    assert.equal(back.body, '{"user":"alice"}');
   } finally {
     server.close();
     await client.close().catch(() => {});

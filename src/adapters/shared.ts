@@ -56,11 +56,13 @@ export interface SyncSessions<T extends SessionData> {
 }
 
 /**
- * Cookie mode's synchronous path, or undefined (store mode waits for its store). The adapters take it
+ * Cookie mode's synchronous path, or undefined (store mode and a revocation store wait for I/O). The adapters take it
  * when they can: a request then costs no promise and no microtask for its session.
  */
 export function syncSessions<T extends SessionData>(sessions: Sessions<T>): SyncSessions<T> | undefined {
-  return sessions instanceof CookieSessions ? (sessions as CookieSessions<T>) : undefined;
+  return sessions instanceof CookieSessions && sessions.synchronous
+    ? (sessions as CookieSessions<T>)
+    : undefined;
 }
 
 /** `load()` options for a request the framework knows came over HTTPS, or plain HTTP: made once. */

@@ -1,47 +1,116 @@
 import { assembleCandidates, presentChunkNames, splitIntoCookies } from '../cookie/chunk.ts';
 import { serializeSetCookie } from '../cookie/serialize.ts';
+import { newToken } from '../crypto/random.ts';
 import { openValue, sealValue } from '../crypto/seal.ts';
 import { ConfigError, SessionTooLarge } from '../errors.ts';
+import { isUserId } from '../stores/types.ts';
 import { BaseSessions } from './base.ts';
 import type { ResolvedSessionsOptions } from './options.ts';
 import { checkClocks, decodePayload, encodePayload, expiresAt } from './payload.ts';
 import { type RequestLike, requestFacts } from './request.ts';
-import { asImpl, type Session, type SessionData, SessionImpl, type SessionOrigin } from './session.ts';
+import { Revocations } from './revocation.ts';
+import {
+  asImpl,
+  type Session,
+  type SessionData,
+  SessionImpl,
+  type SessionLifecycle,
+  type SessionOrigin,
+} from './session.ts';
 import type { DeviceSession, Inspection, Sessions } from './sessions.ts';
 
 const NO_NAMES: readonly string[] = Object.freeze([]);
+
+/** What a request's cookie turned out to hold: a live (or expired) session, or why there is none. */
+type Found = Exclude<SessionOrigin, 'loaded'> | Extract<Inspection, { status: 'valid' | 'expired' }>;
 
 /** Cookie mode: the whole session, sealed, in the cookie (chunked when large). DESIGN.md §1. */
 export class CookieSessions<T extends SessionData> extends BaseSessions implements Sessions<T> {
   readonly mode = 'cookie' as const;
   readonly #maxSealedLength: number;
+  readonly #revocations: Revocations | undefined;
+  readonly #lifecycle: SessionLifecycle | undefined;
 
   constructor(resolved: ResolvedSessionsOptions) {
     super(resolved);
     this.#maxSealedLength = this.cookie.maxChunks * 4096;
-  }
-
-  async load(request: RequestLike, options?: { secure?: boolean }): Promise<Session<T>> {
-    return this.loadNow(request, options);
+    if (resolved.revocation) {
+      const revocations = new Revocations({
+        store: resolved.revocation,
+        keyring: this.keyring,
+        policy: this.policy,
+        clock: this.clock,
+        maxRetries: resolved.maxConflictRetries,
+      });
+      this.#revocations = revocations;
+      // A sign-out, or a new sign-in over an old one, ends the session that was sent to the browser at
+      // once, not at commit: captured copies of its cookie are refused from now on.
+      const endSession = async (session: SessionImpl<object>) => {
+        const state = session._state;
+        if (session._origin !== 'loaded' || state.userId === undefined || state.sessionId === undefined)
+          return;
+        await revocations.revokeSession(state as typeof state & { userId: string; sessionId: string });
+      };
+      this.#lifecycle = {
+        regenerate: async (session) => {
+          await endSession(session);
+          session._state.sessionId = newToken();
+        },
+        destroy: endSession,
+      };
+    }
   }
 
   /**
-   * @internal `load()` without the promise: cookie mode never waits for anything, so the adapters take
-   * this path and save a microtask per request. Never throws for a bad cookie.
+   * @internal True when load() needs no I/O (no `revocation` store), so the adapters may call
+   * loadNow() and commitNow() and save a promise and a microtask per request.
+   */
+  get synchronous(): boolean {
+    return this.#revocations === undefined;
+  }
+
+  async load(request: RequestLike, options?: { secure?: boolean }): Promise<Session<T>> {
+    const session = this.loadNow(request, options) as SessionImpl<T>;
+    const revocations = this.#revocations;
+    if (!revocations || session._origin !== 'loaded' || session._state.userId === undefined) return session;
+    if (await revocations.isRevoked(session._state)) {
+      this.event({ type: 'revoked' });
+      return this.#session('expired', session._readCookie, session._secureTransport);
+    }
+    if (session._state.sessionId === undefined) {
+      // Signed in before revocation was configured: give it an id, so that its sign-out ends it alone.
+      session._state.sessionId = newToken();
+      session._forceWrite = true;
+    }
+    return session;
+  }
+
+  /**
+   * @internal `load()` without the promise, for the adapters when `synchronous`: it skips the
+   * revocation check. Never throws for a bad cookie.
    */
   loadNow(request: RequestLike, options?: { secure?: boolean }): Session<T> {
     const facts = requestFacts(request, this.trustProxy);
     const readCookie = this.cookieReader(facts.cookieHeader);
     const found = this.#find(facts.cookieHeader, readCookie);
+    return this.#session(found, readCookie, options?.secure ?? facts.secure);
+  }
+
+  #session(
+    found: Found,
+    readCookie: (name: string) => readonly string[],
+    secureTransport: boolean | undefined,
+  ): SessionImpl<T> {
     const loaded = typeof found !== 'string';
     return new SessionImpl<T>({
       state: loaded ? found.state : undefined,
       origin: loaded ? 'loaded' : found,
       forceWrite: loaded && found.stale,
       readCookie,
-      secureTransport: options?.secure ?? facts.secure,
+      secureTransport,
       policy: this.policy,
       clock: this.clock,
+      lifecycle: this.#lifecycle,
     });
   }
 
@@ -49,7 +118,7 @@ export class CookieSessions<T extends SessionData> extends BaseSessions implemen
   #find(
     cookieHeader: string | readonly string[] | undefined,
     readCookie: (name: string) => readonly string[],
-  ): Exclude<SessionOrigin, 'loaded'> | Extract<Inspection, { status: 'valid' | 'expired' }> {
+  ): Found {
     if (cookieHeader === undefined || cookieHeader.length === 0) return 'none';
     const candidates = assembleCandidates(this.cookieName, readCookie, this.cookie.maxChunks);
     if (candidates.length === 0) return 'none';
@@ -184,14 +253,27 @@ export class CookieSessions<T extends SessionData> extends BaseSessions implemen
   listUserSessions(): Promise<DeviceSession[]> {
     return Promise.reject(noStore('listUserSessions'));
   }
-  revokeUserSessions(): Promise<number> {
-    return Promise.reject(noStore('revokeUserSessions'));
+  /**
+   * With `revocation`: every session of the user that began before now is refused from now on, except
+   * `except` (the session to keep, such as the one that just changed the password). How many sessions
+   * that ended is not known in cookie mode: it resolves to 0.
+   */
+  async revokeUserSessions(userId: string, options: { except?: Session<T> | string } = {}): Promise<number> {
+    if (!this.#revocations) throw noStore('revokeUserSessions', ' or a revocation store');
+    if (!isUserId(userId))
+      throw new TypeError('revokeUserSessions(userId): userId must be 1 to 256 characters');
+    if (typeof options.except === 'string') {
+      throw new TypeError('cookie mode: pass the Session to keep as except, not an id');
+    }
+    const keep = options.except ? asImpl(options.except)._state : undefined;
+    await this.#revocations.revokeUser(userId, keep?.userId === userId ? keep.sessionId : undefined);
+    return 0;
   }
   revokeUserSession(): Promise<boolean> {
     return Promise.reject(noStore('revokeUserSession'));
   }
 }
 
-function noStore(method: string): ConfigError {
-  return new ConfigError(`${method}() needs store mode: pass a store to createSessions({ store })`);
+function noStore(method: string, or = ''): ConfigError {
+  return new ConfigError(`${method}() needs store mode${or}: pass a store to createSessions({ store })`);
 }

@@ -18,6 +18,8 @@ export type SessionEvent =
         | 'unknown-session';
     }
   | { type: 'expired'; reason: 'idle' | 'absolute' }
+  /** Cookie mode with `revocation`: the session signed out, or its user was signed out everywhere. */
+  | { type: 'revoked' }
   | { type: 'rotated'; fromKid: string; toKid: string }
   | { type: 'too-large'; bytes: number; limit: number }
   | { type: 'insecure-transport' }

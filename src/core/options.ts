@@ -49,6 +49,12 @@ export interface SessionsOptions {
    * revoked session keeps working for up to `maxAge` on a device that holds a fresh snapshot.
    */
   cookieCache?: { maxAge: Duration } | undefined;
+  /**
+   * Cookie mode: per-user revocation (checklist #41). Any Latchkey store keeps, per user, a not-before
+   * time and the sessions that signed out, so that `destroy()` and `revokeUserSessions()` end captured
+   * cookies too. Each request from a signed-in user then reads the store once.
+   */
+  revocation?: SessionStore | undefined;
   /** Store mode: how often a write that met a concurrent write is re-applied before ERR_LATCHKEY_CONFLICT. */
   maxConflictRetries?: number | undefined;
 }
@@ -68,6 +74,7 @@ const KNOWN_OPTIONS = new Set([
   'store',
   'cookieCache',
   'maxConflictRetries',
+  'revocation',
 ]);
 
 export interface ResolvedSessionsOptions {
@@ -79,6 +86,8 @@ export interface ResolvedSessionsOptions {
   onEvent: EventListener | undefined;
   clock: Clock;
   store: SessionStore | undefined;
+  /** Cookie mode: the store keeping per-user revocation records, if any. */
+  revocation: SessionStore | undefined;
   /** Cookie-cache lifetime in ms, or undefined when off. */
   cookieCacheMaxAge: number | undefined;
   maxConflictRetries: number;
@@ -86,13 +95,13 @@ export interface ResolvedSessionsOptions {
 
 const STORE_METHODS = ['create', 'get', 'update', 'touch', 'delete', 'listByUser', 'deleteByUser'] as const;
 
-function checkStore(store: unknown): SessionStore | undefined {
+function checkStore(store: unknown, name: string): SessionStore | undefined {
   if (store === undefined) return undefined;
   const missing = STORE_METHODS.filter(
     (method) => typeof (store as Record<string, unknown>)?.[method] !== 'function',
   );
   if (missing.length > 0)
-    throw new ConfigError(`store is missing ${missing.join(', ')}: pass a Latchkey store`);
+    throw new ConfigError(`${name} is missing ${missing.join(', ')}: pass a Latchkey store`);
   return store as SessionStore;
 }
 
@@ -141,7 +150,13 @@ export function resolveSessionsOptions(options: SessionsOptions): ResolvedSessio
   const clock = options.clock ?? systemClock;
   if (typeof clock?.now !== 'function') throw new ConfigError('clock must have a now() method');
   const policy = resolvePolicy(options);
-  const store = checkStore(options.store);
+  const store = checkStore(options.store, 'store');
+  const revocation = checkStore(options.revocation, 'revocation');
+  if (revocation && store) {
+    throw new ConfigError(
+      'revocation is for cookie mode: in store mode, destroy() and revokeUserSessions() delete the records',
+    );
+  }
   let cookieCacheMaxAge: number | undefined;
   if (options.cookieCache !== undefined) {
     if (!store) throw new ConfigError('cookieCache needs store mode: it caches what the store holds');
@@ -163,6 +178,7 @@ export function resolveSessionsOptions(options: SessionsOptions): ResolvedSessio
     onEvent: options.onEvent,
     clock,
     store,
+    revocation,
     cookieCacheMaxAge,
     maxConflictRetries,
   };

@@ -15,6 +15,11 @@ export interface SessionState {
   flash: Record<string, unknown> | undefined;
   /** The per-session CSRF secret (latchkey/csrf), 32 random bytes in base64url, made on first use. */
   csrfSecret?: string | undefined;
+  /**
+   * Cookie mode with `revocation`: this sign-in's id (32 random bytes in base64url), so that a sign-out
+   * can end this session alone. Made at login or regenerate; never in store mode.
+   */
+  sessionId?: string | undefined;
 }
 
 /** A CSRF secret as sealed: 32 bytes of base64url (made by newToken). */
@@ -27,7 +32,7 @@ const decoder = new TextDecoder('utf-8', { fatal: true });
 /**
  * A payload's JSON text (sealValue encodes it as UTF-8), written out directly: `head` holds the
  * leading fields, then `d` (the data's JSON, which a commit has usually made already to find changes),
- * the fields sealed only when present (`u`, `f`, `k`) and `extra`. The same text as `JSON.stringify`
+ * the fields sealed only when present (`u`, `f`, `k`, `s`) and `extra`. The same text as `JSON.stringify`
  * of the object with those keys in that order.
  */
 function payloadText(
@@ -40,6 +45,7 @@ function payloadText(
   if (state.userId !== undefined) text += `,"u":${JSON.stringify(state.userId)}`;
   if (hasKeys(state.flash)) text += `,"f":${JSON.stringify(state.flash)}`;
   if (state.csrfSecret !== undefined) text += `,"k":${JSON.stringify(state.csrfSecret)}`;
+  if (state.sessionId !== undefined) text += `,"s":${JSON.stringify(state.sessionId)}`;
   if (extra) for (const key of Object.keys(extra)) text += `,${JSON.stringify(key)}:${json(extra[key]!)}`;
   return `${text}}`;
 }
@@ -75,13 +81,24 @@ function openPayloadObject(plaintext: Uint8Array): Record<string, unknown> | und
 export function decodePayload(plaintext: Uint8Array): SessionState | undefined {
   const payload = openPayloadObject(plaintext);
   if (!payload) return undefined;
-  const { c, a, x, u, d, f, k } = payload;
+  const { c, a, x, u, d, f, k, s } = payload;
   if (!isTimestamp(c) || !isTimestamp(a) || !isTimestamp(x) || !isCsrfSecret(k)) return undefined;
+  if (s !== undefined && !isTokenText(s)) return undefined;
   if (a < c || x < c) return undefined;
   if (u !== undefined && typeof u !== 'string') return undefined;
   if (!isPlainObject(d)) return undefined;
   if (f !== undefined && !isPlainObject(f)) return undefined;
-  return { createdAt: c, lastActiveAt: a, absoluteDeadline: x, userId: u, data: d, flash: f, csrfSecret: k };
+  const state: SessionState = {
+    createdAt: c,
+    lastActiveAt: a,
+    absoluteDeadline: x,
+    userId: u,
+    data: d,
+    flash: f,
+    csrfSecret: k,
+  };
+  if (s !== undefined) state.sessionId = s;
+  return state;
 }
 
 export type ClockVerdict = 'live' | 'idle' | 'absolute' | 'future';

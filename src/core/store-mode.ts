@@ -2,8 +2,8 @@ import { createHash, randomInt } from 'node:crypto';
 import { serializeSetCookie } from '../cookie/serialize.ts';
 import { isTokenText, newToken } from '../crypto/random.ts';
 import { openValue, sealValue } from '../crypto/seal.ts';
-import { ConfigError, ConflictError, LatchkeyError } from '../errors.ts';
-import { isStoreKey, type SessionStore, type StoredRecord, storeUnavailable } from '../stores/types.ts';
+import { ConfigError, ConflictError } from '../errors.ts';
+import { callStore, isStoreKey, type SessionStore, type StoredRecord } from '../stores/types.ts';
 import { BaseSessions } from './base.ts';
 import type { ResolvedSessionsOptions } from './options.ts';
 import {
@@ -69,13 +69,8 @@ export class StoreSessions<T extends SessionData> extends BaseSessions implement
   }
 
   /** Run a store call; anything but a coded error or a caller bug becomes StoreUnavailable. */
-  async #call<R>(operation: () => Promise<R>): Promise<R> {
-    try {
-      return await operation();
-    } catch (error) {
-      if (error instanceof LatchkeyError || error instanceof TypeError) throw error;
-      throw storeUnavailable('session', error);
-    }
+  #call<R>(operation: () => Promise<R>): Promise<R> {
+    return callStore('session', operation);
   }
 
   async load(request: RequestLike, options?: { secure?: boolean }): Promise<Session<T>> {

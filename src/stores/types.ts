@@ -7,7 +7,7 @@
  */
 
 import { isTokenText } from '../crypto/random.ts';
-import { StoreUnavailable } from '../errors.ts';
+import { LatchkeyError, StoreUnavailable } from '../errors.ts';
 
 /** One session as a store keeps it. Times are UTC milliseconds. */
 export interface StoredRecord {
@@ -135,4 +135,17 @@ export const oldestFirst = (a: StoredMeta, b: StoredMeta): number =>
 export function storeUnavailable(store: string, cause: unknown): StoreUnavailable {
   const reason = cause instanceof Error ? cause.message.split('\n')[0]?.slice(0, 200) : String(cause);
   return new StoreUnavailable(`${store} store unavailable: ${reason}`, { cause });
+}
+
+/**
+ * Run a store call for the core: a coded error or a caller bug (TypeError) passes through; anything
+ * else (the backend refused, timed out or failed) becomes StoreUnavailable.
+ */
+export async function callStore<R>(store: string, operation: () => Promise<R>): Promise<R> {
+  try {
+    return await operation();
+  } catch (error) {
+    if (error instanceof LatchkeyError || error instanceof TypeError) throw error;
+    throw storeUnavailable(store, error);
+  }
 }

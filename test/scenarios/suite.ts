@@ -1,10 +1,11 @@
 /**
- * One behaviour everywhere: the same scenarios, over real HTTP, against every adapter, in cookie mode
- * and in store mode. Each adapter supplies a small app (test/scenarios/apps/<adapter>.ts) with these
+ * One behaviour everywhere: the same scenarios, over real HTTP, against every adapter, in cookie mode,
+ * in cookie mode with a revocation store (which loads asynchronously) and in store mode. Each adapter supplies a small app (test/scenarios/apps/<adapter>.ts) with these
  * routes, all answering JSON unless said otherwise:
  *
  *   GET  /read                      → { isNew, data } and nothing else: it must not change the session
  *   POST /set?key=K&value=V          → sets data[K] = V (a string) → { ok: true }
+ *   POST /login?user=U               → session.login(U)
  *   POST /regenerate                 → a new cookie value (a new token in store mode), the data kept
  *   POST /destroy                    → the session ended and its cookie cleared
  *   POST /big                        → sets data.big to 200,000 characters (too large for cookies)
@@ -94,7 +95,7 @@ function json(reply: Reply): { isNew: boolean; data: Record<string, unknown> } {
 }
 
 export function describeAdapterScenarios(name: string, start: StartScenarioApp): void {
-  for (const mode of ['cookie', 'store'] as const) {
+  for (const mode of ['cookie', 'revocation', 'store'] as const) {
     describe(`${name} adapter scenarios (${mode} mode)`, () => {
       let clock: FakeClock;
       let app: ScenarioApp;
@@ -108,6 +109,7 @@ export function describeAdapterScenarios(name: string, start: StartScenarioApp):
           idleTimeout: '30m',
           touchAfter: '5m',
           ...(mode === 'store' ? { store: memoryStore({ clock }) } : {}),
+          ...(mode === 'revocation' ? { revocation: memoryStore({ clock }) } : {}),
         });
         app = await start(sessions);
         base = app.url;
@@ -149,7 +151,7 @@ export function describeAdapterScenarios(name: string, start: StartScenarioApp):
         assert.deepEqual(json(renewed).data, { r: '1' });
         // Cookie mode renews by sending a resealed cookie; store mode renews the record on the server
         // and keeps the same (non-persistent) cookie.
-        const value = mode === 'cookie' ? sessionCookie(renewed) : cookie.slice(COOKIE.length + 1);
+        const value = mode !== 'store' ? sessionCookie(renewed) : cookie.slice(COOKIE.length + 1);
         assert.ok(value, 'a read after touchAfter sends a renewed cookie');
         clock.advance(26 * 60_000); // 32 min after sign-in, 26 min after the renewal: alive
         const later = await send(base, 'GET', '/read', `${COOKIE}=${value}`);
@@ -185,6 +187,18 @@ export function describeAdapterScenarios(name: string, start: StartScenarioApp):
         }
       });
 
+      if (mode !== 'cookie') {
+        test('a signed-in cookie copied before sign-out is refused after it', async () => {
+          const login = await send(base, 'POST', '/login?user=alice');
+          assert.equal(login.status, 200, login.body);
+          const cookie = `${COOKIE}=${sessionCookie(login)}`;
+          assert.equal(json(await send(base, 'GET', '/read', cookie)).isNew, false);
+          const reply = await send(base, 'POST', '/destroy', cookie);
+          assert.equal(reply.status, 200, reply.body);
+          assert.deepEqual(json(await send(base, 'GET', '/read', cookie)), { isNew: true, data: {} });
+        });
+      }
+
       test('a tampered cookie gives a fresh, empty session', async () => {
         const cookie = await signedCookie('t', '1');
         const last = cookie.at(-2) === 'A' ? 'B' : 'A';
@@ -193,7 +207,7 @@ export function describeAdapterScenarios(name: string, start: StartScenarioApp):
         assert.deepEqual(json(reply), { isNew: true, data: {} });
       });
 
-      if (mode === 'cookie') {
+      if (mode !== 'store') {
         test('a session too large for its cookies is a coded 500, and no cookie is sent', async () => {
           const reply = await send(base, 'POST', '/big');
           assert.equal(reply.status, 500);

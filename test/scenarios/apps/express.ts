@@ -30,6 +30,10 @@ export function expressApp(version: 4 | 5) {
       req.session[String(req.query.key)] = String(req.query.value);
       res.json({ ok: true });
     });
+    app.post('/login', async (req, res) => {
+      await req.session.latchkey.login(String(req.query.user));
+      res.json({ ok: true });
+    });
     app.post('/regenerate', (req, res, next) => {
       // express-session's regenerate starts an empty session; keeping the data is the app's choice.
       const data = { ...req.session };

@@ -21,6 +21,10 @@ export const startFastifyApp: StartScenarioApp = async (sessions) => {
     session(request).set(request.query.key ?? '', request.query.value ?? '');
     return { ok: true };
   });
+  app.post<{ Querystring: { user?: string } }>('/login', async (request) => {
+    await session(request).login(request.query.user ?? '');
+    return { ok: true };
+  });
   app.post('/regenerate', async (request) => {
     await session(request).regenerate();
     return { ok: true };

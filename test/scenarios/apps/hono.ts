@@ -15,6 +15,10 @@ export const startHonoApp: StartScenarioApp = (sessions) => {
     c.get('session').set(c.req.query('key') ?? '', c.req.query('value') ?? '');
     return c.json({ ok: true });
   });
+  app.post('/login', async (c) => {
+    await c.get('session').login(c.req.query('user') ?? '');
+    return c.json({ ok: true });
+  });
   app.post('/regenerate', async (c) => {
     await c.get('session').regenerate();
     return c.json({ ok: true });

@@ -19,6 +19,9 @@ export async function scenarioRoute(
     case 'POST /set':
       session.set(param('key'), param('value'));
       break;
+    case 'POST /login':
+      await session.login(param('user'));
+      break;
     case 'POST /regenerate':
       await session.regenerate();
       break;

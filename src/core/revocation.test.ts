@@ -1,0 +1,302 @@
+/**
+ * Cookie mode's per-user revocation (checklist #41): with `revocation`, a captured cookie is refused
+ * after its sign-out or after the user is signed out everywhere (a password change).
+ */
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { CookieJar } from '../../test/support/cookies.ts';
+import { createKeyring, generateKeyLine, parseKeyring } from '../crypto/keyring.ts';
+import { randomBytes } from '../crypto/random.ts';
+import { isLatchkeyError } from '../errors.ts';
+import { memoryStore } from '../stores/memory.ts';
+import type { SessionStore } from '../stores/types.ts';
+import { createFakeClock, type FakeClock } from '../testing/fake-clock.ts';
+import { createSessions, type SessionEvent, type Sessions, type SessionsOptions } from './index.ts';
+import { MAX_DENIED_SESSIONS, revocationRecord } from './revocation.ts';
+
+const KEYS = generateKeyLine('k1');
+type Data = Record<string, unknown>;
+
+/** Counts store calls by method, in front of a real memory store. */
+function counting(store: SessionStore): { store: SessionStore; calls: string[] } {
+  const calls: string[] = [];
+  const counted = new Proxy(store, {
+    get(target, property, receiver) {
+      const value = Reflect.get(target, property, receiver);
+      if (typeof value !== 'function') return value;
+      return (...args: unknown[]) => {
+        calls.push(String(property));
+        return value.apply(target, args);
+      };
+    },
+  });
+  return { store: counted, calls };
+}
+
+function setup(options: SessionsOptions = {}) {
+  const clock: FakeClock = createFakeClock();
+  const backing = memoryStore({ clock });
+  const { store, calls } = counting(backing);
+  const events: SessionEvent['type'][] = [];
+  const sessions = createSessions<Data>({
+    keys: KEYS,
+    clock,
+    revocation: store,
+    onEvent: (event) => events.push(event.type),
+    ...options,
+  });
+  return { clock, backing, calls, events, sessions };
+}
+
+/** One browser: a cookie jar and a request that loads, acts, commits and keeps the Set-Cookie lines. */
+function browser(sessions: Sessions<Data>) {
+  const jar = new CookieJar();
+  const request = async (act: (session: Awaited<ReturnType<typeof sessions.load>>) => unknown = () => {}) => {
+    const cookie = jar.header();
+    const session = await sessions.load({ headers: cookie ? { cookie } : {} });
+    await act(session);
+    jar.apply(await sessions.commit(session));
+    return session;
+  };
+  /** Replay a cookie header (a copy an attacker took): what the server makes of it. */
+  const replay = (cookie: string | undefined) => sessions.load({ headers: cookie ? { cookie } : {} });
+  return { jar, request, replay };
+}
+
+async function signedIn(sessions: Sessions<Data>, userId: string) {
+  const device = browser(sessions);
+  await device.request((session) => session.login(userId));
+  await device.request((session) => session.set('seen', true));
+  return device;
+}
+
+describe('cookie-mode revocation', () => {
+  test('a captured cookie is refused after its sign-out; the same user on another device stays in', async () => {
+    const { sessions, events } = setup();
+    const laptop = await signedIn(sessions, 'alice');
+    const phone = await signedIn(sessions, 'alice');
+    const captured = laptop.jar.header();
+    assert.equal((await laptop.replay(captured)).userId, 'alice');
+
+    await laptop.request((session) => session.destroy());
+    const replayed = await laptop.replay(captured);
+    assert.equal(replayed.isNew, true);
+    assert.equal(replayed.userId, undefined);
+    assert.ok(events.includes('revoked'));
+    assert.equal((await phone.request()).userId, 'alice');
+  });
+
+  test('the revoked cookie is cleared on the response that refuses it', async () => {
+    const { sessions } = setup();
+    const laptop = await signedIn(sessions, 'alice');
+    const captured = laptop.jar.header();
+    await laptop.request((session) => session.destroy());
+    const thief = browser(sessions);
+    const session = await thief.replay(captured);
+    const setCookie = await sessions.commit(session);
+    assert.equal(setCookie.length, 1);
+    assert.match(setCookie[0]!, /^__Host-lk=; /);
+  });
+
+  test('signing out everywhere but here (a password change) ends the other devices only', async () => {
+    const { sessions, clock } = setup();
+    const laptop = await signedIn(sessions, 'alice');
+    const phone = await signedIn(sessions, 'alice');
+    const bob = await signedIn(sessions, 'bob');
+    const phoneCookie = phone.jar.header();
+
+    await laptop.request((session) => sessions.revokeUserSessions('alice', { except: session }));
+    assert.equal((await laptop.request()).userId, 'alice');
+    assert.equal((await phone.replay(phoneCookie)).isNew, true);
+    assert.equal((await bob.request()).userId, 'bob');
+    // Signing in again after the revocation works, on the device that was signed out too.
+    clock.advance('1ms');
+    const again = await signedIn(sessions, 'alice');
+    assert.equal((await again.request()).userId, 'alice');
+  });
+
+  test('revokeUserSessions without except ends every session the user had, this one included', async () => {
+    const { sessions, clock } = setup();
+    const laptop = await signedIn(sessions, 'alice');
+    clock.advance('1s');
+    await sessions.revokeUserSessions('alice');
+    assert.equal((await laptop.request()).isNew, true);
+  });
+
+  test('a new sign-in over an old one ends the old cookie (fixation defence across the cookie value)', async () => {
+    const { sessions } = setup();
+    const laptop = await signedIn(sessions, 'alice');
+    const before = laptop.jar.header();
+    await laptop.request((session) => session.login('alice'));
+    assert.equal((await laptop.replay(before)).isNew, true);
+    assert.equal((await laptop.request()).userId, 'alice');
+
+    const regenerated = laptop.jar.header();
+    await laptop.request((session) => session.regenerate());
+    assert.equal((await laptop.replay(regenerated)).isNew, true);
+    assert.equal((await laptop.request()).userId, 'alice');
+  });
+
+  test('anonymous requests never touch the store; a signed-in request reads it once and writes nothing', async () => {
+    const { sessions, calls } = setup();
+    const visitor = browser(sessions);
+    await visitor.request((session) => session.set('cart', [1]));
+    await visitor.request((session) => session.set('cart', [1, 2]));
+    assert.deepEqual(calls, []);
+
+    const user = await signedIn(sessions, 'alice');
+    calls.length = 0;
+    await user.request((session) => session.set('n', 1));
+    assert.deepEqual(calls, ['get']);
+  });
+
+  test('concurrent sign-outs of one user are all kept (compare-and-set on the record)', async () => {
+    const { sessions } = setup();
+    const devices = await Promise.all(Array.from({ length: 20 }, () => signedIn(sessions, 'alice')));
+    const captured = devices.map((device) => device.jar.header());
+    await Promise.all(devices.map((device) => device.request((session) => session.destroy())));
+    for (const cookie of captured) assert.equal((await devices[0]!.replay(cookie)).isNew, true);
+  });
+
+  test('a sign-in made before revocation was configured gets an id, so that its sign-out ends it alone', async () => {
+    const clock = createFakeClock();
+    const store = memoryStore({ clock });
+    const plain = createSessions<Data>({ keys: KEYS, clock });
+    const revoking = createSessions<Data>({ keys: KEYS, clock, revocation: store });
+    const old = await signedIn(plain, 'alice');
+    const other = await signedIn(plain, 'alice');
+    const device = browser(revoking);
+    device.jar.apply([`__Host-lk=${old.jar.get('__Host-lk')}`]);
+    const upgraded = await device.request();
+    assert.equal(upgraded.userId, 'alice');
+    const captured = device.jar.header();
+    assert.notEqual(captured, old.jar.header(), 'the upgraded cookie was re-sent with an id');
+    await device.request((session) => session.destroy());
+    assert.equal((await device.replay(captured)).isNew, true);
+    assert.equal((await browser(revoking).replay(other.jar.header())).userId, 'alice');
+  });
+
+  test('expired sign-outs are dropped from the record; past the cap, the user is signed out everywhere', async () => {
+    const { sessions, backing, clock } = setup({ absoluteTimeout: '1h', idleTimeout: '1h' });
+    const HOUR = 3_600_000;
+    const start = Math.ceil(clock.now() / HOUR) * HOUR + HOUR; // the start of a window of sign-in times
+    clock.set(start);
+    const first = await signedIn(sessions, 'alice');
+    await first.request((session) => session.destroy());
+    clock.advance('30m');
+    const keeper = await signedIn(sessions, 'alice');
+    const devices: Array<ReturnType<typeof browser>> = [];
+    for (let i = 0; i <= MAX_DENIED_SESSIONS; i++) devices.push(await signedIn(sessions, 'alice'));
+    clock.advance('31m'); // the first sign-out's cookie has expired by itself now
+    for (const device of devices.slice(1)) await device.request((session) => session.destroy());
+    assert.equal((await keeper.request()).userId, 'alice', 'at the cap, others are still listed one by one');
+    await devices[0]!.request((session) => session.destroy());
+    assert.equal((await keeper.request()).isNew, true, 'one past the cap ends every older sign-in');
+    const stored = await backing.get(revocationRecord('alice', HOUR, start).key);
+    assert.ok(stored && stored.sealed.length < 1000, 'the record shrank when the list was dropped');
+  });
+
+  test('records follow windows of sign-in time: revocation reaches sessions signed in over two windows', async () => {
+    const { sessions, clock } = setup({ absoluteTimeout: '1h', idleTimeout: '1h' });
+    const HOUR = 3_600_000;
+    clock.set(Math.ceil(clock.now() / HOUR) * HOUR + HOUR - 60_000); // one minute before a window ends
+    const early = await signedIn(sessions, 'alice');
+    const earlyCookie = early.jar.header();
+    clock.advance('2m');
+    const late = await signedIn(sessions, 'alice');
+    clock.advance('10m');
+    await early.request((session) => session.destroy()); // written to the earlier window's record
+    assert.equal((await early.replay(earlyCookie)).isNew, true);
+    assert.equal((await late.request()).userId, 'alice');
+    const other = await signedIn(sessions, 'alice');
+    const otherCookie = other.jar.header();
+    clock.advance('1ms');
+    await sessions.revokeUserSessions('alice', {});
+    assert.equal((await late.request()).isNew, true);
+    assert.equal((await other.replay(otherCookie)).isNew, true);
+  });
+
+  test('after absoluteTimeout changes, earlier sign-ins are still revoked, one by one and everywhere', async () => {
+    const clock = createFakeClock();
+    const store = memoryStore({ clock });
+    const before = createSessions<Data>({ keys: KEYS, clock, revocation: store, absoluteTimeout: '24h' });
+    const laptop = await signedIn(before, 'alice');
+    const phone = await signedIn(before, 'alice');
+    const laptopCookie = laptop.jar.header();
+    await laptop.request((session) => session.destroy());
+    clock.advance('30m');
+    const after = createSessions<Data>({ keys: KEYS, clock, revocation: store, absoluteTimeout: '12h' });
+    assert.equal((await browser(after).replay(laptopCookie)).isNew, true, 'the sign-out still holds');
+    const phoneDevice = browser(after);
+    phoneDevice.jar.apply([`__Host-lk=${phone.jar.get('__Host-lk')}`]);
+    assert.equal((await phoneDevice.request()).userId, 'alice');
+    await after.revokeUserSessions('alice');
+    assert.equal((await phoneDevice.request()).isNew, true, 'revokeUserSessions under the new timeout');
+  });
+
+  test('a record that no longer opens (its key retired) fails closed as of its last write', async () => {
+    const clock = createFakeClock();
+    const store = memoryStore({ clock });
+    const retired = createSessions<Data>({
+      keys: createKeyring([{ kid: 'old', key: randomBytes(32) }]),
+      clock,
+      revocation: store,
+    });
+    const current = createSessions<Data>({
+      keys: createKeyring([{ kid: 'new', key: randomBytes(32) }]),
+      clock,
+      revocation: store,
+    });
+    const early = await signedIn(current, 'alice');
+    clock.advance('1s');
+    const laptop = await signedIn(retired, 'alice');
+    await laptop.request((session) => session.destroy()); // the record, sealed under 'old'
+    clock.advance('1s');
+    assert.equal((await early.request()).isNew, true, 'signed in before the unreadable record was written');
+    const late = await signedIn(current, 'alice');
+    assert.equal((await late.request()).userId, 'alice', 'signed in after it');
+  });
+
+  test('a revocation store outage is a coded ERR_LATCHKEY_STORE_UNAVAILABLE, never a signed-in request', async () => {
+    const clock = createFakeClock();
+    const store = memoryStore({ clock });
+    let down = false;
+    const flaky = new Proxy(store, {
+      get(target, property, receiver) {
+        const value = Reflect.get(target, property, receiver);
+        if (typeof value !== 'function') return value;
+        return (...args: unknown[]) =>
+          down ? Promise.reject(new Error('connect ECONNREFUSED 127.0.0.1:1')) : value.apply(target, args);
+      },
+    });
+    const sessions = createSessions<Data>({ keys: KEYS, clock, revocation: flaky });
+    const laptop = await signedIn(sessions, 'alice');
+    down = true;
+    await assert.rejects(laptop.request(), (err) => isLatchkeyError(err, 'ERR_LATCHKEY_STORE_UNAVAILABLE'));
+    await assert.rejects(sessions.revokeUserSessions('alice'), (err) =>
+      isLatchkeyError(err, 'ERR_LATCHKEY_STORE_UNAVAILABLE'),
+    );
+    const anonymous = await browser(sessions).request((session) => session.set('a', 1));
+    assert.equal(anonymous.get('a'), 1, 'anonymous requests are still served');
+    down = false;
+    assert.equal((await laptop.request()).userId, 'alice');
+  });
+
+  test('configuration: revocation is a Latchkey store, for cookie mode only; cookie mode without it refuses', async () => {
+    assert.throws(
+      () => createSessions({ keys: KEYS, revocation: {} as SessionStore }),
+      (err) => isLatchkeyError(err, 'ERR_LATCHKEY_CONFIG') && /revocation is missing/.test(err.message),
+    );
+    assert.throws(
+      () => createSessions({ keys: KEYS, store: memoryStore(), revocation: memoryStore() }),
+      (err) => isLatchkeyError(err, 'ERR_LATCHKEY_CONFIG') && /cookie mode/.test(err.message),
+    );
+    const plain = createSessions({ keys: parseKeyring(KEYS) });
+    await assert.rejects(plain.revokeUserSessions('alice'), (err) =>
+      isLatchkeyError(err, 'ERR_LATCHKEY_CONFIG'),
+    );
+    const { sessions } = setup();
+    await assert.rejects(sessions.revokeUserSessions(''), TypeError);
+    await assert.rejects(sessions.revokeUserSessions('alice', { except: 'some-id' }), TypeError);
+  });
+});

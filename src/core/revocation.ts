@@ -1,0 +1,203 @@
+import { createHash } from 'node:crypto';
+import type { Keyring } from '../crypto/keyring.ts';
+import { isTokenText } from '../crypto/random.ts';
+import { openValue, sealValue } from '../crypto/seal.ts';
+import { ConflictError } from '../errors.ts';
+import { callStore, type SessionStore, type StoredRecord } from '../stores/types.ts';
+import type { Clock } from './clock.ts';
+import { isPlainObject, parseSafeJson } from './json.ts';
+import type { SessionState } from './payload.ts';
+import type { TimeoutPolicy } from './policy.ts';
+
+/**
+ * Past this many signed-out sessions listed in one record, the record stops listing them and ends every
+ * session it covers that began before now instead: safe, and the record stays small.
+ */
+export const MAX_DENIED_SESSIONS = 500;
+
+/** What one revocation record says. Times are UTC ms. */
+interface Revoked {
+  /** Sessions that began (signed in) at or before this time are refused… */
+  notBefore: number;
+  /** …except this one (`revokeUserSessions(userId, { except })`). */
+  keep: string | undefined;
+  /** Single sessions that signed out, each until its absolute deadline. */
+  denied: Record<string, number>;
+}
+
+const NOTHING_REVOKED: Revoked = Object.freeze({ notBefore: -1, keep: undefined, denied: Object.freeze({}) });
+
+/**
+ * Which record covers sign-ins of `userId` at `signedInAt` for sessions lasting at most `lifetime` ms:
+ * one record per user and lifetime-long window of sign-in times. All its sessions have ended by the end
+ * of the next window, when the record expires; so a write never meets an expired record still in the
+ * store (which `create` would refuse to replace).
+ */
+export function revocationRecord(userId: string, lifetime: number, signedInAt: number) {
+  const window = Math.floor(signedInAt / lifetime);
+  const key = createHash('sha256')
+    .update(`latchkey/v1|revocation|${lifetime}|${window}|${userId}`)
+    .digest('base64url');
+  return { key, expiresAt: (window + 2) * lifetime };
+}
+
+function isTime(value: unknown): value is number {
+  return typeof value === 'number' && Number.isSafeInteger(value) && value >= -1;
+}
+
+/** The sealed JSON, checked field by field; undefined for anything malformed. */
+function decodeRevoked(text: string): Revoked | undefined {
+  const value = parseSafeJson(text);
+  if (!isPlainObject(value) || value.v !== 1 || !isTime(value.nb)) return undefined;
+  if (value.keep !== undefined && !isTokenText(value.keep)) return undefined;
+  if (!isPlainObject(value.deny)) return undefined;
+  const denied: Record<string, number> = Object.create(null);
+  for (const [sessionId, until] of Object.entries(value.deny)) {
+    if (!isTokenText(sessionId) || !isTime(until)) return undefined;
+    denied[sessionId] = until;
+  }
+  return { notBefore: value.nb, keep: value.keep, denied };
+}
+
+/**
+ * Cookie mode's per-user revocation (DESIGN.md §6, checklist #41). A sealed cookie cannot be recalled,
+ * so with `createSessions({ revocation: store })` a user with something revoked has a record in any
+ * Latchkey store: a not-before time (sign out everywhere) and the ids of single sessions that signed
+ * out, each listed until that session would have expired anyway. A signed-in request reads its record
+ * once; anonymous requests never touch the store.
+ *
+ * Records are keyed by user and window of sign-in time (see revocationRecord), so each expires once
+ * nothing it covers can be live. A record is sealed (purpose `revocation`, its key in the AAD); one that
+ * no longer opens (its key was retired) still ends every session it covers that began before its last
+ * write. Writes are compare-and-set, so concurrent sign-outs of one user are all kept.
+ * @internal
+ */
+export class Revocations {
+  readonly #store: SessionStore;
+  readonly #keyring: Keyring;
+  readonly #policy: TimeoutPolicy;
+  readonly #clock: Clock;
+  readonly #maxRetries: number;
+
+  constructor(init: {
+    store: SessionStore;
+    keyring: Keyring;
+    policy: TimeoutPolicy;
+    clock: Clock;
+    maxRetries: number;
+  }) {
+    this.#store = init.store;
+    this.#keyring = init.keyring;
+    this.#policy = init.policy;
+    this.#clock = init.clock;
+    this.#maxRetries = init.maxRetries;
+  }
+
+  /**
+   * The records that cover a signed-in session: the one for the lifetime it was signed in with (its
+   * sealed deadline less its sign-in time), and, when absoluteTimeout has changed since, the one that
+   * revokeUser writes now.
+   */
+  #recordsOf(state: SessionState & { userId: string }): string[] {
+    const lifetime = state.absoluteDeadline - state.createdAt;
+    const own = revocationRecord(state.userId, lifetime, state.createdAt).key;
+    if (lifetime === this.#policy.absoluteTimeout || lifetime <= 0) return [own];
+    return [own, revocationRecord(state.userId, this.#policy.absoluteTimeout, state.createdAt).key];
+  }
+
+  /** True when a live, signed-in session was revoked. Rejects with StoreUnavailable in an outage. */
+  async isRevoked(state: SessionState): Promise<boolean> {
+    if (state.userId === undefined) return false;
+    const keys = this.#recordsOf(state as SessionState & { userId: string });
+    const records = await Promise.all(keys.map((key) => callStore('revocation', () => this.#store.get(key))));
+    return records.some((record, i) => {
+      if (!record) return false;
+      const revoked = this.#open(keys[i]!, record);
+      if (state.createdAt <= revoked.notBefore && state.sessionId !== revoked.keep) return true;
+      return state.sessionId !== undefined && Object.hasOwn(revoked.denied, state.sessionId);
+    });
+  }
+
+  /**
+   * End every session of the user that began before now, except the one with id `keep`: the records of
+   * this window of sign-in times and the one before hold every session still live.
+   */
+  async revokeUser(userId: string, keep: string | undefined): Promise<void> {
+    const now = this.#clock.now();
+    const lifetime = this.#policy.absoluteTimeout;
+    const revoke = (current: Revoked): Revoked => ({
+      notBefore: Math.max(current.notBefore, now),
+      keep,
+      denied: current.denied,
+    });
+    await this.#change(revocationRecord(userId, lifetime, now), revoke);
+    await this.#change(revocationRecord(userId, lifetime, now - lifetime), revoke);
+  }
+
+  /** End one signed-in session (a sign-out) until its absolute deadline. */
+  async revokeSession(state: SessionState & { userId: string; sessionId: string }): Promise<void> {
+    const lifetime = state.absoluteDeadline - state.createdAt;
+    if (lifetime <= 0) return; // never opens again anyway
+    const record = revocationRecord(state.userId, lifetime, state.createdAt);
+    // A server whose clock lags by up to clockSkew may accept the cookie a little past its deadline.
+    const until = state.absoluteDeadline + this.#policy.clockSkew;
+    await this.#change(record, (current) => ({
+      ...current,
+      denied: { ...current.denied, [state.sessionId]: until },
+    }));
+  }
+
+  /** Read, change and compare-and-set one record, retrying on a concurrent write. */
+  async #change(
+    target: { key: string; expiresAt: number },
+    change: (current: Revoked) => Revoked,
+  ): Promise<void> {
+    const { key } = target;
+    for (let attempt = 0; attempt <= this.#maxRetries; attempt++) {
+      const record = await callStore('revocation', () => this.#store.get(key));
+      const wanted = change(record ? this.#open(key, record) : NOTHING_REVOKED);
+      const next = this.#record(key, target.expiresAt + this.#policy.clockSkew, record, wanted);
+      const done = record
+        ? (await callStore('revocation', () => this.#store.update(key, next, record.version))) === 'ok'
+        : await callStore('revocation', () => this.#store.create(key, next));
+      if (done) return;
+    }
+    throw new ConflictError('a revocation record kept changing under concurrent writes');
+  }
+
+  #open(key: string, record: StoredRecord): Revoked {
+    const opened = openValue(this.#keyring, 'revocation', key, record.sealed);
+    const revoked = opened.ok ? decodeRevoked(new TextDecoder().decode(opened.plaintext)) : undefined;
+    // Unreadable (a retired key, or an edit in the store): fail closed, as of the record's last write.
+    return revoked ?? { notBefore: record.lastSeenAt, keep: undefined, denied: NOTHING_REVOKED.denied };
+  }
+
+  /** The record to write, with the sign-outs whose cookies have expired by themselves dropped. */
+  #record(key: string, expiresAt: number, previous: StoredRecord | null, wanted: Revoked): StoredRecord {
+    const now = this.#clock.now();
+    const denied: Record<string, number> = Object.create(null);
+    let count = 0;
+    for (const [sessionId, until] of Object.entries(wanted.denied)) {
+      if (until > now) {
+        denied[sessionId] = until;
+        count++;
+      }
+    }
+    let { notBefore, keep } = wanted;
+    if (count > MAX_DENIED_SESSIONS) {
+      // Too many to list: end them all, and every other session of the record begun before now.
+      notBefore = Math.max(notBefore, now);
+      keep = undefined;
+      for (const sessionId of Object.keys(denied)) delete denied[sessionId];
+    }
+    const text = JSON.stringify({ v: 1, nb: notBefore, keep, deny: denied });
+    return {
+      sealed: sealValue(this.#keyring, 'revocation', key, text),
+      createdAt: previous?.createdAt ?? now,
+      lastSeenAt: now,
+      expiresAt,
+      absoluteAt: expiresAt,
+      version: (previous?.version ?? 0) + 1,
+    };
+  }
+}
