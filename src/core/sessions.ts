@@ -51,7 +51,10 @@ export interface Sessions<T extends SessionData = Record<string, unknown>> {
   inspect(value: string): Inspection;
   /** Store mode: the user's live sessions, oldest first. */
   listUserSessions(userId: string, options?: { current?: Session<T> }): Promise<DeviceSession[]>;
-  /** Store mode: sign the user out everywhere, except `except` if given; returns how many ended. */
+  /**
+   * Sign the user out everywhere, except `except` if given. Store mode deletes the records and returns how
+   * many ended; cookie mode needs `revocation`, refuses sessions signed in until now and resolves to 0.
+   */
   revokeUserSessions(userId: string, options?: { except?: Session<T> | string }): Promise<number>;
   /** Store mode: end one of the user's sessions by its `id` (from listUserSessions); false if none. */
   revokeUserSession(userId: string, id: string): Promise<boolean>;
