@@ -454,3 +454,33 @@ describe('latchkey/express csrf() (checklist #59)', () => {
     assert.equal((await post({ origin }, { _csrf: fresh })).status, 200);
   });
 });
+
+describe('latchkey/express beside other middleware that wraps the response', () => {
+  test('a middleware that patched res.write and res.end first (as compression does) still gets the cookie and the body', async () => {
+    const seen: string[] = [];
+    const app = express();
+    app.use((_req, res, next) => {
+      // The compression pattern: own res.write/res.end that call the ones they replaced.
+      const write = res.write;
+      const end = res.end;
+      res.write = function (this: typeof res, ...args: unknown[]) {
+        seen.push('write');
+        return (write as (...a: unknown[]) => boolean).apply(this, args);
+      } as typeof res.write;
+      res.end = function (this: typeof res, ...args: unknown[]) {
+        seen.push('end');
+        return (end as (...a: unknown[]) => typeof res).apply(this, args);
+      } as typeof res.end;
+      next();
+    });
+    app.use(session({ keys, development: true }));
+    app.get('/', (req, res) => {
+      req.session.n = ((req.session.n as number | undefined) ?? 0) + 1;
+      res.send(`n=${req.session.n}`);
+    });
+    const client = await serve(app);
+    assert.equal(await (await client.call('/')).text(), 'n=1');
+    assert.equal(await (await client.call('/')).text(), 'n=2', 'the cookie went out and came back');
+    assert.ok(seen.includes('end'), 'the earlier wrapper still ran');
+  });
+});

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
-import { createServer, request as httpRequest, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer, request as httpRequest, type IncomingMessage, ServerResponse } from 'node:http';
 import { type AddressInfo, connect } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import type { Session } from '../core/session.ts';
@@ -316,5 +316,70 @@ describe('latchkey/node over HTTPS-equivalent transport', () => {
       out.headers['set-cookie']?.[0] ?? '',
       /^__Host-lk=; Path=\/; Max-Age=0; Expires=Thu, 01 Jan 1970/,
     );
+  });
+});
+
+describe('withSession: the response hold', () => {
+  test('two session managers on one response (nested withSession) each commit their own cookie', async () => {
+    const first = createSessions<{ a: number }>({
+      keys: generateKeyLine('k1'),
+      development: true,
+      cookie: { name: 'first' },
+    });
+    const second = createSessions<{ b: number }>({
+      keys: generateKeyLine('k2'),
+      development: true,
+      cookie: { name: 'second' },
+    });
+    const server = createServer(
+      withSession(first, (req, res, outer) => {
+        outer.set('a', (outer.get('a') ?? 0) + 1);
+        return withSession(second, (_req, response, inner) => {
+          inner.set('b', (inner.get('b') ?? 0) + 10);
+          response.end(`${outer.get('a')} ${inner.get('b')}`);
+        })(req, res);
+      }),
+    );
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
+    try {
+      const one = await fetch(url);
+      const cookies = one.headers.getSetCookie().map((line) => line.split(';')[0]);
+      assert.deepEqual(cookies.map((pair) => pair?.split('=')[0]).sort(), ['first', 'second']);
+      const two = await fetch(url, { headers: { cookie: cookies.join('; ') } });
+      assert.equal(await two.text(), '2 20');
+    } finally {
+      server.close();
+    }
+  });
+
+  test('a method patched on ServerResponse.prototype after the first request is used (APM agents do this)', async () => {
+    const sessions = createSessions<{ n: number }>({ keys: generateKeyLine('k1'), development: true });
+    const server = createServer(
+      withSession(sessions, (_req, res, session) => {
+        session.set('n', 1);
+        res.end('ok');
+      }),
+    );
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
+    const end = ServerResponse.prototype.end;
+    let calls = 0;
+    try {
+      await (await fetch(url)).text();
+      ServerResponse.prototype.end = function (this: ServerResponse, ...args: unknown[]) {
+        calls++;
+        return (end as (...a: unknown[]) => ServerResponse).apply(this, args);
+      } as typeof end;
+      const reply = await fetch(url);
+      assert.equal(await reply.text(), 'ok');
+      assert.equal(reply.headers.getSetCookie().length, 1);
+      assert.ok(calls >= 1, 'the patched end ran');
+    } finally {
+      ServerResponse.prototype.end = end;
+      server.close();
+    }
   });
 });
