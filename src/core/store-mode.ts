@@ -5,6 +5,7 @@ import { openValue, sealValue } from '../crypto/seal.ts';
 import { ConfigError, ConflictError } from '../errors.ts';
 import { callStore, isStoreKey, type SessionStore, type StoredRecord } from '../stores/types.ts';
 import { BaseSessions } from './base.ts';
+import { CookieCache } from './cookie-cache.ts';
 import type { ResolvedSessionsOptions } from './options.ts';
 import {
   checkClocks,
@@ -47,16 +48,23 @@ type Loaded = {
 export class StoreSessions<T extends SessionData> extends BaseSessions implements Sessions<T> {
   readonly mode = 'store' as const;
   readonly #store: SessionStore;
-  readonly #cacheMaxAge: number | undefined;
-  readonly #cacheName: string;
+  readonly #cache: CookieCache | undefined;
   readonly #maxRetries: number;
   readonly #lifecycle: SessionLifecycle;
 
   constructor(resolved: ResolvedSessionsOptions, store: SessionStore) {
     super(resolved);
     this.#store = store;
-    this.#cacheMaxAge = resolved.cookieCacheMaxAge;
-    this.#cacheName = `${this.cookieName}.cache`;
+    if (resolved.cookieCacheMaxAge !== undefined) {
+      this.#cache = new CookieCache({
+        name: `${this.cookieName}.cache`,
+        maxAge: resolved.cookieCacheMaxAge,
+        keyring: this.keyring,
+        policy: this.policy,
+        clock: this.clock,
+        attributesUntil: (endsAt, now) => this.attributesUntil(endsAt, now),
+      });
+    }
     this.#maxRetries = resolved.maxConflictRetries;
     // regenerate(), login() and destroy() delete the old record at once: the old token is dead before
     // the response is sent, whatever happens to it (fixation defence, checklist #23, #30).
@@ -107,9 +115,9 @@ export class StoreSessions<T extends SessionData> extends BaseSessions implement
       this.event({ type: 'invalid', reason: 'malformed' });
       return 'invalid';
     }
-    if (tokens.length === 1 && this.#cacheMaxAge !== undefined) {
-      const cached = this.#readCache(tokens[0]!, readCookie);
-      if (cached) return cached;
+    if (tokens.length === 1 && this.#cache !== undefined) {
+      const cached = this.#cache.read(tokens[0]!, storeKeyOf(tokens[0]!), readCookie);
+      if (cached) return { ...cached, staleKid: undefined, fromCache: true };
     }
     // Each well-formed token is looked up; exactly one live session must answer (checklist #17).
     let found: Loaded | 'expired' | undefined;
@@ -183,48 +191,6 @@ export class StoreSessions<T extends SessionData> extends BaseSessions implement
     };
   }
 
-  /** The cookie cache: a sealed snapshot bound to the token's store key, trusted for `maxAge`. */
-  #readCache(token: string, readValues: (name: string) => readonly string[]): Loaded | undefined {
-    const values = readValues(this.#cacheName);
-    if (values.length !== 1) return undefined;
-    const storeKey = storeKeyOf(token);
-    const result = openValue(this.keyring, 'cache', storeKey, values[0]!);
-    if (!result.ok || result.stale) return undefined;
-    const payload = decodeStorePayload(result.plaintext, ['a', 't']);
-    if (!payload) return undefined;
-    const now = this.clock.now();
-    const issuedAt = payload.extra.t!;
-    if (issuedAt > now + this.policy.clockSkew || now >= issuedAt + this.#cacheMaxAge!) return undefined;
-    const state = storeSessionState(payload, payload.extra.a!);
-    if (checkClocks(state, this.policy, now) !== 'live') return undefined;
-    return {
-      state,
-      backing: { token, storeKey, version: payload.version },
-      staleKid: undefined,
-      fromCache: true,
-    };
-  }
-
-  #cacheLine(backing: StoreBacking, state: SessionState, now: number): string | undefined {
-    if (this.#cacheMaxAge === undefined) return undefined;
-    const extra = { a: state.lastActiveAt, t: now };
-    const sealed = sealValue(
-      this.keyring,
-      'cache',
-      backing.storeKey,
-      encodeStorePayload(state, backing.version, extra),
-    );
-    const attributes = this.attributesUntil(
-      Math.min(now + this.#cacheMaxAge, expiresAt(state, this.policy)),
-      now,
-    );
-    try {
-      return serializeSetCookie(this.#cacheName, sealed, attributes);
-    } catch {
-      return undefined; // too large for one cookie: go without the cache (the old one is deleted)
-    }
-  }
-
   inspect(): Inspection {
     throw new ConfigError('inspect() opens cookie-mode values; store-mode cookies hold only a token');
   }
@@ -264,9 +230,9 @@ export class StoreSessions<T extends SessionData> extends BaseSessions implement
         impl._backing = backing;
         const endsAt = expiresAt(impl._state, this.policy);
         const lines = [serializeSetCookie(this.cookieName, token, this.attributesUntil(endsAt, now))];
-        const cache = this.#cacheLine(backing, impl._state, now);
-        if (cache) lines.push(cache);
-        else if (this.#cacheMaxAge !== undefined) lines.push(this.deletion(this.#cacheName));
+        if (this.#cache) {
+          lines.push(this.#cache.line(backing, impl._state, now) ?? this.deletion(this.#cache.name));
+        }
         return lines;
       }
     }
@@ -283,8 +249,8 @@ export class StoreSessions<T extends SessionData> extends BaseSessions implement
     const fromCache = impl._fromCache;
     if (!changed && !touchDue) {
       // Unmodified: nothing to write. A store read refreshes the cookie cache, if on.
-      if (fromCache || this.#cacheMaxAge === undefined) return [];
-      const cache = this.#cacheLine(backing, impl._state, now);
+      if (fromCache || this.#cache === undefined) return [];
+      const cache = this.#cache.line(backing, impl._state, now);
       return cache ? [cache] : [];
     }
     impl._state.lastActiveAt = Math.max(now, impl._state.lastActiveAt, impl._state.createdAt);
@@ -304,7 +270,7 @@ export class StoreSessions<T extends SessionData> extends BaseSessions implement
       const endsAt = expiresAt(impl._state, this.policy);
       lines.push(serializeSetCookie(this.cookieName, backing.token, this.attributesUntil(endsAt, now)));
     }
-    const cache = this.#cacheLine(backing, impl._state, now);
+    const cache = this.#cache?.line(backing, impl._state, now);
     if (cache) lines.push(cache);
     return lines;
   }
@@ -365,7 +331,7 @@ export class StoreSessions<T extends SessionData> extends BaseSessions implement
 
   #deletions(): string[] {
     const lines = [this.deletion(this.cookieName)];
-    if (this.#cacheMaxAge !== undefined) lines.push(this.deletion(this.#cacheName));
+    if (this.#cache !== undefined) lines.push(this.deletion(this.#cache.name));
     return lines;
   }
 
