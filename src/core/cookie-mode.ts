@@ -2,7 +2,7 @@ import { assembleCandidates, presentChunkNames, splitIntoCookies } from '../cook
 import { serializeSetCookie } from '../cookie/serialize.ts';
 import { newToken } from '../crypto/random.ts';
 import { openValue, sealValue } from '../crypto/seal.ts';
-import { ConfigError, SessionTooLarge } from '../errors.ts';
+import { ConfigError, SessionStateError, SessionTooLarge } from '../errors.ts';
 import { isUserId } from '../stores/types.ts';
 import { BaseSessions } from './base.ts';
 import type { ResolvedSessionsOptions } from './options.ts';
@@ -47,16 +47,23 @@ export class CookieSessions<T extends SessionData> extends BaseSessions implemen
       // once, not at commit: captured copies of its cookie are refused from now on.
       const endSession = async (session: SessionImpl<object>) => {
         const state = session._state;
-        if (session._origin !== 'loaded' || state.userId === undefined || state.sessionId === undefined)
-          return;
-        await revocations.revokeSession(state as typeof state & { userId: string; sessionId: string });
+        if (session._origin !== 'loaded' || state.userId === undefined) return;
+        await revocations.revokeSession(state as typeof state & { userId: string });
       };
       this.#lifecycle = {
         regenerate: async (session) => {
           await endSession(session);
-          session._state.sessionId = newToken();
+          const state = session._state;
+          state.sessionId = newToken();
+          // Kept past a revocation this process made in this millisecond (the one ending the old id
+          // may have been it, when the record overflowed), as a sign-in then would be.
+          const after = revocations.authTimeFor(this.clock.now());
+          if (after !== undefined && (state.authTime ?? state.createdAt) < after) state.authTime = after;
         },
         destroy: endSession,
+        signedIn: (session) => {
+          session._state.authTime = revocations.authTimeFor(session._state.createdAt);
+        },
       };
     }
   }
@@ -76,11 +83,6 @@ export class CookieSessions<T extends SessionData> extends BaseSessions implemen
     if (await revocations.isRevoked(session._state)) {
       this.event({ type: 'revoked' });
       return this.#session('expired', session._readCookie, session._secureTransport);
-    }
-    if (session._state.sessionId === undefined) {
-      // Signed in before revocation was configured: give it an id, so that its sign-out ends it alone.
-      session._state.sessionId = newToken();
-      session._forceWrite = true;
     }
     return session;
   }
@@ -254,9 +256,10 @@ export class CookieSessions<T extends SessionData> extends BaseSessions implemen
     return Promise.reject(noStore('listUserSessions'));
   }
   /**
-   * With `revocation`: every session of the user that began before now is refused from now on, except
-   * `except` (the session to keep, such as the one that just changed the password). How many sessions
-   * that ended is not known in cookie mode: it resolves to 0.
+   * With `revocation`: every session of the user signed in until now is refused from now on, except
+   * `except`, this request's session (such as the one that just changed the password): it gets a later
+   * sign-in time and is sent again on this response, so copies of its old cookie end too. How many
+   * sessions ended is not known in cookie mode: it resolves to 0.
    */
   async revokeUserSessions(userId: string, options: { except?: Session<T> | string } = {}): Promise<number> {
     if (!this.#revocations) throw noStore('revokeUserSessions', ' or a revocation store');
@@ -265,8 +268,17 @@ export class CookieSessions<T extends SessionData> extends BaseSessions implemen
     if (typeof options.except === 'string') {
       throw new TypeError('cookie mode: pass the Session to keep as except, not an id');
     }
-    const keep = options.except ? asImpl(options.except)._state : undefined;
-    await this.#revocations.revokeUser(userId, keep?.userId === userId ? keep.sessionId : undefined);
+    const keep = options.except ? asImpl(options.except) : undefined;
+    if (keep?._locked) {
+      throw new SessionStateError(
+        'except: that session was already committed; pass it before its response goes out',
+      );
+    }
+    const notBefore = await this.#revocations.revokeUser(userId);
+    if (keep !== undefined && keep._state.userId === userId) {
+      keep._state.authTime = notBefore + 1;
+      keep._forceWrite = true;
+    }
     return 0;
   }
   revokeUserSession(): Promise<boolean> {

@@ -55,7 +55,10 @@ export interface SessionsOptions {
    * cookies too. Each request from a signed-in user then reads the store once.
    */
   revocation?: SessionStore | undefined;
-  /** Store mode: how often a write that met a concurrent write is re-applied before ERR_LATCHKEY_CONFLICT. */
+  /**
+   * How often a write that met a concurrent write is re-applied before ERR_LATCHKEY_CONFLICT: store mode's
+   * session writes, and cookie mode's revocation records.
+   */
   maxConflictRetries?: number | undefined;
 }
 

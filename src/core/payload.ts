@@ -20,6 +20,12 @@ export interface SessionState {
    * can end this session alone. Made at login or regenerate; never in store mode.
    */
   sessionId?: string | undefined;
+  /**
+   * Cookie mode with `revocation`: when the session counts as signed in for revocation, when that is
+   * not `createdAt`: set past a revocation that kept this session, or that happened in the same
+   * millisecond as its sign-in.
+   */
+  authTime?: number | undefined;
 }
 
 /** A CSRF secret as sealed: 32 bytes of base64url (made by newToken). */
@@ -32,7 +38,7 @@ const decoder = new TextDecoder('utf-8', { fatal: true });
 /**
  * A payload's JSON text (sealValue encodes it as UTF-8), written out directly: `head` holds the
  * leading fields, then `d` (the data's JSON, which a commit has usually made already to find changes),
- * the fields sealed only when present (`u`, `f`, `k`, `s`) and `extra`. The same text as `JSON.stringify`
+ * the fields sealed only when present (`u`, `f`, `k`, `s`, `t`) and `extra`. The same text as `JSON.stringify`
  * of the object with those keys in that order.
  */
 function payloadText(
@@ -46,6 +52,7 @@ function payloadText(
   if (hasKeys(state.flash)) text += `,"f":${JSON.stringify(state.flash)}`;
   if (state.csrfSecret !== undefined) text += `,"k":${JSON.stringify(state.csrfSecret)}`;
   if (state.sessionId !== undefined) text += `,"s":${JSON.stringify(state.sessionId)}`;
+  if (state.authTime !== undefined) text += `,"t":${json(state.authTime)}`;
   if (extra) for (const key of Object.keys(extra)) text += `,${JSON.stringify(key)}:${json(extra[key]!)}`;
   return `${text}}`;
 }
@@ -81,9 +88,10 @@ function openPayloadObject(plaintext: Uint8Array): Record<string, unknown> | und
 export function decodePayload(plaintext: Uint8Array): SessionState | undefined {
   const payload = openPayloadObject(plaintext);
   if (!payload) return undefined;
-  const { c, a, x, u, d, f, k, s } = payload;
+  const { c, a, x, u, d, f, k, s, t } = payload;
   if (!isTimestamp(c) || !isTimestamp(a) || !isTimestamp(x) || !isCsrfSecret(k)) return undefined;
   if (s !== undefined && !isTokenText(s)) return undefined;
+  if (t !== undefined && !isTimestamp(t)) return undefined;
   if (a < c || x < c) return undefined;
   if (u !== undefined && typeof u !== 'string') return undefined;
   if (!isPlainObject(d)) return undefined;
@@ -98,6 +106,7 @@ export function decodePayload(plaintext: Uint8Array): SessionState | undefined {
     csrfSecret: k,
   };
   if (s !== undefined) state.sessionId = s;
+  if (t !== undefined) state.authTime = t;
   return state;
 }
 

@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { CookieJar } from '../../test/support/cookies.ts';
+import { lockSession } from '../adapters/shared.ts';
 import { createKeyring, generateKeyLine, parseKeyring } from '../crypto/keyring.ts';
 import { randomBytes } from '../crypto/random.ts';
 import { isLatchkeyError } from '../errors.ts';
@@ -158,22 +159,112 @@ describe('cookie-mode revocation', () => {
     for (const cookie of captured) assert.equal((await devices[0]!.replay(cookie)).isNew, true);
   });
 
-  test('a sign-in made before revocation was configured gets an id, so that its sign-out ends it alone', async () => {
+  test('sign-ins made before revocation was configured: their sign-out and "everywhere" both end every copy', async () => {
     const clock = createFakeClock();
     const store = memoryStore({ clock });
     const plain = createSessions<Data>({ keys: KEYS, clock });
     const revoking = createSessions<Data>({ keys: KEYS, clock, revocation: store });
-    const old = await signedIn(plain, 'alice');
-    const other = await signedIn(plain, 'alice');
+    const laptop = await signedIn(plain, 'alice');
+    clock.advance('1s');
+    const phone = await signedIn(plain, 'alice');
+    const laptopCopy = laptop.jar.header();
+    const phoneCopy = phone.jar.header();
+
     const device = browser(revoking);
-    device.jar.apply([`__Host-lk=${old.jar.get('__Host-lk')}`]);
-    const upgraded = await device.request();
-    assert.equal(upgraded.userId, 'alice');
-    const captured = device.jar.header();
-    assert.notEqual(captured, old.jar.header(), 'the upgraded cookie was re-sent with an id');
+    device.jar.apply([`__Host-lk=${laptop.jar.get('__Host-lk')}`]);
+    assert.equal((await device.request((session) => session.set('x', 1))).userId, 'alice');
     await device.request((session) => session.destroy());
-    assert.equal((await device.replay(captured)).isNew, true);
-    assert.equal((await browser(revoking).replay(other.jar.header())).userId, 'alice');
+    assert.equal((await device.replay(laptopCopy)).isNew, true, 'the copy sealed before revocation');
+    assert.equal((await device.replay(phoneCopy)).userId, 'alice', 'another sign-in of the same user');
+
+    clock.advance('1s');
+    await revoking.revokeUserSessions('alice');
+    assert.equal((await device.replay(phoneCopy)).isNew, true, 'sign out everywhere, without except');
+  });
+
+  test('the session kept by "everywhere else" survives a regenerate after it; copies of its old cookie do not', async () => {
+    const { sessions } = setup();
+    const laptop = await signedIn(sessions, 'alice');
+    const before = laptop.jar.header();
+    await laptop.request(async (session) => {
+      await sessions.revokeUserSessions('alice', { except: session });
+      await session.regenerate();
+    });
+    assert.equal((await laptop.request()).userId, 'alice');
+    assert.equal((await laptop.replay(before)).isNew, true);
+  });
+
+  test('a sign-in in the same millisecond as a revocation (a password reset) stays signed in', async () => {
+    const { sessions } = setup();
+    await signedIn(sessions, 'alice');
+    const device = browser(sessions);
+    await device.request(async (session) => {
+      await sessions.revokeUserSessions('alice');
+      await session.login('alice');
+    });
+    assert.equal((await device.request()).userId, 'alice');
+  });
+
+  test('except must be a session whose response has not gone out', async () => {
+    const { sessions } = setup();
+    const laptop = await signedIn(sessions, 'alice');
+    const session = await laptop.request();
+    lockSession(session); // as the adapters do once the response headers are out
+    await assert.rejects(sessions.revokeUserSessions('alice', { except: session }), (err) =>
+      isLatchkeyError(err, 'ERR_LATCHKEY_STATE'),
+    );
+  });
+
+  test('a sign-out past the session deadline (a slow request) writes nothing and does not fail', async () => {
+    const { sessions, calls, clock } = setup({ clockSkew: 0, absoluteTimeout: '1h', idleTimeout: '1h' });
+    const laptop = await signedIn(sessions, 'alice');
+    calls.length = 0;
+    await laptop.request(async (session) => {
+      clock.advance('1h'); // the request outlived the session
+      await session.destroy();
+    });
+    assert.deepEqual(calls, ['get']);
+  });
+
+  test('a server whose clock lags within clockSkew still sees "everywhere" across a window boundary', async () => {
+    const HOUR = 3_600_000;
+    const clock = createFakeClock();
+    const boundary = Math.ceil(clock.now() / HOUR) * HOUR + HOUR;
+    const store = memoryStore({ clock });
+    const options: SessionsOptions = {
+      keys: KEYS,
+      revocation: store,
+      absoluteTimeout: '1h',
+      idleTimeout: '1h',
+      clockSkew: '30s',
+    };
+    const revoking = createSessions<Data>({ ...options, clock });
+    const lagging = createSessions<Data>({ ...options, clock: { now: () => clock.now() - 20_000 } });
+    clock.set(boundary - 10_000);
+    const laptop = await signedIn(revoking, 'alice');
+    const copy = laptop.jar.header();
+    clock.set(boundary + HOUR + 5_000); // past the deadline here; 15 s before it on the lagging server
+    assert.equal((await browser(lagging).replay(copy)).userId, 'alice');
+    await revoking.revokeUserSessions('alice');
+    assert.equal((await browser(lagging).replay(copy)).isNew, true);
+  });
+
+  test('a key held by a row that get() cannot read is a coded conflict, not an endless retry', async () => {
+    const { sessions, backing, clock } = setup();
+    const record = revocationRecord('alice', 24 * 3_600_000, clock.now());
+    const planted = await backing.create(record.key, {
+      sealed: 'not a sealed value',
+      createdAt: 0,
+      lastSeenAt: 0,
+      expiresAt: clock.now() - 1, // expired, not purged: create() refuses to replace it
+      absoluteAt: clock.now() - 1,
+      version: 1,
+    });
+    assert.equal(planted, true);
+    await assert.rejects(
+      sessions.revokeUserSessions('alice'),
+      (err) => isLatchkeyError(err, 'ERR_LATCHKEY_CONFLICT') && /unreadable or expired row/.test(err.message),
+    );
   });
 
   test('expired sign-outs are dropped from the record; past the cap, the user is signed out everywhere', async () => {
@@ -190,8 +281,9 @@ describe('cookie-mode revocation', () => {
     clock.advance('31m'); // the first sign-out's cookie has expired by itself now
     for (const device of devices.slice(1)) await device.request((session) => session.destroy());
     assert.equal((await keeper.request()).userId, 'alice', 'at the cap, others are still listed one by one');
-    await devices[0]!.request((session) => session.destroy());
+    await devices[0]!.request((session) => session.regenerate()); // which lists its old id
     assert.equal((await keeper.request()).isNew, true, 'one past the cap ends every older sign-in');
+    assert.equal((await devices[0]!.request()).userId, 'alice', 'but not the session that went past it');
     const stored = await backing.get(revocationRecord('alice', HOUR, start).key);
     assert.ok(stored && stored.sealed.length < 1000, 'the record shrank when the list was dropped');
   });

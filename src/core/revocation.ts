@@ -17,15 +17,24 @@ export const MAX_DENIED_SESSIONS = 500;
 
 /** What one revocation record says. Times are UTC ms. */
 interface Revoked {
-  /** Sessions that began (signed in) at or before this time are refused… */
+  /** Sessions whose sign-in time (authTime, else createdAt) is at or before this are refused. */
   notBefore: number;
-  /** …except this one (`revokeUserSessions(userId, { except })`). */
-  keep: string | undefined;
-  /** Single sessions that signed out, each until its absolute deadline. */
+  /** Single sessions that signed out, each until its absolute deadline (plus the skew allowance). */
   denied: Record<string, number>;
 }
 
-const NOTHING_REVOKED: Revoked = Object.freeze({ notBefore: -1, keep: undefined, denied: Object.freeze({}) });
+const NOTHING_REVOKED: Revoked = Object.freeze({ notBefore: -1, denied: Object.freeze({}) });
+
+/**
+ * The id of a signed-in session sealed before revocation was configured, which has none of its own: made
+ * from what every copy of that cookie holds, so that its sign-out ends all of them.
+ */
+export function sessionIdOf(state: SessionState & { userId: string }): string {
+  if (state.sessionId !== undefined) return state.sessionId;
+  return createHash('sha256')
+    .update(`latchkey/v1|session-id|${state.createdAt}|${state.absoluteDeadline}|${state.userId}`)
+    .digest('base64url');
+}
 
 /**
  * Which record covers sign-ins of `userId` at `signedInAt` for sessions lasting at most `lifetime` ms:
@@ -49,14 +58,13 @@ function isTime(value: unknown): value is number {
 function decodeRevoked(text: string): Revoked | undefined {
   const value = parseSafeJson(text);
   if (!isPlainObject(value) || value.v !== 1 || !isTime(value.nb)) return undefined;
-  if (value.keep !== undefined && !isTokenText(value.keep)) return undefined;
   if (!isPlainObject(value.deny)) return undefined;
   const denied: Record<string, number> = Object.create(null);
   for (const [sessionId, until] of Object.entries(value.deny)) {
     if (!isTokenText(sessionId) || !isTime(until)) return undefined;
     denied[sessionId] = until;
   }
-  return { notBefore: value.nb, keep: value.keep, denied };
+  return { notBefore: value.nb, denied };
 }
 
 /**
@@ -67,7 +75,9 @@ function decodeRevoked(text: string): Revoked | undefined {
  * once; anonymous requests never touch the store.
  *
  * Records are keyed by user and window of sign-in time (see revocationRecord), so each expires once
- * nothing it covers can be live. A record is sealed (purpose `revocation`, its key in the AAD); one that
+ * nothing it covers can be live. A session kept by "sign out everywhere else" gets a sign-in time
+ * (`authTime`) after the not-before time, and so does a sign-in in the same millisecond as a
+ * revocation this process made. A record is sealed (purpose `revocation`, its key in the AAD); one that
  * no longer opens (its key was retired) still ends every session it covers that began before its last
  * write. Writes are compare-and-set, so concurrent sign-outs of one user are all kept.
  * @internal
@@ -78,6 +88,8 @@ export class Revocations {
   readonly #policy: TimeoutPolicy;
   readonly #clock: Clock;
   readonly #maxRetries: number;
+  /** The latest not-before time this process wrote, for sign-ins in the same millisecond. */
+  #lastNotBefore = -1;
 
   constructor(init: {
     store: SessionStore;
@@ -108,72 +120,107 @@ export class Revocations {
   /** True when a live, signed-in session was revoked. Rejects with StoreUnavailable in an outage. */
   async isRevoked(state: SessionState): Promise<boolean> {
     if (state.userId === undefined) return false;
-    const keys = this.#recordsOf(state as SessionState & { userId: string });
+    const signedIn = state as SessionState & { userId: string };
+    const keys = this.#recordsOf(signedIn);
     const records = await Promise.all(keys.map((key) => callStore('revocation', () => this.#store.get(key))));
+    const signedInAt = state.authTime ?? state.createdAt;
+    const id = sessionIdOf(signedIn);
     return records.some((record, i) => {
       if (!record) return false;
       const revoked = this.#open(keys[i]!, record);
-      if (state.createdAt <= revoked.notBefore && state.sessionId !== revoked.keep) return true;
-      return state.sessionId !== undefined && Object.hasOwn(revoked.denied, state.sessionId);
+      return signedInAt <= revoked.notBefore || Object.hasOwn(revoked.denied, id);
     });
   }
 
   /**
-   * End every session of the user that began before now, except the one with id `keep`: the records of
-   * this window of sign-in times and the one before hold every session still live.
+   * The sign-in time for a session that signs in now: undefined (its createdAt) unless this process
+   * revoked sessions of some user in this very millisecond, which would refuse it.
    */
-  async revokeUser(userId: string, keep: string | undefined): Promise<void> {
+  authTimeFor(now: number): number | undefined {
+    return now <= this.#lastNotBefore ? this.#lastNotBefore + 1 : undefined;
+  }
+
+  /**
+   * End every session of the user that signed in until now; resolves to the not-before time written.
+   * The records of this window of sign-in times and the one before (and, for a server whose clock lags
+   * by up to clockSkew, the one before that) hold every session that may still be live.
+   */
+  async revokeUser(userId: string): Promise<number> {
     const now = this.#clock.now();
     const lifetime = this.#policy.absoluteTimeout;
-    const revoke = (current: Revoked): Revoked => ({
-      notBefore: Math.max(current.notBefore, now),
-      keep,
-      denied: current.denied,
-    });
-    await this.#change(revocationRecord(userId, lifetime, now), revoke);
-    await this.#change(revocationRecord(userId, lifetime, now - lifetime), revoke);
+    const records = new Map<string, { key: string; expiresAt: number }>();
+    for (const signedInAt of [now, now - lifetime, now - lifetime - this.#policy.clockSkew]) {
+      const record = revocationRecord(userId, lifetime, Math.max(0, signedInAt));
+      records.set(record.key, record);
+    }
+    let notBefore = now;
+    for (const record of records.values()) {
+      const written = await this.#change(record, (current) => ({
+        notBefore: Math.max(current.notBefore, now),
+        denied: current.denied,
+      }));
+      notBefore = Math.max(notBefore, written?.notBefore ?? now);
+    }
+    return notBefore;
   }
 
   /** End one signed-in session (a sign-out) until its absolute deadline. */
-  async revokeSession(state: SessionState & { userId: string; sessionId: string }): Promise<void> {
+  async revokeSession(state: SessionState & { userId: string }): Promise<void> {
     const lifetime = state.absoluteDeadline - state.createdAt;
-    if (lifetime <= 0) return; // never opens again anyway
+    const deadline = Math.min(state.absoluteDeadline, state.createdAt + this.#policy.absoluteTimeout);
+    // Past its deadline the cookie opens nowhere (within the skew allowance, whose record outlives it).
+    if (lifetime <= 0 || this.#clock.now() >= deadline) return;
     const record = revocationRecord(state.userId, lifetime, state.createdAt);
     // A server whose clock lags by up to clockSkew may accept the cookie a little past its deadline.
-    const until = state.absoluteDeadline + this.#policy.clockSkew;
-    await this.#change(record, (current) => ({
-      ...current,
-      denied: { ...current.denied, [state.sessionId]: until },
-    }));
+    const until = deadline + this.#policy.clockSkew;
+    const id = sessionIdOf(state);
+    await this.#change(record, (current) => ({ ...current, denied: { ...current.denied, [id]: until } }));
   }
 
-  /** Read, change and compare-and-set one record, retrying on a concurrent write. */
+  /**
+   * Read, change and compare-and-set one record, retrying on a concurrent write; resolves to what was
+   * written. A key that stays unreadable yet taken (a corrupt or foreign row) is a coded conflict.
+   */
   async #change(
     target: { key: string; expiresAt: number },
     change: (current: Revoked) => Revoked,
-  ): Promise<void> {
+  ): Promise<Revoked> {
     const { key } = target;
-    for (let attempt = 0; attempt <= this.#maxRetries; attempt++) {
+    let blocked = 0;
+    for (let attempt = 0; attempt <= this.#maxRetries && blocked < 2; attempt++) {
       const record = await callStore('revocation', () => this.#store.get(key));
       const wanted = change(record ? this.#open(key, record) : NOTHING_REVOKED);
       const next = this.#record(key, target.expiresAt + this.#policy.clockSkew, record, wanted);
       const done = record
-        ? (await callStore('revocation', () => this.#store.update(key, next, record.version))) === 'ok'
-        : await callStore('revocation', () => this.#store.create(key, next));
-      if (done) return;
+        ? (await callStore('revocation', () => this.#store.update(key, next.record, record.version))) === 'ok'
+        : await callStore('revocation', () => this.#store.create(key, next.record));
+      if (done) {
+        this.#lastNotBefore = Math.max(this.#lastNotBefore, next.revoked.notBefore);
+        return next.revoked;
+      }
+      blocked = record ? 0 : blocked + 1;
     }
-    throw new ConflictError('a revocation record kept changing under concurrent writes');
+    throw new ConflictError(
+      blocked >= 2
+        ? 'a revocation record cannot be written: the store holds an unreadable or expired row under its key'
+        : 'a revocation record kept changing under concurrent writes',
+    );
   }
 
   #open(key: string, record: StoredRecord): Revoked {
     const opened = openValue(this.#keyring, 'revocation', key, record.sealed);
     const revoked = opened.ok ? decodeRevoked(new TextDecoder().decode(opened.plaintext)) : undefined;
     // Unreadable (a retired key, or an edit in the store): fail closed, as of the record's last write.
-    return revoked ?? { notBefore: record.lastSeenAt, keep: undefined, denied: NOTHING_REVOKED.denied };
+    return revoked ?? { notBefore: record.lastSeenAt, denied: NOTHING_REVOKED.denied };
   }
 
   /** The record to write, with the sign-outs whose cookies have expired by themselves dropped. */
-  #record(key: string, expiresAt: number, previous: StoredRecord | null, wanted: Revoked): StoredRecord {
+  #record(
+    key: string,
+    expiresAt: number,
+    previous: StoredRecord | null,
+    wanted: Revoked,
+  ): { record: StoredRecord; revoked: Revoked } {
     const now = this.#clock.now();
     const denied: Record<string, number> = Object.create(null);
     let count = 0;
@@ -183,15 +230,14 @@ export class Revocations {
         count++;
       }
     }
-    let { notBefore, keep } = wanted;
+    let { notBefore } = wanted;
     if (count > MAX_DENIED_SESSIONS) {
-      // Too many to list: end them all, and every other session of the record begun before now.
+      // Too many to list: end them all, and every other session of the record signed in until now.
       notBefore = Math.max(notBefore, now);
-      keep = undefined;
       for (const sessionId of Object.keys(denied)) delete denied[sessionId];
     }
-    const text = JSON.stringify({ v: 1, nb: notBefore, keep, deny: denied });
-    return {
+    const text = JSON.stringify({ v: 1, nb: notBefore, deny: denied });
+    const record: StoredRecord = {
       sealed: sealValue(this.#keyring, 'revocation', key, text),
       createdAt: previous?.createdAt ?? now,
       lastSeenAt: now,
@@ -199,5 +245,6 @@ export class Revocations {
       absoluteAt: expiresAt,
       version: (previous?.version ?? 0) + 1,
     };
+    return { record, revoked: { notBefore, denied } };
   }
 }

@@ -71,6 +71,8 @@ export interface StoreBacking {
 export interface SessionLifecycle {
   regenerate(session: SessionImpl<object>): Promise<void>;
   destroy(session: SessionImpl<object>): Promise<void>;
+  /** After login() has bound the user and reset the clocks. */
+  signedIn?(session: SessionImpl<object>): void;
 }
 
 /** The changes one request made to the top-level keys, to re-apply on a fresher record after a conflict. */
@@ -297,6 +299,8 @@ export class SessionImpl<T extends SessionData = Record<string, unknown>> implem
     this._state.createdAt = now;
     this._state.lastActiveAt = now;
     this._state.absoluteDeadline = now + this.#absoluteTimeout;
+    this._state.authTime = undefined;
+    this.#lifecycle?.signedIn?.(this);
     this._forceWrite = true;
     this._regenerated = true;
   }
