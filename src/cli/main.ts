@@ -12,6 +12,8 @@ Usage:
   latchkey inspect <value> [options]   open a session cookie with the keys in LATCHKEY_KEYS
   latchkey sessions list --user ID --store URL     a user's live sessions (store mode)
   latchkey sessions revoke --user ID --store URL   sign a user out everywhere
+  latchkey sessions revoke --user ID --revocation URL [--preset P | --idle D --absolute D]
+                                      cookie mode: refuse the user's sessions signed in until now
   latchkey sessions purge --store URL              delete expired sessions, with progress
   latchkey migrate --store URL                     create the store's tables and indexes
 
@@ -26,6 +28,9 @@ inspect options:
 
 <value> is the cookie's value, or a whole Cookie header (for a session spread over several cookies).
 Exit status: 0 a live session; 1 the value does not open or has expired; 2 a usage or key error.
+
+sessions revoke --revocation: the app's revocation store (createSessions({ revocation })), with the
+keys in LATCHKEY_KEYS and the app's timeouts (the same --preset, --idle, --absolute as inspect).
 `;
 
 export interface Output {
@@ -115,10 +120,23 @@ async function storeCommand(command: string, args: string[], io: Output): Promis
     options: {
       user: { type: 'string' },
       store: { type: 'string' },
+      revocation: { type: 'string' },
+      preset: { type: 'string' },
+      idle: { type: 'string' },
+      absolute: { type: 'string' },
       json: { type: 'boolean', default: false },
     },
   });
   const action = command === 'migrate' ? 'migrate' : positionals[0];
+  if (values.revocation !== undefined) {
+    if (action !== 'revoke' || !values.user || values.store !== undefined) {
+      io.err(
+        'usage: latchkey sessions revoke --user ID --revocation URL [--preset P | --idle D --absolute D]',
+      );
+      return 2;
+    }
+    return revokeCookieSessions(values.user, values.revocation, values, io);
+  }
   const needsUser = action === 'list' || action === 'revoke';
   if (
     !values.store ||
@@ -168,6 +186,32 @@ async function storeCommand(command: string, args: string[], io: Output): Promis
         io.out(await opened.migrate());
         return 0;
     }
+  } finally {
+    await opened.close();
+  }
+}
+
+/** Cookie mode: raise the user's not-before time in the app's revocation store (checklist #41). */
+async function revokeCookieSessions(
+  userId: string,
+  url: string,
+  timeouts: { preset?: string | undefined; idle?: string | undefined; absolute?: string | undefined },
+  io: Output,
+): Promise<number> {
+  const keyring = parseKeyring(process.env.LATCHKEY_KEYS);
+  const opened = await openStore(url);
+  try {
+    const sessions = createSessions({
+      keys: keyring,
+      revocation: opened.store,
+      preset: timeouts.preset as 'aal1' | 'aal2' | 'aal3' | undefined,
+      idleTimeout: timeouts.idle as `${number}m` | undefined,
+      absoluteTimeout: timeouts.absolute as `${number}h` | undefined,
+    });
+    const before = Date.now();
+    await sessions.revokeUserSessions(userId);
+    io.out(`revoked every cookie-mode session of ${userId} signed in until ${iso(before)}`);
+    return 0;
   } finally {
     await opened.close();
   }

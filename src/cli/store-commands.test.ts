@@ -116,6 +116,47 @@ for (const [scheme, makeUrl] of urls()) {
   });
 }
 
+test('sessions revoke --revocation: cookie-mode sessions of the user signed in until now are refused', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'latchkey-cli-'));
+  dirs.push(dir);
+  const url = `file:${dir}`;
+  const opened = await openStore(url);
+  const saved = process.env.LATCHKEY_KEYS;
+  process.env.LATCHKEY_KEYS = KEYS;
+  try {
+    const sessions = createSessions({ keys: KEYS, revocation: opened.store, absoluteTimeout: '12h' });
+    const signIn = async (userId: string) => {
+      const session = await sessions.load(undefined);
+      await session.login(userId);
+      const cookie = (await sessions.commit(session))[0]!.split(';')[0]!;
+      return () => sessions.load(cookie);
+    };
+    const alice = await signIn('alice');
+    const bob = await signIn('bob');
+    await new Promise((resolve) => setTimeout(resolve, 2));
+    const usage = await cli(['sessions', 'revoke', '--user', 'alice', '--revocation', url, '--store', url]);
+    assert.equal(usage.status, 2, 'a store or a revocation store, not both');
+    const revoked = await cli([
+      'sessions',
+      'revoke',
+      '--user',
+      'alice',
+      '--revocation',
+      url,
+      '--absolute',
+      '12h',
+    ]);
+    assert.equal(revoked.status, 0, revoked.err);
+    assert.match(revoked.out, /^revoked every cookie-mode session of alice signed in until \d{4}-/);
+    assert.equal((await alice()).isNew, true);
+    assert.equal((await bob()).userId, 'bob');
+  } finally {
+    if (saved === undefined) delete process.env.LATCHKEY_KEYS;
+    else process.env.LATCHKEY_KEYS = saved;
+    await opened.close();
+  }
+});
+
 test('store URL mistakes are usage errors with a coded message', async () => {
   const unknown = await cli(['sessions', 'list', '--user', 'u1', '--store', 'mongodb://x']);
   assert.equal(unknown.status, 2);
