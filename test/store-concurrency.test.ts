@@ -31,6 +31,23 @@ for (const [name, makeStore, options] of realStores) {
       assert.deepEqual(missing, []);
     });
 
+    test('checklist #34: with maxSessionsPerUser 2, a third sign-in ends the oldest', async () => {
+      const sessions = createSessions({ keys: KEYS, store: await makeStore(), maxSessionsPerUser: 2 });
+      const signIn = async () => {
+        const session = await sessions.load(undefined);
+        await session.login('carol');
+        const [line] = await sessions.commit(session);
+        await new Promise((resolve) => setTimeout(resolve, 2)); // distinct sign-in times
+        return line!.slice(0, line!.indexOf(';'));
+      };
+      const [first, second, third] = [await signIn(), await signIn(), await signIn()];
+      const users = await Promise.all(
+        [first, second, third].map(async (c) => (await sessions.load(c)).userId),
+      );
+      assert.deepEqual(users, [undefined, 'carol', 'carol']);
+      assert.equal((await sessions.listUserSessions('carol')).length, 2);
+    });
+
     test('checklist #31: a logout racing a slow request stays logged out', async () => {
       const sessions = createSessions({ keys: KEYS, store: await makeStore() });
       const first = await sessions.load(undefined);

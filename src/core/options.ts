@@ -50,6 +50,11 @@ export interface SessionsOptions {
    */
   cookieCache?: { maxAge: Duration } | undefined;
   /**
+   * Store mode: at most this many live sessions per user (checklist #34). A sign-in past the limit
+   * ends the user's oldest sessions (by sign-in time); the newest always stays. Default: no limit.
+   */
+  maxSessionsPerUser?: number | undefined;
+  /**
    * Cookie mode: per-user revocation (checklist #41). Any Latchkey store keeps, per user, a not-before
    * time and the sessions that signed out, so that `destroy()` and `revokeUserSessions()` end captured
    * cookies too. Each request from a signed-in user then reads the store once.
@@ -78,6 +83,7 @@ const KNOWN_OPTIONS = new Set([
   'cookieCache',
   'maxConflictRetries',
   'revocation',
+  'maxSessionsPerUser',
 ]);
 
 export interface ResolvedSessionsOptions {
@@ -89,6 +95,8 @@ export interface ResolvedSessionsOptions {
   onEvent: EventListener | undefined;
   clock: Clock;
   store: SessionStore | undefined;
+  /** Store mode: the concurrent-session limit, or undefined for none. */
+  maxSessionsPerUser: number | undefined;
   /** Cookie mode: the store keeping per-user revocation records, if any. */
   revocation: SessionStore | undefined;
   /** Cookie-cache lifetime in ms, or undefined when off. */
@@ -168,6 +176,13 @@ export function resolveSessionsOptions(options: SessionsOptions): ResolvedSessio
       throw new ConfigError('cookieCache.maxAge must be at least 1 s and at most idleTimeout');
     }
   }
+  const maxSessionsPerUser = options.maxSessionsPerUser;
+  if (maxSessionsPerUser !== undefined) {
+    if (!store) throw new ConfigError('maxSessionsPerUser needs store mode: only a store can count sessions');
+    if (!Number.isSafeInteger(maxSessionsPerUser) || maxSessionsPerUser < 1 || maxSessionsPerUser > 10_000) {
+      throw new ConfigError('maxSessionsPerUser must be a whole number from 1 to 10000');
+    }
+  }
   const maxConflictRetries = options.maxConflictRetries ?? 64;
   if (!Number.isSafeInteger(maxConflictRetries) || maxConflictRetries < 0 || maxConflictRetries > 1000) {
     throw new ConfigError('maxConflictRetries must be a whole number from 0 to 1000');
@@ -182,6 +197,7 @@ export function resolveSessionsOptions(options: SessionsOptions): ResolvedSessio
     clock,
     store,
     revocation,
+    maxSessionsPerUser,
     cookieCacheMaxAge,
     maxConflictRetries,
   };

@@ -49,12 +49,14 @@ export class StoreSessions<T extends SessionData> extends BaseSessions implement
   readonly mode = 'store' as const;
   readonly #store: SessionStore;
   readonly #cache: CookieCache | undefined;
+  readonly #maxPerUser: number | undefined;
   readonly #maxRetries: number;
   readonly #lifecycle: SessionLifecycle;
 
   constructor(resolved: ResolvedSessionsOptions, store: SessionStore) {
     super(resolved);
     this.#store = store;
+    this.#maxPerUser = resolved.maxSessionsPerUser;
     if (resolved.cookieCacheMaxAge !== undefined) {
       this.#cache = new CookieCache({
         name: `${this.cookieName}.cache`,
@@ -228,6 +230,9 @@ export class StoreSessions<T extends SessionData> extends BaseSessions implement
       const record = this.#record(impl._state, backing);
       if (await this.#call(() => this.#store.create(backing.storeKey, record))) {
         impl._backing = backing;
+        if (impl._state.userId !== undefined && this.#maxPerUser !== undefined) {
+          await this.#evictOlder(impl._state.userId, backing.storeKey, impl._state.createdAt);
+        }
         const endsAt = expiresAt(impl._state, this.policy);
         const lines = [serializeSetCookie(this.cookieName, token, this.attributesUntil(endsAt, now))];
         if (this.#cache) {
@@ -237,6 +242,26 @@ export class StoreSessions<T extends SessionData> extends BaseSessions implement
       }
     }
     throw new ConflictError('could not create a session: every new token collided (is the CSPRNG broken?)');
+  }
+
+  /**
+   * The concurrent-session limit (checklist #34): once a session of the user is created, end the
+   * user's oldest sessions beyond `maxSessionsPerUser`. Only sessions older than the new one (by
+   * createdAt, then store key: listByUser's order) are ended, so two sign-ins at once never end each
+   * other, and the newest always stays.
+   */
+  async #evictOlder(userId: string, newKey: string, createdAt: number): Promise<void> {
+    const sessions = await this.#call(() => this.#store.listByUser(userId));
+    const excess = sessions.length - this.#maxPerUser!;
+    if (excess <= 0) return;
+    const older = sessions.filter(
+      (meta) =>
+        meta.storeKey !== newKey &&
+        (meta.createdAt < createdAt || (meta.createdAt === createdAt && meta.storeKey < newKey)),
+    );
+    const evicted = older.slice(0, excess);
+    for (const meta of evicted) await this.#call(() => this.#store.delete(meta.storeKey));
+    if (evicted.length > 0) this.event({ type: 'evicted', count: evicted.length });
   }
 
   /**
