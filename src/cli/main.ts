@@ -12,7 +12,7 @@ Usage:
   latchkey inspect <value> [options]   open a session cookie with the keys in LATCHKEY_KEYS
   latchkey sessions list --user ID --store URL     a user's live sessions (store mode)
   latchkey sessions revoke --user ID --store URL   sign a user out everywhere
-  latchkey sessions revoke --user ID --revocation URL [--preset P | --idle D --absolute D]
+  latchkey sessions revoke --user ID --revocation URL (--preset P | --absolute D) [--skew D]
                                       cookie mode: refuse the user's sessions signed in until now
   latchkey sessions purge --store URL              delete expired sessions, with progress
   latchkey migrate --store URL                     create the store's tables and indexes
@@ -30,7 +30,9 @@ inspect options:
 Exit status: 0 a live session; 1 the value does not open or has expired; 2 a usage or key error.
 
 sessions revoke --revocation: the app's revocation store (createSessions({ revocation })), with the
-keys in LATCHKEY_KEYS and the app's timeouts (the same --preset, --idle, --absolute as inspect).
+keys in LATCHKEY_KEYS, and exactly the app's absoluteTimeout (--preset or --absolute, required: the
+records are found by it) and clockSkew (--skew, default 30s). Run it on a host with a synced clock.
+inspect does not consult a revocation store: a revoked cookie may still show as live.
 `;
 
 export interface Output {
@@ -124,14 +126,16 @@ async function storeCommand(command: string, args: string[], io: Output): Promis
       preset: { type: 'string' },
       idle: { type: 'string' },
       absolute: { type: 'string' },
+      skew: { type: 'string' },
       json: { type: 'boolean', default: false },
     },
   });
   const action = command === 'migrate' ? 'migrate' : positionals[0];
   if (values.revocation !== undefined) {
-    if (action !== 'revoke' || !values.user || values.store !== undefined) {
+    const timeouts = values.preset !== undefined || values.absolute !== undefined;
+    if (action !== 'revoke' || !values.user || values.store !== undefined || !timeouts) {
       io.err(
-        'usage: latchkey sessions revoke --user ID --revocation URL [--preset P | --idle D --absolute D]',
+        "usage: latchkey sessions revoke --user ID --revocation URL (--preset P | --absolute D) [--skew D]: the app's timeouts",
       );
       return 2;
     }
@@ -195,7 +199,12 @@ async function storeCommand(command: string, args: string[], io: Output): Promis
 async function revokeCookieSessions(
   userId: string,
   url: string,
-  timeouts: { preset?: string | undefined; idle?: string | undefined; absolute?: string | undefined },
+  timeouts: {
+    preset?: string | undefined;
+    idle?: string | undefined;
+    absolute?: string | undefined;
+    skew?: string | undefined;
+  },
   io: Output,
 ): Promise<number> {
   const keyring = parseKeyring(process.env.LATCHKEY_KEYS);
@@ -207,6 +216,7 @@ async function revokeCookieSessions(
       preset: timeouts.preset as 'aal1' | 'aal2' | 'aal3' | undefined,
       idleTimeout: timeouts.idle as `${number}m` | undefined,
       absoluteTimeout: timeouts.absolute as `${number}h` | undefined,
+      clockSkew: timeouts.skew as `${number}s` | undefined,
     });
     const before = Date.now();
     await sessions.revokeUserSessions(userId);

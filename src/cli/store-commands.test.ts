@@ -136,6 +136,8 @@ test('sessions revoke --revocation: cookie-mode sessions of the user signed in u
     await new Promise((resolve) => setTimeout(resolve, 2));
     const usage = await cli(['sessions', 'revoke', '--user', 'alice', '--revocation', url, '--store', url]);
     assert.equal(usage.status, 2, 'a store or a revocation store, not both');
+    const guessing = await cli(['sessions', 'revoke', '--user', 'alice', '--revocation', url]);
+    assert.equal(guessing.status, 2, "the app's timeouts are required: records are found by them");
     const revoked = await cli([
       'sessions',
       'revoke',

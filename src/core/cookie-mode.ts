@@ -44,25 +44,32 @@ export class CookieSessions<T extends SessionData> extends BaseSessions implemen
       });
       this.#revocations = revocations;
       // A sign-out, or a new sign-in over an old one, ends the session that was sent to the browser at
-      // once, not at commit: captured copies of its cookie are refused from now on.
-      const endSession = async (session: SessionImpl<object>) => {
+      // once, not at commit: captured copies of its cookie are refused from now on. True when the
+      // session had been revoked already, while this request was under way.
+      const endSession = async (session: SessionImpl<object>): Promise<boolean> => {
         const state = session._state;
-        if (session._origin !== 'loaded' || state.userId === undefined) return;
-        await revocations.revokeSession(state as typeof state & { userId: string });
+        if (session._origin !== 'loaded' || state.userId === undefined) return false;
+        return revocations.revokeSession(state as typeof state & { userId: string });
       };
       this.#lifecycle = {
         regenerate: async (session) => {
-          await endSession(session);
+          if (await endSession(session)) {
+            // Signed out (or everywhere) since this request loaded it: the new value carries nothing
+            // of it, or a stolen cookie's request could outlive the sign-out by regenerating.
+            session._startOver();
+          }
           const state = session._state;
           state.sessionId = newToken();
-          // Kept past a revocation this process made in this millisecond (the one ending the old id
-          // may have been it, when the record overflowed), as a sign-in then would be.
-          const after = revocations.authTimeFor(this.clock.now());
-          if (after !== undefined && (state.authTime ?? state.createdAt) < after) state.authTime = after;
+          if (state.userId === undefined) return;
+          const after = revocations.authTimeFor(state.userId, state.authTime ?? state.createdAt);
+          if (after !== undefined) state.authTime = after;
         },
-        destroy: endSession,
+        destroy: async (session) => {
+          await endSession(session);
+        },
         signedIn: (session) => {
-          session._state.authTime = revocations.authTimeFor(session._state.createdAt);
+          const state = session._state;
+          state.authTime = revocations.authTimeFor(state.userId!, state.createdAt);
         },
       };
     }
@@ -274,9 +281,9 @@ export class CookieSessions<T extends SessionData> extends BaseSessions implemen
         'except: that session was already committed; pass it before its response goes out',
       );
     }
-    const notBefore = await this.#revocations.revokeUser(userId);
+    await this.#revocations.revokeUser(userId);
     if (keep !== undefined && keep._state.userId === userId) {
-      keep._state.authTime = notBefore + 1;
+      keep._state.authTime = this.#revocations.authTimeFor(userId, Number.MIN_SAFE_INTEGER);
       keep._forceWrite = true;
     }
     return 0;

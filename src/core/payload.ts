@@ -118,8 +118,8 @@ export type ClockVerdict = 'live' | 'idle' | 'absolute' | 'future';
  * from a server whose clock runs slightly ahead (checklist #29).
  */
 export function checkClocks(state: SessionState, policy: TimeoutPolicy, now: number): ClockVerdict {
-  if (state.createdAt > now + policy.clockSkew || state.lastActiveAt > now + policy.clockSkew)
-    return 'future';
+  const ahead = now + policy.clockSkew;
+  if (state.createdAt > ahead || state.lastActiveAt > ahead || (state.authTime ?? 0) > ahead) return 'future';
   const absoluteDeadline = Math.min(state.absoluteDeadline, state.createdAt + policy.absoluteTimeout);
   if (now >= absoluteDeadline) return 'absolute';
   if (now >= state.lastActiveAt + policy.idleTimeout) return 'idle';

@@ -205,6 +205,36 @@ describe('cookie-mode revocation', () => {
     assert.equal((await device.request()).userId, 'alice');
   });
 
+  test("another server's clock running ahead never stamps this server's sign-ins into the future", async () => {
+    const clock = createFakeClock();
+    const store = memoryStore({ clock });
+    const ahead = createSessions<Data>({
+      keys: KEYS,
+      clock: { now: () => clock.now() + 25_000 },
+      revocation: store,
+    });
+    const here = createSessions<Data>({ keys: KEYS, clock, revocation: store });
+    await ahead.revokeUserSessions('bob');
+    await here.revokeUserSessions('bob'); // reads and keeps the other server's later not-before time
+    const attacker = await signedIn(here, 'alice');
+    clock.advance('6s');
+    await here.revokeUserSessions('alice');
+    assert.equal((await attacker.request()).isNew, true);
+  });
+
+  test("a stolen cookie's request that regenerates after the owner signed out gets no signed-in cookie", async () => {
+    const { sessions } = setup();
+    const owner = await signedIn(sessions, 'alice');
+    const stolen = await sessions.load({ headers: { cookie: owner.jar.header()! } }); // in flight
+    await owner.request((session) => session.destroy());
+    await stolen.regenerate();
+    const thief = browser(sessions);
+    thief.jar.apply(await sessions.commit(stolen));
+    const next = await thief.request();
+    assert.equal(next.userId, undefined);
+    assert.equal(next.has('seen'), false, 'none of the signed-out session carried over');
+  });
+
   test('except must be a session whose response has not gone out', async () => {
     const { sessions } = setup();
     const laptop = await signedIn(sessions, 'alice');

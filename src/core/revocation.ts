@@ -76,8 +76,8 @@ function decodeRevoked(text: string): Revoked | undefined {
  *
  * Records are keyed by user and window of sign-in time (see revocationRecord), so each expires once
  * nothing it covers can be live. A session kept by "sign out everywhere else" gets a sign-in time
- * (`authTime`) after the not-before time, and so does a sign-in in the same millisecond as a
- * revocation this process made. A record is sealed (purpose `revocation`, its key in the AAD); one that
+ * (`authTime`) just after this server's time of the revocation, and so does a sign-in of that user in
+ * the same millisecond. A record is sealed (purpose `revocation`, its key in the AAD); one that
  * no longer opens (its key was retired) still ends every session it covers that began before its last
  * write. Writes are compare-and-set, so concurrent sign-outs of one user are all kept.
  * @internal
@@ -88,8 +88,12 @@ export class Revocations {
   readonly #policy: TimeoutPolicy;
   readonly #clock: Clock;
   readonly #maxRetries: number;
-  /** The latest not-before time this process wrote, for sign-ins in the same millisecond. */
-  #lastNotBefore = -1;
+  /**
+   * Per user, the local time at which this process last ended sessions up to now (revokeUser, or a
+   * record that overflowed): a sign-in in that same millisecond is stamped just after it. Only entries
+   * of the current millisecond matter; older ones are dropped as new ones come.
+   */
+  readonly #revokedAt = new Map<string, number>();
 
   constructor(init: {
     store: SessionStore;
@@ -133,19 +137,26 @@ export class Revocations {
   }
 
   /**
-   * The sign-in time for a session that signs in now: undefined (its createdAt) unless this process
-   * revoked sessions of some user in this very millisecond, which would refuse it.
+   * The sign-in time for the user's session signing in (or kept) at `signedInAt`: undefined (its
+   * createdAt) unless this process ended the user's sessions in that same millisecond, which would
+   * refuse it; then the next millisecond. Never a time ahead of this server's clock by more than 1 ms.
    */
-  authTimeFor(now: number): number | undefined {
-    return now <= this.#lastNotBefore ? this.#lastNotBefore + 1 : undefined;
+  authTimeFor(userId: string, signedInAt: number): number | undefined {
+    const revokedAt = this.#revokedAt.get(userId);
+    return revokedAt !== undefined && signedInAt <= revokedAt ? revokedAt + 1 : undefined;
+  }
+
+  #remember(userId: string, now: number): void {
+    for (const [user, at] of this.#revokedAt) if (at < now) this.#revokedAt.delete(user);
+    this.#revokedAt.set(userId, now);
   }
 
   /**
-   * End every session of the user that signed in until now; resolves to the not-before time written.
-   * The records of this window of sign-in times and the one before (and, for a server whose clock lags
-   * by up to clockSkew, the one before that) hold every session that may still be live.
+   * End every session of the user that signed in until now (this server's clock). The records of this
+   * window of sign-in times and the one before (and, for a server whose clock lags by up to clockSkew,
+   * the one before that) hold every session that may still be live.
    */
-  async revokeUser(userId: string): Promise<number> {
+  async revokeUser(userId: string): Promise<void> {
     const now = this.#clock.now();
     const lifetime = this.#policy.absoluteTimeout;
     const records = new Map<string, { key: string; expiresAt: number }>();
@@ -153,28 +164,38 @@ export class Revocations {
       const record = revocationRecord(userId, lifetime, Math.max(0, signedInAt));
       records.set(record.key, record);
     }
-    let notBefore = now;
     for (const record of records.values()) {
-      const written = await this.#change(record, (current) => ({
+      await this.#change(record, (current) => ({
         notBefore: Math.max(current.notBefore, now),
         denied: current.denied,
       }));
-      notBefore = Math.max(notBefore, written?.notBefore ?? now);
     }
-    return notBefore;
+    this.#remember(userId, now);
   }
 
-  /** End one signed-in session (a sign-out) until its absolute deadline. */
-  async revokeSession(state: SessionState & { userId: string }): Promise<void> {
+  /**
+   * End one signed-in session (a sign-out) until its absolute deadline. Resolves to true when it had
+   * already been revoked (by a request that ran while this one was under way): then nothing of it
+   * may be carried into a new cookie value.
+   */
+  async revokeSession(state: SessionState & { userId: string }): Promise<boolean> {
     const lifetime = state.absoluteDeadline - state.createdAt;
+    const now = this.#clock.now();
     const deadline = Math.min(state.absoluteDeadline, state.createdAt + this.#policy.absoluteTimeout);
     // Past its deadline the cookie opens nowhere (within the skew allowance, whose record outlives it).
-    if (lifetime <= 0 || this.#clock.now() >= deadline) return;
+    if (lifetime <= 0 || now >= deadline) return true;
     const record = revocationRecord(state.userId, lifetime, state.createdAt);
     // A server whose clock lags by up to clockSkew may accept the cookie a little past its deadline.
     const until = deadline + this.#policy.clockSkew;
     const id = sessionIdOf(state);
-    await this.#change(record, (current) => ({ ...current, denied: { ...current.denied, [id]: until } }));
+    const signedInAt = state.authTime ?? state.createdAt;
+    let already = false;
+    const written = await this.#change(record, (current) => {
+      already = signedInAt <= current.notBefore || Object.hasOwn(current.denied, id);
+      return { ...current, denied: { ...current.denied, [id]: until } };
+    });
+    if (written.overflowed) this.#remember(state.userId, now);
+    return already;
   }
 
   /**
@@ -184,7 +205,7 @@ export class Revocations {
   async #change(
     target: { key: string; expiresAt: number },
     change: (current: Revoked) => Revoked,
-  ): Promise<Revoked> {
+  ): Promise<Revoked & { overflowed: boolean }> {
     const { key } = target;
     let blocked = 0;
     for (let attempt = 0; attempt <= this.#maxRetries && blocked < 2; attempt++) {
@@ -194,10 +215,7 @@ export class Revocations {
       const done = record
         ? (await callStore('revocation', () => this.#store.update(key, next.record, record.version))) === 'ok'
         : await callStore('revocation', () => this.#store.create(key, next.record));
-      if (done) {
-        this.#lastNotBefore = Math.max(this.#lastNotBefore, next.revoked.notBefore);
-        return next.revoked;
-      }
+      if (done) return next.revoked;
       blocked = record ? 0 : blocked + 1;
     }
     throw new ConflictError(
@@ -220,7 +238,7 @@ export class Revocations {
     expiresAt: number,
     previous: StoredRecord | null,
     wanted: Revoked,
-  ): { record: StoredRecord; revoked: Revoked } {
+  ): { record: StoredRecord; revoked: Revoked & { overflowed: boolean } } {
     const now = this.#clock.now();
     const denied: Record<string, number> = Object.create(null);
     let count = 0;
@@ -231,7 +249,8 @@ export class Revocations {
       }
     }
     let { notBefore } = wanted;
-    if (count > MAX_DENIED_SESSIONS) {
+    const overflowed = count > MAX_DENIED_SESSIONS;
+    if (overflowed) {
       // Too many to list: end them all, and every other session of the record signed in until now.
       notBefore = Math.max(notBefore, now);
       for (const sessionId of Object.keys(denied)) delete denied[sessionId];
@@ -245,6 +264,6 @@ export class Revocations {
       absoluteAt: expiresAt,
       version: (previous?.version ?? 0) + 1,
     };
-    return { record, revoked: { notBefore, denied } };
+    return { record, revoked: { notBefore, denied, overflowed } };
   }
 }

@@ -3,7 +3,7 @@ import { SessionStateError } from '../errors.ts';
 import type { Clock } from './clock.ts';
 import { assertJsonValue, hasKeys, isAllowedKey, type JsonValue } from './json.ts';
 import type { SessionState } from './payload.ts';
-import type { TimeoutPolicy } from './policy.ts';
+import { type Duration, parseDuration, type TimeoutPolicy } from './policy.ts';
 
 /** The shape of an application's session data: top-level keys of JSON values. */
 export type SessionData = object;
@@ -37,6 +37,18 @@ export interface Session<T extends SessionData = Record<string, unknown>> {
   readonly absoluteDeadline: number;
   /** The session ends at this time unless a request renews it (UTC ms). */
   readonly idleDeadline: number;
+  /** When `login()` last signed the user in (UTC ms): call `login()` again on re-authentication. */
+  readonly authenticatedAt: number | undefined;
+  /**
+   * True when the user signed in, or re-authenticated with `login()`, within `maxAge`: ask for the
+   * password again before a sensitive action otherwise (checklist #26).
+   *
+   * @example
+   * ```ts
+   * if (!session.authenticatedWithin('5m')) return redirect('/confirm-password');
+   * ```
+   */
+  authenticatedWithin(maxAge: Duration): boolean;
   get<K extends keyof T & string>(key: K): T[K] | undefined;
   /** Set a top-level key. Throws TypeError for a value JSON cannot round-trip, or a key like `__proto__`. */
   set<K extends keyof T & string>(key: K, value: T[K]): void;
@@ -224,6 +236,16 @@ export class SessionImpl<T extends SessionData = Record<string, unknown>> implem
   }
   get idleDeadline(): number {
     return this._state.lastActiveAt + this.#idleTimeout;
+  }
+  get authenticatedAt(): number | undefined {
+    // login() binds the user and restarts createdAt; nothing else sets a user.
+    return this._state.userId === undefined ? undefined : this._state.createdAt;
+  }
+
+  authenticatedWithin(maxAge: Duration): boolean {
+    const limit = parseDuration(maxAge, 'authenticatedWithin(maxAge)');
+    const at = this.authenticatedAt;
+    return at !== undefined && this.#clock.now() - at < limit;
   }
 
   get<K extends keyof T & string>(key: K): T[K] | undefined {
