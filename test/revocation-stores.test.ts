@@ -6,31 +6,18 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { createSessions, type Sessions } from '../src/core/sessions.ts';
 import { generateKeyLine } from '../src/crypto/keyring.ts';
-import { CookieJar } from './support/cookies.ts';
 import { realStores } from './support/real-stores.ts';
+import { sessionBrowser } from './support/sessions.ts';
 
 const KEYS = generateKeyLine('k1');
 type Data = Record<string, unknown>;
 
-/** A browser on `sessions`: each request loads, acts, commits and keeps what was set. */
-function device(sessions: Sessions<Data>) {
-  const jar = new CookieJar();
-  const request = async (act: (session: Awaited<ReturnType<typeof sessions.load>>) => unknown = () => {}) => {
-    const cookie = jar.header();
-    const session = await sessions.load({ headers: cookie ? { cookie } : {} });
-    await act(session);
-    jar.apply(await sessions.commit(session));
-    return session;
-  };
-  return { jar, request };
-}
-
 /** What the server makes of a copied Cookie header. */
 const replay = (sessions: Sessions<Data>, cookie: string | undefined) =>
-  sessions.load({ headers: cookie ? { cookie } : {} });
+  sessionBrowser(sessions).replay(cookie);
 
 async function signIn(sessions: Sessions<Data>, userId: string) {
-  const browser = device(sessions);
+  const browser = sessionBrowser(sessions);
   await browser.request((session) => session.login(userId));
   return browser;
 }

@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { CookieJar } from '../../test/support/cookies.ts';
+import { countingStore, sessionBrowser } from '../../test/support/sessions.ts';
 import { lockSession } from '../adapters/shared.ts';
 import { createKeyring, generateKeyLine, parseKeyring } from '../crypto/keyring.ts';
 import { randomBytes } from '../crypto/random.ts';
@@ -18,26 +18,10 @@ import { MAX_DENIED_SESSIONS, revocationRecord } from './revocation.ts';
 const KEYS = generateKeyLine('k1');
 type Data = Record<string, unknown>;
 
-/** Counts store calls by method, in front of a real memory store. */
-function counting(store: SessionStore): { store: SessionStore; calls: string[] } {
-  const calls: string[] = [];
-  const counted = new Proxy(store, {
-    get(target, property, receiver) {
-      const value = Reflect.get(target, property, receiver);
-      if (typeof value !== 'function') return value;
-      return (...args: unknown[]) => {
-        calls.push(String(property));
-        return value.apply(target, args);
-      };
-    },
-  });
-  return { store: counted, calls };
-}
-
 function setup(options: SessionsOptions = {}) {
   const clock: FakeClock = createFakeClock();
   const backing = memoryStore({ clock });
-  const { store, calls } = counting(backing);
+  const { store, calls } = countingStore(backing);
   const events: SessionEvent['type'][] = [];
   const sessions = createSessions<Data>({
     keys: KEYS,
@@ -49,20 +33,7 @@ function setup(options: SessionsOptions = {}) {
   return { clock, backing, calls, events, sessions };
 }
 
-/** One browser: a cookie jar and a request that loads, acts, commits and keeps the Set-Cookie lines. */
-function browser(sessions: Sessions<Data>) {
-  const jar = new CookieJar();
-  const request = async (act: (session: Awaited<ReturnType<typeof sessions.load>>) => unknown = () => {}) => {
-    const cookie = jar.header();
-    const session = await sessions.load({ headers: cookie ? { cookie } : {} });
-    await act(session);
-    jar.apply(await sessions.commit(session));
-    return session;
-  };
-  /** Replay a cookie header (a copy an attacker took): what the server makes of it. */
-  const replay = (cookie: string | undefined) => sessions.load({ headers: cookie ? { cookie } : {} });
-  return { jar, request, replay };
-}
+const browser = sessionBrowser;
 
 async function signedIn(sessions: Sessions<Data>, userId: string) {
   const device = browser(sessions);

@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { CookieJar } from '../../test/support/cookies.ts';
+import { sessionBrowser } from '../../test/support/sessions.ts';
 import { generateKeyLine } from '../crypto/keyring.ts';
 import { isLatchkeyError } from '../errors.ts';
 import { memoryStore } from '../stores/memory.ts';
@@ -27,16 +27,7 @@ function setup(maxSessionsPerUser: number) {
   return { clock, events, sessions };
 }
 
-function device(sessions: Sessions<Data>) {
-  const jar = new CookieJar();
-  return async (act: (session: Awaited<ReturnType<typeof sessions.load>>) => unknown = () => {}) => {
-    const cookie = jar.header();
-    const session = await sessions.load(cookie ? { headers: { cookie } } : undefined);
-    await act(session);
-    jar.apply(await sessions.commit(session));
-    return session;
-  };
-}
+const device = (sessions: Sessions<Data>) => sessionBrowser(sessions).request;
 
 describe('checklist #34: maxSessionsPerUser', () => {
   test('with a limit of 2, a third sign-in ends the oldest; other users are untouched', async () => {

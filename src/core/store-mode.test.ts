@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { describe, test } from 'node:test';
 import { CookieJar } from '../../test/support/cookies.ts';
+import { countingStore } from '../../test/support/sessions.ts';
 import { generateKeyLine } from '../crypto/keyring.ts';
 import { newToken } from '../crypto/random.ts';
 import { memoryStore } from '../stores/memory.ts';
@@ -13,26 +14,10 @@ const KEYS = generateKeyLine('k1');
 const NAME = '__Host-lk';
 type Data = Record<string, unknown>;
 
-/** A store that counts calls per method, in front of a real (memory) store. */
-function counting(store: SessionStore) {
-  const calls: string[] = [];
-  const counted = new Proxy(store, {
-    get(target, property, receiver) {
-      const value = Reflect.get(target, property, receiver);
-      if (typeof value !== 'function') return value;
-      return (...args: unknown[]) => {
-        calls.push(String(property));
-        return value.apply(target, args);
-      };
-    },
-  });
-  return { store: counted, calls };
-}
-
 function setup(options: SessionsOptions = {}) {
   const clock = createFakeClock();
   const backing = memoryStore({ clock });
-  const { store, calls } = counting(backing);
+  const { store, calls } = countingStore(backing);
   const events: SessionEvent[] = [];
   const sessions = createSessions<Data>({
     keys: KEYS,
