@@ -122,6 +122,7 @@ function applySessionHeaders(reply: FastifyReply, setCookie: string[]): void {
   reply.header('set-cookie', values.setCookie);
   reply.header('cache-control', values.cacheControl);
   reply.header('vary', values.vary);
+  if (values.clearSiteData !== undefined) reply.header('clear-site-data', values.clearSiteData);
 }
 
 /** An onSend payload from what onError returned: strings, Buffers and streams as they are, else JSON. */

@@ -17,7 +17,7 @@
  * ```
  */
 import type { Context, Middleware } from 'koa';
-import { sessionCacheControl, sessionVary } from '../core/headers.ts';
+import { clearSiteDataFor, sessionCacheControl, sessionVary } from '../core/headers.ts';
 import { type SessionData as CoreSessionData, type Session, SessionImpl } from '../core/session.ts';
 import type { Sessions } from '../core/sessions.ts';
 import { type Csrf, type CsrfOptions, csrfForbiddenBody } from '../csrf/index.ts';
@@ -150,6 +150,8 @@ export function session<T extends CoreSessionData = KoaSessionData>(
     for (const line of setCookie) ctx.append('set-cookie', line);
     ctx.set('cache-control', sessionCacheControl(headerText(ctx.response.get('cache-control'))));
     ctx.set('vary', sessionVary(headerText(ctx.response.get('vary'))));
+    const clear = clearSiteDataFor(setCookie);
+    if (clear !== undefined) ctx.set('clear-site-data', clear);
   };
   return Object.assign(middleware, { sessions });
 }

@@ -20,6 +20,7 @@ export function applyToNodeResponse(res: ServerResponse, setCookie: readonly str
   res.setHeader('set-cookie', values.setCookie);
   res.setHeader('cache-control', values.cacheControl);
   res.setHeader('vary', values.vary);
+  if (values.clearSiteData !== undefined) res.setHeader('clear-site-data', values.clearSiteData);
 }
 
 /**

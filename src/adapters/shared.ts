@@ -5,7 +5,7 @@
  */
 import type { IncomingMessage } from 'node:http';
 import { CookieSessions } from '../core/cookie-mode.ts';
-import { sessionCacheControl, sessionVary } from '../core/headers.ts';
+import { clearSiteDataFor, sessionCacheControl, sessionVary } from '../core/headers.ts';
 import type { SessionsOptions } from '../core/options.ts';
 import type { RequestLike } from '../core/request.ts';
 import { type Session, type SessionData, SessionImpl } from '../core/session.ts';
@@ -106,11 +106,12 @@ function headerText(value: unknown): string | undefined {
 export function sessionHeaderValues(
   response: { getHeader(name: string): unknown },
   setCookie: readonly string[],
-): { setCookie: string[]; cacheControl: string; vary: string } {
+): { setCookie: string[]; cacheControl: string; vary: string; clearSiteData: string | undefined } {
   return {
     setCookie: appendLines(response.getHeader('set-cookie'), setCookie),
     cacheControl: sessionCacheControl(headerText(response.getHeader('cache-control'))),
     vary: sessionVary(headerText(response.getHeader('vary'))),
+    clearSiteData: clearSiteDataFor(setCookie),
   };
 }
 

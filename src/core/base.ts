@@ -6,6 +6,7 @@ import { attributesOf, serializeCookieDeletion, serializeSetCookie } from '../co
 import type { Keyring } from '../crypto/keyring.ts';
 import type { Clock } from './clock.ts';
 import { type EventListener, type SessionEvent, safeListener } from './events.ts';
+import { markSignOut } from './headers.ts';
 import type { ResolvedSessionsOptions } from './options.ts';
 import type { TimeoutPolicy } from './policy.ts';
 import type { SessionImpl } from './session.ts';
@@ -27,6 +28,7 @@ export abstract class BaseSessions {
   protected readonly trustProxy: boolean;
   protected readonly parseLimits: ParseLimits;
   readonly #emit: EventListener;
+  readonly #clearSiteData: boolean;
   /** `; Path=/; Secure; …` for the session cookie's fixed attributes (not persistent: no Max-Age). */
   readonly #staticSuffix: string;
   #warnedInsecure = false;
@@ -42,6 +44,7 @@ export abstract class BaseSessions {
     this.clock = resolved.clock;
     this.trustProxy = resolved.trustProxy;
     this.#emit = safeListener(resolved.onEvent);
+    this.#clearSiteData = resolved.clearSiteData;
     // Room for every chunk plus the app's other cookies.
     this.parseLimits = { maxHeaderBytes: Math.max(32_768, this.cookie.maxChunks * 4096 + 8192) };
   }
@@ -104,6 +107,12 @@ export abstract class BaseSessions {
     const seconds = Math.floor((endsAt - now) / 1000);
     const maxAge = Math.max(0, Math.min(seconds, MAX_COOKIE_AGE_SECONDS));
     return { ...this.attributes, maxAge, expires: new Date(now + maxAge * 1000) };
+  }
+
+  /** A sign-out's lines: marked for Clear-Site-Data when that option is on (checklist #58). */
+  protected signedOut(lines: string[]): string[] {
+    if (this.#clearSiteData && lines.length > 0) markSignOut(lines);
+    return lines;
   }
 
   protected deletion(name: string): string {

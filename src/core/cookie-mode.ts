@@ -209,8 +209,10 @@ export class CookieSessions<T extends SessionData> extends BaseSessions implemen
       // this request; a junk cookie is left alone (no writes for anonymous requests, checklist #35).
       const clear =
         impl._destroyed || impl._origin === 'expired' || (impl._origin === 'loaded' && impl._changed());
-      if (impl._destroyed) this.event({ type: 'destroyed' });
-      return this.#emit(clear ? this.#deletions(impl, []) : [], impl, false);
+      const destroyed = impl._destroyed;
+      if (destroyed) this.event({ type: 'destroyed' });
+      const lines = this.#emit(clear ? this.#deletions(impl, []) : [], impl, false);
+      return destroyed ? this.signedOut(lines) : lines;
     }
     const touchDue = impl._origin === 'loaded' && now - impl._state.lastActiveAt >= this.policy.touchAfter;
     const dataJson = JSON.stringify(impl._state.data); // for the change test and the payload alike

@@ -1,7 +1,7 @@
 export type { Clock } from './clock.ts';
 export { systemClock } from './clock.ts';
 export type { EventListener, SessionEvent, SessionEventType } from './events.ts';
-export { applyToHeaders, sessionCacheControl, sessionVary } from './headers.ts';
+export { applyToHeaders, clearSiteDataFor, sessionCacheControl, sessionVary } from './headers.ts';
 export type { JsonValue } from './json.ts';
 export type { SessionsOptions } from './options.ts';
 export type { Duration, TimeoutPolicy, TimeoutPreset } from './policy.ts';

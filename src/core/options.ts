@@ -50,6 +50,12 @@ export interface SessionsOptions {
    */
   cookieCache?: { maxAge: Duration } | undefined;
   /**
+   * On sign-out (`destroy()`), the adapters also send `Clear-Site-Data: "cookies"`, so the browser drops
+   * every cookie of the site, not only the session's (checklist #58). Off by default: it clears your
+   * other cookies on this site (and its subdomains) too.
+   */
+  clearSiteData?: boolean | undefined;
+  /**
    * Store mode: at most this many live sessions per user (checklist #34). A sign-in past the limit
    * ends the user's oldest sessions (by sign-in time); the newest always stays. Default: no limit.
    */
@@ -84,6 +90,7 @@ const KNOWN_OPTIONS = new Set([
   'maxConflictRetries',
   'revocation',
   'maxSessionsPerUser',
+  'clearSiteData',
 ]);
 
 export interface ResolvedSessionsOptions {
@@ -95,6 +102,8 @@ export interface ResolvedSessionsOptions {
   onEvent: EventListener | undefined;
   clock: Clock;
   store: SessionStore | undefined;
+  /** Send Clear-Site-Data: "cookies" with a sign-out. */
+  clearSiteData: boolean;
   /** Store mode: the concurrent-session limit, or undefined for none. */
   maxSessionsPerUser: number | undefined;
   /** Cookie mode: the store keeping per-user revocation records, if any. */
@@ -198,6 +207,7 @@ export function resolveSessionsOptions(options: SessionsOptions): ResolvedSessio
     store,
     revocation,
     maxSessionsPerUser,
+    clearSiteData: checkBoolean(options.clearSiteData, 'clearSiteData'),
     cookieCacheMaxAge,
     maxConflictRetries,
   };

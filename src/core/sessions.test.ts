@@ -3,7 +3,7 @@ import { describe, test } from 'node:test';
 import { CookieJar } from '../../test/support/cookies.ts';
 import { generateKeyLine } from '../crypto/keyring.ts';
 import { createFakeClock } from '../testing/fake-clock.ts';
-import { createSessions, type SessionEvent } from './index.ts';
+import { applyToHeaders, clearSiteDataFor, createSessions, type SessionEvent } from './index.ts';
 import type { SessionsOptions } from './options.ts';
 
 const KEYS = generateKeyLine('k1');
@@ -382,5 +382,31 @@ describe('configuration', () => {
         [15, 12],
       ],
     );
+  });
+});
+
+describe('checklist #58: Clear-Site-Data on sign-out', () => {
+  test('only a sign-out with clearSiteData on asks for it; off by default; the option is a boolean', async () => {
+    const signOutLines = async (options: SessionsOptions) => {
+      const sessions = createSessions({ keys: KEYS, ...options });
+      const first = await sessions.load(undefined);
+      await first.login('alice');
+      const [line] = await sessions.commit(first);
+      const loaded = await sessions.load(line!.slice(0, line!.indexOf(';')));
+      const touched = await sessions.commit(loaded);
+      await loaded.destroy();
+      return { touched, signedOut: await sessions.commit(loaded) };
+    };
+    const on = await signOutLines({ clearSiteData: true });
+    assert.equal(on.signedOut.length, 1);
+    assert.equal(clearSiteDataFor(on.signedOut), '"cookies"');
+    assert.equal(clearSiteDataFor(on.touched), undefined);
+    const headers = new Headers();
+    applyToHeaders(headers, on.signedOut);
+    assert.equal(headers.get('clear-site-data'), '"cookies"');
+    assert.equal(clearSiteDataFor((await signOutLines({})).signedOut), undefined);
+    assert.throws(() => createSessions({ keys: KEYS, clearSiteData: 'yes' as never }), {
+      code: 'ERR_LATCHKEY_CONFIG',
+    });
   });
 });

@@ -203,15 +203,17 @@ export class StoreSessions<T extends SessionData> extends BaseSessions implement
     if (impl._isEmpty()) {
       // Nothing to keep. Clear the cookie after a logout, an expired session, or a session emptied on
       // this request; junk and unknown tokens are left alone (no writes for anonymous requests, #35).
-      let clear = impl._destroyed || impl._origin === 'expired';
-      if (impl._destroyed) this.event({ type: 'destroyed' });
+      const destroyed = impl._destroyed;
+      let clear = destroyed || impl._origin === 'expired';
+      if (destroyed) this.event({ type: 'destroyed' });
       const backing = impl._backing;
       if (backing && impl._changed()) {
         await this.#call(() => this.#store.delete(backing.storeKey));
         impl._backing = undefined;
         clear = true;
       }
-      return this.#emit(clear ? this.#deletions() : [], impl);
+      const lines = this.#emit(clear ? this.#deletions() : [], impl);
+      return destroyed ? this.signedOut(lines) : lines;
     }
     if (impl._backing === undefined) return this.#emit(await this.#create(impl, now), impl);
     return this.#emit(await this.#save(impl, impl._backing, now), impl);

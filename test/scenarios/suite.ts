@@ -7,7 +7,8 @@
  *   POST /set?key=K&value=V          → sets data[K] = V (a string) → { ok: true }
  *   POST /login?user=U               → session.login(U)
  *   POST /regenerate                 → a new cookie value (a new token in store mode), the data kept
- *   POST /destroy                    → the session ended and its cookie cleared
+ *   POST /destroy                    → the session ended and its cookie cleared (with clearSiteData on,
+ *                                      Clear-Site-Data: "cookies" too)
  *   POST /big                        → sets data.big to 200,000 characters (too large for cookies)
  *   POST /two-cookies                → sets the app's own cookie `app=1; Path=/` through the framework's
  *                                      own API, and sets data.two = 'yes'
@@ -108,6 +109,7 @@ export function describeAdapterScenarios(name: string, start: StartScenarioApp):
           clock,
           idleTimeout: '30m',
           touchAfter: '5m',
+          clearSiteData: true,
           ...(mode === 'store' ? { store: memoryStore({ clock }) } : {}),
           ...(mode === 'revocation' ? { revocation: memoryStore({ clock }) } : {}),
         });
@@ -142,6 +144,7 @@ export function describeAdapterScenarios(name: string, start: StartScenarioApp):
         assert.ok(sessionCookie(reply));
         assert.match(String(reply.headers['cache-control']), /no-store/);
         assert.match(String(reply.headers.vary), /cookie/i);
+        assert.equal(reply.headers['clear-site-data'], undefined, 'only a sign-out clears site data');
       });
 
       test('rolling renewal: a read after touchAfter renews the cookie, and the renewal keeps it alive', async () => {
@@ -180,6 +183,7 @@ export function describeAdapterScenarios(name: string, start: StartScenarioApp):
         const reply = await send(base, 'POST', '/destroy', cookie);
         assert.equal(reply.status, 200, reply.body);
         assert.equal(sessionCookie(reply), '', 'the session cookie is cleared');
+        assert.equal(reply.headers['clear-site-data'], '"cookies"', 'clearSiteData: true (checklist #58)');
         assert.deepEqual(json(await send(base, 'GET', '/read')), { isNew: true, data: {} });
         if (mode === 'store') {
           const replay = await send(base, 'GET', '/read', cookie);
