@@ -44,6 +44,13 @@ export interface ExpressSessionOptions
   unset?: 'keep' | 'destroy' | undefined;
   /** A Latchkey store (latchkey/stores/*): store mode. */
   store?: SessionStore | undefined;
+  /**
+   * Where your app keeps the signed-in user in `req.session`, such as Passport's
+   * `(session) => session.passport?.user`. A new value binds the session to that user as
+   * `req.session.latchkey.login()` would (after the app's own regenerate): the user index, device
+   * lists and "sign out everywhere" in store mode, revocation in cookie mode. A number is made a string.
+   */
+  userId?: ((session: Partial<Data> & Record<string, unknown>) => unknown) | undefined;
 }
 
 const REFUSED: Record<string, string> = {
@@ -68,6 +75,8 @@ export interface Resolved {
   unsetDestroy: boolean;
   /** true: follow Express's req.secure; false: the Sessions' own trustProxy decides. */
   useReqSecure: boolean;
+  /** The userId option: reads the signed-in user out of req.session. */
+  userIdOf: ((session: Partial<Data> & Record<string, unknown>) => unknown) | undefined;
   cookie: Omit<SessionCookieView, 'maxAge' | 'originalMaxAge' | 'expires'>;
 }
 
@@ -135,8 +144,12 @@ export function resolve(options: ExpressSessionOptions): Resolved {
     unset,
     store,
     onError: _onError,
+    userId: userIdOf,
     ...rest
   } = options;
+  if (userIdOf !== undefined && typeof userIdOf !== 'function') {
+    throw new ConfigError('userId must be a function of req.session, such as (s) => s.passport?.user');
+  }
   if (name !== undefined && FINGERPRINTING_COOKIE_NAMES.includes(name)) {
     throw new ConfigError(
       `name '${name}' tells attackers which framework runs the site (checklist #10): leave name out`,
@@ -176,6 +189,7 @@ export function resolve(options: ExpressSessionOptions): Resolved {
     unsetDestroy: unset === 'destroy',
     // Express's own `trust proxy` (req.secure) decides unless proxy, or a ready manager, says otherwise.
     useReqSecure: proxy === undefined && given === undefined,
+    userIdOf,
     cookie: mapped.view,
   };
 }

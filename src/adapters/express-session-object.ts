@@ -226,5 +226,13 @@ export function finish(state: RequestState): undefined | Promise<void> {
   }
   syncInto(state, true);
   if (state.resolved.resave) state.core.touch();
+  const userIdOf = state.resolved.userIdOf;
+  if (userIdOf !== undefined) {
+    const found = userIdOf(current as Partial<Data> & Record<string, unknown>);
+    const userId = typeof found === 'number' && Number.isFinite(found) ? String(found) : found;
+    if (userId !== undefined && userId !== null && userId !== state.core.userId) {
+      asImpl(state.core)._bindUser(userId);
+    }
+  }
   return undefined;
 }

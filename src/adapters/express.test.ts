@@ -413,6 +413,69 @@ describe('latchkey/express with Passport (passport-local)', () => {
   });
 });
 
+describe('latchkey/express userId option: Passport users under the user index and revocation', () => {
+  /** An app with passport-local (user ada, id 7) on `session(options)`; returns the middleware too. */
+  function passportApp(options: ExpressSessionOptions) {
+    const users = new Map([['ada', { id: '7', username: 'ada', password: 'correct horse' }]]);
+    const authenticator = new passport.Passport();
+    authenticator.use(
+      new LocalStrategy((username, password, done) => {
+        const user = users.get(username);
+        done(null, user && user.password === password ? user : false);
+      }),
+    );
+    authenticator.serializeUser((user, done) => done(null, (user as { id: string }).id));
+    authenticator.deserializeUser((id: string, done) =>
+      done(null, [...users.values()].find((user) => user.id === id) ?? false),
+    );
+    const middleware = session({
+      keys,
+      development: true,
+      userId: (data) => (data.passport as { user?: string } | undefined)?.user,
+      ...options,
+    });
+    const app = express();
+    app.use(express.urlencoded({ extended: false }));
+    app.use(middleware);
+    app.use(authenticator.session());
+    app.post('/login', authenticator.authenticate('local', { successRedirect: '/' }));
+    app.post('/logout', (req, res, next) => {
+      req.logout((error) => (error ? next(error) : res.redirect(303, '/')));
+    });
+    app.get('/', (req, res) => {
+      res.json({ user: (req.user as { username?: string } | undefined)?.username ?? null });
+    });
+    return { app, sessions: middleware.sessions };
+  }
+
+  test('store mode: a Passport sign-in is listed among the user’s devices, and sign-out removes it', async () => {
+    const { app, sessions } = passportApp({ store: memoryStore() });
+    const client = await serve(app);
+    await client.call('/login', 'POST', { username: 'ada', password: 'correct horse' });
+    assert.deepEqual(await (await client.call('/')).json(), { user: 'ada' });
+    assert.equal((await sessions.listUserSessions('7')).length, 1);
+    await client.call('/logout', 'POST');
+    assert.equal((await sessions.listUserSessions('7')).length, 0);
+  });
+
+  test('cookie mode with revocation: a copy of the signed-in cookie is refused after Passport’s sign-out', async () => {
+    const { app } = passportApp({ revocation: memoryStore() });
+    const client = await serve(app);
+    await client.call('/login', 'POST', { username: 'ada', password: 'correct horse' });
+    const copy = client.jar.header()!;
+    assert.deepEqual(await (await client.call('/')).json(), { user: 'ada' });
+    await client.call('/logout', 'POST');
+    const replay = await fetch(`${apps.at(-1)!.url}/`, { headers: { cookie: copy } });
+    assert.deepEqual(await replay.json(), { user: null }, 'the copied cookie died at sign-out');
+  });
+
+  test('userId must be a function', () => {
+    assert.throws(() => session({ keys, development: true, userId: 'passport.user' as never }), {
+      code: 'ERR_LATCHKEY_CONFIG',
+    });
+  });
+});
+
 describe('latchkey/express csrf() (checklist #59)', () => {
   test('a form post needs the page token and an Origin of this site; req.csrfToken() gives tokens', async () => {
     const app = express();

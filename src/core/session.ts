@@ -302,17 +302,7 @@ export class SessionImpl<T extends SessionData = Record<string, unknown>> implem
 
   async login(userId: string): Promise<void> {
     this.#assertOpen();
-    // No NUL or lone surrogates: drivers rewrite them (U+FFFD), and two ids must never become one.
-    if (
-      typeof userId !== 'string' ||
-      userId.length === 0 ||
-      userId.length > 256 ||
-      /[\0\uD800-\uDFFF]/u.test(userId)
-    ) {
-      throw new TypeError(
-        'login(userId): userId must be a well-formed string of 1 to 256 characters, without NUL',
-      );
-    }
+    checkUserId(userId, 'login(userId)');
     await this.#lifecycle?.regenerate(this);
     const now = this.#clock.now();
     this._state.userId = userId;
@@ -325,6 +315,19 @@ export class SessionImpl<T extends SessionData = Record<string, unknown>> implem
     this.#lifecycle?.signedIn?.(this);
     this._forceWrite = true;
     this._regenerated = true;
+  }
+
+  /**
+   * @internal latchkey/express's userId option: bind the user the app keeps in req.session (after its
+   * own regenerate, as Passport does), as login() would but without a second regenerate.
+   */
+  _bindUser(userId: unknown): void {
+    this.#assertOpen();
+    checkUserId(userId, 'userId option');
+    this._state.userId = userId;
+    this._state.authTime = undefined;
+    this.#lifecycle?.signedIn?.(this);
+    this._forceWrite = true;
   }
 
   async destroy(): Promise<void> {
@@ -389,6 +392,18 @@ export class SessionImpl<T extends SessionData = Record<string, unknown>> implem
       dataJson !== this.#baselineData ||
       flashJson(this._state.flash) !== this.#baselineFlash
     );
+  }
+}
+
+/** A user id: 1 to 256 characters, no NUL or lone surrogates (drivers rewrite them, so two ids could meet). */
+function checkUserId(userId: unknown, where: string): asserts userId is string {
+  if (
+    typeof userId !== 'string' ||
+    userId.length === 0 ||
+    userId.length > 256 ||
+    /[\0\uD800-\uDFFF]/u.test(userId)
+  ) {
+    throw new TypeError(`${where}: userId must be a well-formed string of 1 to 256 characters, without NUL`);
   }
 }
 
