@@ -231,7 +231,11 @@ export function finish(state: RequestState): undefined | Promise<void> {
     const found = userIdOf(current as Partial<Data> & Record<string, unknown>);
     const userId = typeof found === 'number' && Number.isFinite(found) ? String(found) : found;
     if (userId !== undefined && userId !== null && userId !== state.core.userId) {
-      asImpl(state.core)._bindUser(userId);
+      // The user from before this request's regenerate, put back: keep its sign-in. Anyone else: a
+      // sign-in, with all of login() (a new token, fresh clocks, the session limit, revocation ids).
+      if (typeof userId !== 'string' || !asImpl(state.core)._restoreUser(userId)) {
+        return state.core.login(userId as string);
+      }
     }
   }
   return undefined;

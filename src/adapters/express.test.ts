@@ -10,6 +10,7 @@ import { createSessions } from '../core/sessions.ts';
 import { generateKeyLine } from '../crypto/keyring.ts';
 import { memoryStore } from '../stores/memory.ts';
 import type { SessionStore } from '../stores/types.ts';
+import { createFakeClock } from '../testing/fake-clock.ts';
 import { csrf, type ExpressSessionOptions, session } from './express.ts';
 
 const keys = generateKeyLine('k1');
@@ -467,6 +468,76 @@ describe('latchkey/express userId option: Passport users under the user index an
     await client.call('/logout', 'POST');
     const replay = await fetch(`${apps.at(-1)!.url}/`, { headers: { cookie: copy } });
     assert.deepEqual(await replay.json(), { user: null }, 'the copied cookie died at sign-out');
+  });
+
+  /** An app that keeps its user in req.session.user, with and without regenerating around it. */
+  function ownFieldApp(options: ExpressSessionOptions) {
+    const middleware = session({ keys, development: true, userId: (data) => data.user, ...options });
+    const app = express();
+    app.use(middleware);
+    app.post('/cart', (req, res) => {
+      req.session.cart = [1];
+      res.end();
+    });
+    app.post('/signin-bare', (req, res) => {
+      req.session.user = '7'; // no regenerate: the userId option must rotate the session itself
+      res.end();
+    });
+    app.post('/privilege', async (req, res) => {
+      const user = req.session.user; // a privilege change: regenerate, copy the user back
+      await req.session.regenerate();
+      req.session.user = user;
+      res.end();
+    });
+    app.get('/me', (req, res) => {
+      res.json({
+        user: req.session.latchkey.userId ?? null,
+        authenticatedAt: req.session.latchkey.authenticatedAt ?? null,
+        absoluteDeadline: req.session.latchkey.absoluteDeadline,
+      });
+    });
+    return { app, sessions: middleware.sessions };
+  }
+
+  test('a user put back after a privilege-change regenerate keeps its sign-in time and deadline', async () => {
+    const clock = createFakeClock();
+    const { app } = ownFieldApp({ clock });
+    const client = await serve(app);
+    await client.call('/signin-bare', 'POST');
+    const before = await (await client.call('/me')).json();
+    assert.equal(before.user, '7');
+    clock.advance('10m');
+    await client.call('/privilege', 'POST');
+    const after = await (await client.call('/me')).json();
+    assert.deepEqual(after, before, 'not a fresh authentication, and no longer a session');
+  });
+
+  test('a user bound without a regenerate is a full sign-in: a new token, and the session limit applies', async () => {
+    const clock = createFakeClock();
+    const { app, sessions } = ownFieldApp({ clock, store: memoryStore({ clock }), maxSessionsPerUser: 1 });
+    const first = await serve(app);
+    await first.call('/me');
+    await first.call('/signin-bare', 'POST');
+    const token = first.jar.get('lk');
+    assert.ok(token);
+    clock.advance('1s');
+    const second = await serve(app);
+    await second.call('/signin-bare', 'POST');
+    assert.equal((await (await second.call('/me')).json()).user, '7');
+    assert.equal((await (await first.call('/me')).json()).user, null, 'the older sign-in was ended');
+    assert.equal((await sessions.listUserSessions('7')).length, 1);
+  });
+
+  test('cookie mode with revocation: a bind after an earlier "sign out everywhere" stays signed in', async () => {
+    const clock = createFakeClock();
+    const { app, sessions } = ownFieldApp({ clock, revocation: memoryStore({ clock }) });
+    const client = await serve(app);
+    await client.call('/cart', 'POST'); // an anonymous session, begun before the revocation
+    clock.advance('1s');
+    await sessions.revokeUserSessions('7');
+    clock.advance('1s');
+    await client.call('/signin-bare', 'POST');
+    assert.equal((await (await client.call('/me')).json()).user, '7');
   });
 
   test('userId must be a function', () => {

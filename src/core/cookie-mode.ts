@@ -283,9 +283,9 @@ export class CookieSessions<T extends SessionData> extends BaseSessions implemen
         'except: that session was already committed; pass it before its response goes out',
       );
     }
-    await this.#revocations.revokeUser(userId);
+    const revokedAt = await this.#revocations.revokeUser(userId);
     if (keep !== undefined && keep._state.userId === userId) {
-      keep._state.authTime = this.#revocations.authTimeFor(userId, Number.MIN_SAFE_INTEGER);
+      keep._state.authTime = revokedAt + 1;
       keep._forceWrite = true;
     }
     return 0;

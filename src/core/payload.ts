@@ -119,7 +119,9 @@ export type ClockVerdict = 'live' | 'idle' | 'absolute' | 'future';
  */
 export function checkClocks(state: SessionState, policy: TimeoutPolicy, now: number): ClockVerdict {
   const ahead = now + policy.clockSkew;
-  if (state.createdAt > ahead || state.lastActiveAt > ahead || (state.authTime ?? 0) > ahead) return 'future';
+  // authTime may be 1 ms past a revocation made at `now` by a server up to clockSkew ahead.
+  if (state.createdAt > ahead || state.lastActiveAt > ahead || (state.authTime ?? 0) > ahead + 1)
+    return 'future';
   const absoluteDeadline = Math.min(state.absoluteDeadline, state.createdAt + policy.absoluteTimeout);
   if (now >= absoluteDeadline) return 'absolute';
   if (now >= state.lastActiveAt + policy.idleTimeout) return 'idle';

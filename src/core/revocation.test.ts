@@ -206,6 +206,41 @@ describe('cookie-mode revocation', () => {
     assert.equal(next.has('seen'), false, 'none of the signed-out session carried over');
   });
 
+  test('the session whose regenerate overflows the record stays signed in when the store read takes time', async () => {
+    const clock = createFakeClock();
+    const backing = memoryStore({ clock });
+    let slow = false;
+    const store: SessionStore = {
+      ...backing,
+      get: async (key) => {
+        const record = await backing.get(key);
+        if (slow) clock.advance(1); // a real store: time passes during the read
+        return record;
+      },
+    };
+    const sessions = createSessions<Data>({ keys: KEYS, clock, revocation: store });
+    const device = browser(sessions);
+    await device.request((session) => session.login('alice'));
+    for (let i = 0; i < MAX_DENIED_SESSIONS; i++) await device.request((session) => session.regenerate());
+    slow = true;
+    await device.request((session) => session.regenerate()); // one past the cap
+    assert.equal((await device.request()).userId, 'alice');
+  });
+
+  test("the session kept by except keeps its stamp when another user's revocation runs meanwhile", async () => {
+    const { sessions, clock } = setup();
+    const alice = await signedIn(sessions, 'alice');
+    await signedIn(sessions, 'bob');
+    clock.advance(10);
+    await alice.request(async (session) => {
+      const kept = sessions.revokeUserSessions('alice', { except: session });
+      clock.advance(1); // bob's "sign out everywhere" starts a millisecond later
+      await Promise.all([kept, sessions.revokeUserSessions('bob')]);
+    });
+    clock.advance(5);
+    assert.equal((await alice.request()).userId, 'alice');
+  });
+
   test('except must be a session whose response has not gone out', async () => {
     const { sessions } = setup();
     const laptop = await signedIn(sessions, 'alice');

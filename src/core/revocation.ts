@@ -152,11 +152,12 @@ export class Revocations {
   }
 
   /**
-   * End every session of the user that signed in until now (this server's clock). The records of this
+   * End every session of the user that signed in until now (this server's clock), which it resolves
+   * to. The records of this
    * window of sign-in times and the one before (and, for a server whose clock lags by up to clockSkew,
    * the one before that) hold every session that may still be live.
    */
-  async revokeUser(userId: string): Promise<void> {
+  async revokeUser(userId: string): Promise<number> {
     const now = this.#clock.now();
     const lifetime = this.#policy.absoluteTimeout;
     const records = new Map<string, { key: string; expiresAt: number }>();
@@ -171,6 +172,7 @@ export class Revocations {
       }));
     }
     this.#remember(userId, now);
+    return now;
   }
 
   /**
@@ -194,7 +196,7 @@ export class Revocations {
       already = signedInAt <= current.notBefore || Object.hasOwn(current.denied, id);
       return { ...current, denied: { ...current.denied, [id]: until } };
     });
-    if (written.overflowed) this.#remember(state.userId, now);
+    if (written.overflowed) this.#remember(state.userId, written.notBefore);
     return already;
   }
 

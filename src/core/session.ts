@@ -158,6 +158,10 @@ export class SessionImpl<T extends SessionData = Record<string, unknown>> implem
   /** @internal Store mode: the request's User-Agent, labelling a record created without `_label`. */
   _userAgent: string | undefined;
   readonly #lifecycle: SessionLifecycle | undefined;
+  /** The user and clocks _startOver() dropped on this request, for _restoreUser. */
+  #before:
+    | { userId: string; createdAt: number; absoluteDeadline: number; authTime: number | undefined }
+    | undefined;
   // What was loaded (or last committed), the data and flash as JSON text: one JSON.stringify each, for
   // change detection in both modes, and for re-applying just this request's changes after a
   // store-mode conflict (rare, so that one parses the text back).
@@ -318,16 +322,23 @@ export class SessionImpl<T extends SessionData = Record<string, unknown>> implem
   }
 
   /**
-   * @internal latchkey/express's userId option: bind the user the app keeps in req.session (after its
-   * own regenerate, as Passport does), as login() would but without a second regenerate.
+   * @internal latchkey/express's userId option, for the user the app put back into req.session after
+   * its own regenerate (a privilege change that copies Passport's data over): the same user as before
+   * the regenerate keeps its sign-in time and deadlines, so it is no fresh authentication and no
+   * longer session. False when `userId` is not that user: then it is a sign-in, and login() follows.
    */
-  _bindUser(userId: unknown): void {
+  _restoreUser(userId: string): boolean {
+    const before = this.#before;
+    if (before === undefined || before.userId !== userId) return false;
     this.#assertOpen();
-    checkUserId(userId, 'userId option');
-    this._state.userId = userId;
-    this._state.authTime = undefined;
-    this.#lifecycle?.signedIn?.(this);
+    const state = this._state;
+    state.userId = userId;
+    state.createdAt = before.createdAt;
+    state.absoluteDeadline = before.absoluteDeadline;
+    state.authTime = before.authTime;
+    state.lastActiveAt = Math.max(state.lastActiveAt, before.createdAt);
     this._forceWrite = true;
+    return true;
   }
 
   async destroy(): Promise<void> {
@@ -360,6 +371,8 @@ export class SessionImpl<T extends SessionData = Record<string, unknown>> implem
    * express-session makes one: no data, no user, no flash, no CSRF secret, fresh clocks.
    */
   _startOver(): void {
+    const { userId, createdAt, absoluteDeadline, authTime } = this._state;
+    this.#before = userId === undefined ? undefined : { userId, createdAt, absoluteDeadline, authTime };
     this._state = emptyState(this.#clock.now(), this.#absoluteTimeout);
   }
 
