@@ -46,9 +46,10 @@ export interface ExpressSessionOptions
   store?: SessionStore | undefined;
   /**
    * Where your app keeps the signed-in user in `req.session`, such as Passport's
-   * `(session) => session.passport?.user`. A new value binds the session to that user as
-   * `req.session.latchkey.login()` would (after the app's own regenerate): the user index, device
-   * lists and "sign out everywhere" in store mode, revocation in cookie mode. A number is made a string.
+   * `(session) => session.passport?.user`. A new value signs that user in as
+   * `req.session.latchkey.login()` does: the user index, device lists and "sign out everywhere" in
+   * store mode, revocation in cookie mode. The same user put back after the app's own regenerate
+   * keeps its sign-in time. A number is made a string.
    */
   userId?: ((session: Partial<Data> & Record<string, unknown>) => unknown) | undefined;
 }
