@@ -4,9 +4,6 @@
  * as signed in, the process lives on; when it is back, service resumes by itself (checklist #48).
  */
 import assert from 'node:assert/strict';
-import { once } from 'node:events';
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { after, test } from 'node:test';
 import { createClient } from 'redis';
 import { withSession as withFetchSession } from '../src/adapters/fetch.ts';
@@ -14,6 +11,7 @@ import { withSession } from '../src/adapters/node.ts';
 import { createSessions } from '../src/core/sessions.ts';
 import { generateKeyLine } from '../src/crypto/keyring.ts';
 import { redisStore } from '../src/stores/redis.ts';
+import { listen } from './scenarios/apps/serve.ts';
 import { CookieJar } from './support/cookies.ts';
 import {
   restartRedisServer,
@@ -66,12 +64,10 @@ test('Redis down: 503 from node:http and Fetch, nobody signed in, no crash; Redi
     if (path === '/login') await session.login('alice');
     return JSON.stringify({ user: session.userId ?? null });
   };
-  const server = createServer(
+  const server = await listen(
     withSession(sessions, async (req, res, session) => res.end(await handle(session, req.url ?? '/'))),
   );
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const base = server.url;
   const fetchApp = withFetchSession(
     sessions,
     async (request, session) => new Response(await handle(session, new URL(request.url).pathname)),
@@ -114,7 +110,7 @@ test('Redis down: 503 from node:http and Fetch, nobody signed in, no crash; Redi
     assert.deepEqual(await call('/login'), { status: 200, body: '{"user":"alice"}' });
     assert.deepEqual(await call('/'), { status: 200, body: '{"user":"alice"}' });
   } finally {
-    server.close();
+    await server.close();
     await client.close().catch(() => {});
   }
 });
@@ -128,16 +124,14 @@ test('cookie mode with a revocation store on Redis: signed-in requests get 503 w
     revocation: redisStore({ client }),
     trustProxy: true,
   });
-  const server = createServer(
+  const server = await listen(
     withSession(sessions, async (req, res, session) => {
       if (req.url === '/login') await session.login('alice');
       session.set('n', (session.get('n') ?? 0) + 1);
       res.end(JSON.stringify({ user: session.userId ?? null }));
     }),
   );
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const base = server.url;
   const call = async (path: string, cookie?: string) => {
     const response = await fetch(`${base}${path}`, {
       headers: { 'x-forwarded-proto': 'https', ...(cookie ? { cookie } : {}) },
@@ -160,7 +154,7 @@ test('cookie mode with a revocation store on Redis: signed-in requests get 503 w
     );
     assert.equal(back.body, '{"user":"alice"}');
   } finally {
-    server.close();
+    await server.close();
     await client.close().catch(() => {});
   }
 });

@@ -368,30 +368,49 @@ describe('latchkey/express: mixing req.session properties with req.session.latch
   });
 });
 
+/**
+ * An app with passport-local (user ada, id 7) on `session(options)`, Passport's user bound through the
+ * userId option unless `options` says otherwise; returns the middleware's manager too.
+ */
+function passportApp(options: ExpressSessionOptions) {
+  const users = new Map([['ada', { id: '7', username: 'ada', password: 'correct horse' }]]);
+  const authenticator = new passport.Passport();
+  authenticator.use(
+    new LocalStrategy((username, password, done) => {
+      const user = users.get(username);
+      done(null, user && user.password === password ? user : false);
+    }),
+  );
+  authenticator.serializeUser((user, done) => done(null, (user as { id: string }).id));
+  authenticator.deserializeUser((id: string, done) =>
+    done(null, [...users.values()].find((user) => user.id === id) ?? false),
+  );
+  const middleware = session({
+    keys,
+    development: true,
+    userId: (data) => (data.passport as { user?: string } | undefined)?.user,
+    ...options,
+  });
+  const app = express();
+  app.use(express.urlencoded({ extended: false }));
+  app.use(middleware);
+  app.use(authenticator.session());
+  app.post(
+    '/login',
+    authenticator.authenticate('local', { successRedirect: '/', failureRedirect: '/login' }),
+  );
+  app.post('/logout', (req, res, next) => {
+    req.logout((error) => (error ? next(error) : res.redirect(303, '/')));
+  });
+  app.get('/', (req, res) => {
+    res.json({ user: (req.user as { username?: string } | undefined)?.username ?? null });
+  });
+  return { app, sessions: middleware.sessions };
+}
+
 describe('latchkey/express with Passport (passport-local)', () => {
   test('sign-in regenerates the session and keeps the user; sign-out regenerates it again', async () => {
-    const users = new Map([['ada', { id: '7', username: 'ada', password: 'correct horse' }]]);
-    passport.use(
-      new LocalStrategy((username, password, done) => {
-        const user = users.get(username);
-        done(null, user && user.password === password ? user : false);
-      }),
-    );
-    passport.serializeUser((user, done) => done(null, (user as { id: string }).id));
-    passport.deserializeUser((id: string, done) =>
-      done(null, [...users.values()].find((user) => user.id === id) ?? false),
-    );
-    const app = express();
-    app.use(express.urlencoded({ extended: false }));
-    app.use(session({ keys, development: true, store: memoryStore() }));
-    app.use(passport.session());
-    app.post('/login', passport.authenticate('local', { successRedirect: '/', failureRedirect: '/login' }));
-    app.post('/logout', (req, res, next) => {
-      req.logout((error) => (error ? next(error) : res.redirect(303, '/')));
-    });
-    app.get('/', (req, res) => {
-      res.json({ user: (req.user as { username?: string } | undefined)?.username ?? null });
-    });
+    const { app } = passportApp({ store: memoryStore(), userId: undefined });
     const client = await serve(app);
     const visit = await client.call('/');
     assert.deepEqual(await visit.json(), { user: null });
@@ -415,40 +434,6 @@ describe('latchkey/express with Passport (passport-local)', () => {
 });
 
 describe('latchkey/express userId option: Passport users under the user index and revocation', () => {
-  /** An app with passport-local (user ada, id 7) on `session(options)`; returns the middleware too. */
-  function passportApp(options: ExpressSessionOptions) {
-    const users = new Map([['ada', { id: '7', username: 'ada', password: 'correct horse' }]]);
-    const authenticator = new passport.Passport();
-    authenticator.use(
-      new LocalStrategy((username, password, done) => {
-        const user = users.get(username);
-        done(null, user && user.password === password ? user : false);
-      }),
-    );
-    authenticator.serializeUser((user, done) => done(null, (user as { id: string }).id));
-    authenticator.deserializeUser((id: string, done) =>
-      done(null, [...users.values()].find((user) => user.id === id) ?? false),
-    );
-    const middleware = session({
-      keys,
-      development: true,
-      userId: (data) => (data.passport as { user?: string } | undefined)?.user,
-      ...options,
-    });
-    const app = express();
-    app.use(express.urlencoded({ extended: false }));
-    app.use(middleware);
-    app.use(authenticator.session());
-    app.post('/login', authenticator.authenticate('local', { successRedirect: '/' }));
-    app.post('/logout', (req, res, next) => {
-      req.logout((error) => (error ? next(error) : res.redirect(303, '/')));
-    });
-    app.get('/', (req, res) => {
-      res.json({ user: (req.user as { username?: string } | undefined)?.username ?? null });
-    });
-    return { app, sessions: middleware.sessions };
-  }
-
   test('store mode: a Passport sign-in is listed among the user’s devices, and sign-out removes it', async () => {
     const { app, sessions } = passportApp({ store: memoryStore() });
     const client = await serve(app);
