@@ -9,7 +9,7 @@ import { MAX_CHUNKS_LIMIT } from './options.ts';
  */
 
 /** RFC 6265bis §5.6 / checklist #12: a browser may drop a cookie line beyond this. */
-const MAX_COOKIE_LINE_BYTES = 4096;
+export const MAX_COOKIE_LINE_BYTES = 4096;
 const DEFAULT_MAX_CANDIDATES = 8;
 
 export interface CookiePart {

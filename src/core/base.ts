@@ -1,3 +1,4 @@
+import { MAX_COOKIE_LINE_BYTES } from '../cookie/chunk.ts';
 import type { ResolvedCookieOptions } from '../cookie/options.ts';
 import { MAX_COOKIE_AGE_SECONDS, resolveCookieOptions } from '../cookie/options.ts';
 import { type ParseLimits, readCookie } from '../cookie/parse.ts';
@@ -13,8 +14,6 @@ import type { SessionImpl } from './session.ts';
 
 const NO_VALUES: readonly string[] = Object.freeze([]);
 const SUFFIX_PROBE = 'x=';
-/** A browser may drop a Set-Cookie line longer than this (RFC 6265bis §5.6, checklist #12). */
-const MAX_COOKIE_LINE_BYTES = 4096;
 
 /** What both modes share: cookie options and attributes, events, header reading, the HTTPS gate. */
 export abstract class BaseSessions {

@@ -73,7 +73,7 @@ function isTimestamp(value: unknown): value is number {
 }
 
 /** UTF-8 JSON of a version-1 payload object, hardened (json.ts); undefined for anything else. */
-function openPayloadObject(plaintext: Uint8Array): Record<string, unknown> | undefined {
+export function openPayloadObject(plaintext: Uint8Array): Record<string, unknown> | undefined {
   let text: string;
   try {
     text = decoder.decode(plaintext);

@@ -5,8 +5,8 @@ import { openValue, sealValue } from '../crypto/seal.ts';
 import { ConflictError } from '../errors.ts';
 import { callStore, type SessionStore, type StoredRecord } from '../stores/types.ts';
 import type { Clock } from './clock.ts';
-import { isPlainObject, parseSafeJson } from './json.ts';
-import type { SessionState } from './payload.ts';
+import { isPlainObject } from './json.ts';
+import { openPayloadObject, type SessionState } from './payload.ts';
 import type { TimeoutPolicy } from './policy.ts';
 
 /**
@@ -29,7 +29,7 @@ const NOTHING_REVOKED: Revoked = Object.freeze({ notBefore: -1, denied: Object.f
  * The id of a signed-in session sealed before revocation was configured, which has none of its own: made
  * from what every copy of that cookie holds, so that its sign-out ends all of them.
  */
-export function sessionIdOf(state: SessionState & { userId: string }): string {
+function sessionIdOf(state: SessionState & { userId: string }): string {
   if (state.sessionId !== undefined) return state.sessionId;
   return createHash('sha256')
     .update(`latchkey/v1|session-id|${state.createdAt}|${state.absoluteDeadline}|${state.userId}`)
@@ -54,11 +54,10 @@ function isTime(value: unknown): value is number {
   return typeof value === 'number' && Number.isSafeInteger(value) && value >= -1;
 }
 
-/** The sealed JSON, checked field by field; undefined for anything malformed. */
-function decodeRevoked(text: string): Revoked | undefined {
-  const value = parseSafeJson(text);
-  if (!isPlainObject(value) || value.v !== 1 || !isTime(value.nb)) return undefined;
-  if (!isPlainObject(value.deny)) return undefined;
+/** The sealed JSON (UTF-8, version 1), checked field by field; undefined for anything malformed. */
+function decodeRevoked(plaintext: Uint8Array): Revoked | undefined {
+  const value = openPayloadObject(plaintext);
+  if (!value || !isTime(value.nb) || !isPlainObject(value.deny)) return undefined;
   const denied: Record<string, number> = Object.create(null);
   for (const [sessionId, until] of Object.entries(value.deny)) {
     if (!isTokenText(sessionId) || !isTime(until)) return undefined;
@@ -128,11 +127,10 @@ export class Revocations {
     const keys = this.#recordsOf(signedIn);
     const records = await Promise.all(keys.map((key) => callStore('revocation', () => this.#store.get(key))));
     const signedInAt = state.authTime ?? state.createdAt;
-    const id = sessionIdOf(signedIn);
     return records.some((record, i) => {
       if (!record) return false;
       const revoked = this.#open(keys[i]!, record);
-      return signedInAt <= revoked.notBefore || Object.hasOwn(revoked.denied, id);
+      return signedInAt <= revoked.notBefore || Object.hasOwn(revoked.denied, sessionIdOf(signedIn));
     });
   }
 
@@ -229,7 +227,7 @@ export class Revocations {
 
   #open(key: string, record: StoredRecord): Revoked {
     const opened = openValue(this.#keyring, 'revocation', key, record.sealed);
-    const revoked = opened.ok ? decodeRevoked(new TextDecoder().decode(opened.plaintext)) : undefined;
+    const revoked = opened.ok ? decodeRevoked(opened.plaintext) : undefined;
     // Unreadable (a retired key, or an edit in the store): fail closed, as of the record's last write.
     return revoked ?? { notBefore: record.lastSeenAt, denied: NOTHING_REVOKED.denied };
   }

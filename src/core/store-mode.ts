@@ -303,7 +303,8 @@ export class StoreSessions<T extends SessionData> extends BaseSessions implement
   }
 
   async #compareAndSet(impl: SessionImpl<T>, backing: StoreBacking): Promise<boolean> {
-    const changes = impl._changes();
+    // This request's changes, worked out at the first conflict (rare), before the state is merged.
+    let changes: ReturnType<SessionImpl<T>['_changes']> | undefined;
     for (let attempt = 0; ; attempt++) {
       const next: StoreBacking = { ...backing, version: backing.version + 1 };
       const result = await this.#call(() =>
@@ -318,6 +319,7 @@ export class StoreSessions<T extends SessionData> extends BaseSessions implement
         throw new ConflictError(`session write conflicted ${attempt + 1} times; giving up`);
       }
       this.event({ type: 'conflict', attempt: attempt + 1 });
+      changes ??= impl._changes();
       // Back off a little, with jitter, so racing writers stop colliding in lockstep.
       await new Promise((resolve) => setTimeout(resolve, randomInt(0, Math.min(2 ** attempt, 50) + 1)));
       const fresh = await this.#call(() => this.#store.get(backing.storeKey));
