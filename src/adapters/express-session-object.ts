@@ -32,11 +32,11 @@ export type ExpressRequest = IncomingMessage & {
   secure?: boolean;
 };
 
-/** The request state behind a `req.session` object, or undefined for anything else. */
-export function stateBehind(value: unknown): RequestState | undefined {
-  return readState(value);
-}
-let readState: (value: unknown) => RequestState | undefined;
+/**
+ * The request state behind a `req.session` object, or undefined for anything else. Set by the class's
+ * static block, the one place that can read its private field.
+ */
+export let stateBehind: (value: unknown) => RequestState | undefined;
 
 function stateOf(session: object): RequestState {
   const state = stateBehind(session);
@@ -69,7 +69,7 @@ class LatchkeySessionObject {
   }
 
   static {
-    readState = (value) =>
+    stateBehind = (value) =>
       typeof value === 'object' && value !== null && #state in value ? value.#state : undefined;
   }
 

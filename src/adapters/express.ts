@@ -37,8 +37,7 @@ import {
   type RequestState,
   stateBehind,
 } from './express-session-object.ts';
-import { verifyNodeCsrf } from './node.ts';
-import { failer, holdUntilCommitted } from './node-hold.ts';
+import { failer, holdUntilCommitted, verifyNodeCsrf } from './node-hold.ts';
 
 export type { ExpressSessionOptions } from './express-options.ts';
 
@@ -134,6 +133,7 @@ export function session(options: ExpressSessionOptions = {}): ((
     holdUntilCommitted(
       res,
       resolved.sessions,
+      sync,
       () => state.core,
       (error) => fail(error, req, res),
       () => finish(state),

@@ -1,12 +1,14 @@
 /**
  * The machinery under the node-style adapters (latchkey/node, latchkey/express): holding a response
- * until its session is committed, and the failure response. Internal: not a package entry.
+ * until its session is committed, the failure response, and the CSRF check that answers 403.
+ * Internal: not a package entry.
  */
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import type { Session, SessionData } from '../core/session.ts';
 import type { Sessions } from '../core/sessions.ts';
+import { type Csrf, type CsrfError, csrfForbiddenBody } from '../csrf/index.ts';
 import { bodyForStatus, PLAIN_NO_STORE, reportError, statusForError } from './errors.ts';
-import { appendLines, lockSession, type SyncSessions, sessionHeaderValues, syncSessions } from './shared.ts';
+import { appendLines, csrfRequestOf, lockSession, type SyncSessions, sessionHeaderValues } from './shared.ts';
 
 export interface NodeSessionOptions {
   /** Handle a failure (a handler error, a session too large, a store outage). Default: log, then 500/503. */
@@ -93,18 +95,15 @@ class Hold<T extends SessionData> implements HeldResponse {
   /** Made on first use: a cookie-mode commit is done at once and queues nothing. */
   queue: Array<Method | unknown[]> | undefined;
 
-  /** Cookie mode: the commit is done at once, and the call that started it goes straight through. */
-  readonly sync: SyncSessions<T> | undefined;
-
   constructor(
     readonly res: ServerResponse,
     readonly sessions: Sessions<T>,
+    /** Cookie mode: the commit is done at once, and the call that started it goes straight through. */
+    readonly sync: SyncSessions<T> | undefined,
     readonly session: Session<T> | (() => Session<T>),
     readonly fail: (error: unknown) => void,
     readonly beforeCommit: (() => undefined | Promise<void>) | undefined,
-  ) {
-    this.sync = syncSessions(sessions);
-  }
+  ) {}
 
   ended(): boolean {
     return this.endCalled;
@@ -196,11 +195,12 @@ class Hold<T extends SessionData> implements HeldResponse {
 export function holdUntilCommitted<T extends SessionData>(
   res: ServerResponse,
   sessions: Sessions<T>,
+  sync: SyncSessions<T> | undefined,
   session: Session<T> | (() => Session<T>),
   fail: (error: unknown) => void,
   beforeCommit?: () => undefined | Promise<void>,
 ): HeldResponse {
-  const held = new Hold(res, sessions, session, fail, beforeCommit);
+  const held = new Hold(res, sessions, sync, session, fail, beforeCommit);
   const writeHead = res.writeHead as Method;
   const write = res.write as Method;
   const end = res.end as Method;
@@ -270,4 +270,28 @@ export function failer(options: NodeSessionOptions) {
       res.destroy();
     }
   };
+}
+
+/** Answer a refused request: 403, the coded reason, nothing cached. */
+export function sendCsrfForbidden(res: ServerResponse, error: CsrfError): void {
+  res.writeHead(403, PLAIN_NO_STORE);
+  res.end(csrfForbiddenBody(error));
+}
+
+/**
+ * latchkey/node's verifyCsrf with the framework's word on HTTPS (`secure`, e.g. Express's `req.secure`;
+ * undefined: a TLS socket), for latchkey/express.
+ */
+export function verifyNodeCsrf<T extends SessionData>(
+  csrf: Csrf,
+  req: IncomingMessage,
+  res: ServerResponse,
+  session: Session<T>,
+  formToken: string | undefined,
+  secure: boolean | undefined,
+): boolean {
+  if (!csrf.needsCheck(req.method ?? 'GET')) return true;
+  const refused = csrf.check(csrfRequestOf(req, secure), session, formToken);
+  if (refused) sendCsrfForbidden(res, refused);
+  return refused === undefined;
 }

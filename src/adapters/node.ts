@@ -16,14 +16,19 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Session, SessionData } from '../core/session.ts';
 import type { Sessions } from '../core/sessions.ts';
-import type { Csrf, CsrfError } from '../csrf/index.ts';
-import { csrfForbiddenBody } from '../csrf/index.ts';
+import type { Csrf } from '../csrf/index.ts';
 import { SessionStateError } from '../errors.ts';
-import { PLAIN_NO_STORE, reportError } from './errors.ts';
-import { failer, type HeldResponse, holdUntilCommitted, type NodeSessionOptions } from './node-hold.ts';
-import { bodyField, csrfRequestOf, syncSessions } from './shared.ts';
+import { reportError } from './errors.ts';
+import {
+  failer,
+  type HeldResponse,
+  holdUntilCommitted,
+  type NodeSessionOptions,
+  verifyNodeCsrf,
+} from './node-hold.ts';
+import { bodyField, syncSessions } from './shared.ts';
 
-export { applyToNodeResponse, type NodeSessionOptions } from './node-hold.ts';
+export { applyToNodeResponse, type NodeSessionOptions, sendCsrfForbidden } from './node-hold.ts';
 
 type Handler<T extends SessionData> = (
   req: IncomingMessage,
@@ -61,7 +66,7 @@ export function withSession<T extends SessionData>(
       let held: HeldResponse | undefined;
       try {
         const session = sync.loadNow(req);
-        held = holdUntilCommitted(res, sessions, session, (error) => fail(error, req, res));
+        held = holdUntilCommitted(res, sessions, sync, session, (error) => fail(error, req, res));
         const result = handler(req, res, session);
         if (isPromiseLike(result)) {
           return Promise.resolve(result).then(NOTHING, (error: unknown) => failed(error, req, res, held));
@@ -76,7 +81,7 @@ export function withSession<T extends SessionData>(
     let held: HeldResponse | undefined;
     try {
       const session = await sessions.load(req);
-      held = holdUntilCommitted(res, sessions, session, (error) => fail(error, req, res));
+      held = holdUntilCommitted(res, sessions, sync, session, (error) => fail(error, req, res));
       await handler(req, res, session);
     } catch (error) {
       failed(error, req, res, held);
@@ -111,7 +116,7 @@ export function sessionMiddleware<T extends SessionData>(
   /** The session is loaded: give the request its req.session, hold the response, go on. */
   const begin = (req: IncomingMessage, res: ServerResponse, next: () => void, session: Session<T>) => {
     (req as IncomingMessage & { session?: Session<T> }).session = session;
-    holdUntilCommitted(res, sessions, session, (error) => fail(error, req, res));
+    holdUntilCommitted(res, sessions, sync, session, (error) => fail(error, req, res));
     next();
   };
   if (sync !== undefined) {
@@ -134,12 +139,6 @@ export function sessionMiddleware<T extends SessionData>(
   };
 }
 
-/** Answer a refused request: 403, the coded reason, nothing cached. */
-export function sendCsrfForbidden(res: ServerResponse, error: CsrfError): void {
-  res.writeHead(403, PLAIN_NO_STORE);
-  res.end(csrfForbiddenBody(error));
-}
-
 /**
  * Check an unsafe request against CSRF (checklist #59). When refused, answers 403 and returns false;
  * the handler must then stop. `formToken` is the form field, for apps that parse their own bodies.
@@ -158,24 +157,6 @@ export function verifyCsrf<T extends SessionData>(
   formToken?: string | undefined,
 ): boolean {
   return verifyNodeCsrf(csrf, req, res, session, formToken, undefined);
-}
-
-/**
- * @internal verifyCsrf with the framework's word on HTTPS (`secure`, e.g. Express's `req.secure`;
- * undefined: a TLS socket), for latchkey/express.
- */
-export function verifyNodeCsrf<T extends SessionData>(
-  csrf: Csrf,
-  req: IncomingMessage,
-  res: ServerResponse,
-  session: Session<T>,
-  formToken: string | undefined,
-  secure: boolean | undefined,
-): boolean {
-  if (!csrf.needsCheck(req.method ?? 'GET')) return true;
-  const refused = csrf.check(csrfRequestOf(req, secure), session, formToken);
-  if (refused) sendCsrfForbidden(res, refused);
-  return refused === undefined;
 }
 
 /**

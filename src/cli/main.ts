@@ -1,5 +1,11 @@
 import { parseArgs } from 'node:util';
-import { createSessions, type Inspection } from '../core/index.ts';
+import {
+  createSessions,
+  type Duration,
+  type Inspection,
+  type SessionsOptions,
+  type TimeoutPreset,
+} from '../core/index.ts';
 import { generateKeyLine, parseKeyring } from '../crypto/keyring.ts';
 import { LatchkeyError } from '../errors.ts';
 import { openStore } from './store-url.ts';
@@ -97,9 +103,7 @@ function inspect(args: string[], io: Output): number {
   const sessions = createSessions({
     keys: keyring,
     cookie: { name: values.name, secure: true },
-    preset: values.preset as 'aal1' | 'aal2' | 'aal3' | undefined,
-    idleTimeout: values.idle as `${number}m` | undefined,
-    absoluteTimeout: values.absolute as `${number}h` | undefined,
+    ...timeoutOptions(values),
   });
   const inspection = sessions.inspect(value);
   const report = describe(inspection, keyring.current.kid);
@@ -195,16 +199,28 @@ async function storeCommand(command: string, args: string[], io: Output): Promis
   }
 }
 
+interface Timeouts {
+  preset?: string | undefined;
+  idle?: string | undefined;
+  absolute?: string | undefined;
+  skew?: string | undefined;
+}
+
+/** The --preset, --idle, --absolute and --skew flags as createSessions options (it checks them). */
+function timeoutOptions(flags: Timeouts): SessionsOptions {
+  return {
+    preset: flags.preset as TimeoutPreset | undefined,
+    idleTimeout: flags.idle as Duration | undefined,
+    absoluteTimeout: flags.absolute as Duration | undefined,
+    clockSkew: flags.skew as Duration | undefined,
+  };
+}
+
 /** Cookie mode: raise the user's not-before time in the app's revocation store (checklist #41). */
 async function revokeCookieSessions(
   userId: string,
   url: string,
-  timeouts: {
-    preset?: string | undefined;
-    idle?: string | undefined;
-    absolute?: string | undefined;
-    skew?: string | undefined;
-  },
+  timeouts: Timeouts,
   io: Output,
 ): Promise<number> {
   const keyring = parseKeyring(process.env.LATCHKEY_KEYS);
@@ -213,10 +229,7 @@ async function revokeCookieSessions(
     const sessions = createSessions({
       keys: keyring,
       revocation: opened.store,
-      preset: timeouts.preset as 'aal1' | 'aal2' | 'aal3' | undefined,
-      idleTimeout: timeouts.idle as `${number}m` | undefined,
-      absoluteTimeout: timeouts.absolute as `${number}h` | undefined,
-      clockSkew: timeouts.skew as `${number}s` | undefined,
+      ...timeoutOptions(timeouts),
     });
     const before = Date.now();
     await sessions.revokeUserSessions(userId);
