@@ -493,8 +493,8 @@ describe('latchkey/express userId option: Passport users under the user index an
     assert.equal(before.user, '7');
     clock.advance('10m');
     await client.call('/privilege', 'POST');
-    const after = await (await client.call('/me')).json();
-    assert.deepEqual(after, before, 'not a fresh authentication, and no longer a session');
+    const afterPrivilege = await (await client.call('/me')).json();
+    assert.deepEqual(afterPrivilege, before, 'not a fresh authentication, and no longer a session');
   });
 
   test('a user bound without a regenerate is a full sign-in: a new token, and the session limit applies', async () => {

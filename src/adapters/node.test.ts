@@ -3,6 +3,7 @@ import { once } from 'node:events';
 import { createServer, request as httpRequest, type IncomingMessage, ServerResponse } from 'node:http';
 import { type AddressInfo, connect } from 'node:net';
 import { after, before, describe, test } from 'node:test';
+import { listen } from '../../test/scenarios/apps/serve.ts';
 import type { Session } from '../core/session.ts';
 import { createSessions } from '../core/sessions.ts';
 import { generateKeyLine } from '../crypto/keyring.ts';
@@ -331,7 +332,7 @@ describe('withSession: the response hold', () => {
       development: true,
       cookie: { name: 'second' },
     });
-    const server = createServer(
+    const server = await listen(
       withSession(first, (req, res, outer) => {
         outer.set('a', (outer.get('a') ?? 0) + 1);
         return withSession(second, (_req, response, inner) => {
@@ -340,9 +341,7 @@ describe('withSession: the response hold', () => {
         })(req, res);
       }),
     );
-    server.listen(0, '127.0.0.1');
-    await once(server, 'listening');
-    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
+    const url = `${server.url}/`;
     try {
       const one = await fetch(url);
       const cookies = one.headers.getSetCookie().map((line) => line.split(';')[0]);
@@ -350,21 +349,19 @@ describe('withSession: the response hold', () => {
       const two = await fetch(url, { headers: { cookie: cookies.join('; ') } });
       assert.equal(await two.text(), '2 20');
     } finally {
-      server.close();
+      await server.close();
     }
   });
 
   test('a method patched on ServerResponse.prototype after the first request is used (APM agents do this)', async () => {
     const sessions = createSessions<{ n: number }>({ keys: generateKeyLine('k1'), development: true });
-    const server = createServer(
+    const server = await listen(
       withSession(sessions, (_req, res, session) => {
         session.set('n', 1);
         res.end('ok');
       }),
     );
-    server.listen(0, '127.0.0.1');
-    await once(server, 'listening');
-    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
+    const url = `${server.url}/`;
     const end = ServerResponse.prototype.end;
     let calls = 0;
     try {
@@ -379,7 +376,7 @@ describe('withSession: the response hold', () => {
       assert.ok(calls >= 1, 'the patched end ran');
     } finally {
       ServerResponse.prototype.end = end;
-      server.close();
+      await server.close();
     }
   });
 });

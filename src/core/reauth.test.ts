@@ -4,6 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import { sessionBrowser } from '../../test/support/sessions.ts';
 import { generateKeyLine } from '../crypto/keyring.ts';
 import { isLatchkeyError } from '../errors.ts';
 import { memoryStore } from '../stores/memory.ts';
@@ -22,14 +23,7 @@ for (const mode of ['cookie', 'store'] as const) {
         idleTimeout: '30m',
         ...(mode === 'store' ? { store: memoryStore({ clock }) } : {}),
       });
-      let cookie: string | undefined;
-      const request = async (act: (s: Awaited<ReturnType<typeof sessions.load>>) => unknown = () => {}) => {
-        const session = await sessions.load(cookie);
-        await act(session);
-        const lines = await sessions.commit(session);
-        if (lines[0]) cookie = lines[0].slice(0, lines[0].indexOf(';'));
-        return session;
-      };
+      const { request } = sessionBrowser(sessions);
 
       const anonymous = await request((s) => s.set('cart', [1]));
       assert.equal(anonymous.authenticatedAt, undefined);
