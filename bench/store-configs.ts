@@ -4,9 +4,11 @@
  */
 import type { LoadInputBase, LoadResultBase } from './common.ts';
 
-export type StoreKind = 'redis' | 'postgres' | 'fs';
+/** `memory`: a Map in the server process (the no-library ceiling only). */
+export type StoreKind = 'redis' | 'postgres' | 'fs' | 'memory';
 export type Framework = 'node:http' | 'express';
-export type Library = 'latchkey' | 'express-session';
+/** `none`: no session library, a bare cookie id and a counter (the ceilings). */
+export type Library = 'latchkey' | 'express-session' | 'none';
 
 export interface BenchConfig {
   readonly id: string;
@@ -67,6 +69,20 @@ export const CONFIGS: readonly BenchConfig[] = [
     store: 'redis',
     framework: 'express',
   },
+  {
+    id: 'ceiling-redis-express',
+    label: 'ceiling: no library, redis GET+SET, express',
+    library: 'none',
+    store: 'redis',
+    framework: 'express',
+  },
+  {
+    id: 'ceiling-map-express',
+    label: 'ceiling: no library, in-memory Map, express',
+    library: 'none',
+    store: 'memory',
+    framework: 'express',
+  },
 ];
 
 /**
@@ -81,12 +97,21 @@ export const RUN_ORDER: readonly string[] = [
   'lk-fs-express',
   'lk-redis-express',
   'es-redis-express',
+  'ceiling-redis-express',
+  'ceiling-map-express',
 ];
 
 /** The baseline of the ratios and the pair the issue's target compares. */
 export const BASELINE_ID = 'es-redis-express';
 export const TARGET_ID = 'lk-redis-express';
 export const TARGET_RATIO = 1.5;
+/**
+ * The ceilings: Express with no session library at all, the counter under a bare random cookie id in
+ * Redis (GET then SET, the two round trips any Redis-backed session makes) or in a Map. No session
+ * library on Express can be faster than these, so their ratio to the baseline bounds what the target
+ * can reach on the machine at hand.
+ */
+export const CEILING_IDS: readonly string[] = ['ceiling-redis-express', 'ceiling-map-express'];
 
 export const REDIS_URL = 'redis://127.0.0.1:6379';
 export const PG = { host: '127.0.0.1', port: 5432, database: 'test', user: 'postgres' } as const;

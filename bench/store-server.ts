@@ -11,6 +11,7 @@
  *
  * It stops on SIGTERM (the runner kills it by PID).
  */
+import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
@@ -75,7 +76,53 @@ async function latchkeyStore(): Promise<SessionStore> {
     }
     case 'fs':
       return fsStore({ dir: options.fsDir });
+    case 'memory':
+      throw new Error('memory is the no-library ceiling only');
   }
+}
+
+/** The cookie `sid=…` of the ceilings: a random id, nothing signed or sealed. */
+function sidOf(req: IncomingMessage): string | undefined {
+  const header = req.headers.cookie;
+  const at = header?.indexOf('sid=') ?? -1;
+  return at === -1 ? undefined : header!.slice(at + 4, at + 4 + 22);
+}
+
+/**
+ * The ceilings (library 'none'): Express, a random cookie id and the counter under it, in Redis (GET,
+ * then SET with a TTL: the two round trips of any Redis-backed session) or in a Map. No crypto, no
+ * signing, no expiry check: an upper bound for any session library on Express, not a way to build one.
+ */
+async function ceiling(): Promise<(req: IncomingMessage, res: ServerResponse) => void> {
+  const map = new Map<string, number>();
+  const client = config!.store === 'redis' ? await redisClient() : undefined;
+  const read = async (id: string | undefined): Promise<number | undefined> => {
+    if (id === undefined) return undefined;
+    if (client === undefined) return map.get(id);
+    const value = await client.get(options.redisPrefix + id);
+    return value === null ? undefined : Number(value);
+  };
+  const write = async (id: string, n: number): Promise<void> => {
+    if (client === undefined) map.set(id, n);
+    else await client.set(options.redisPrefix + id, String(n), { EX: 86_400 });
+  };
+  const app = express();
+  app.get('/', (req, res, next) => {
+    const known = sidOf(req);
+    read(known)
+      .then(async (stored) => {
+        const id = stored === undefined ? randomBytes(16).toString('base64url') : known!;
+        const n = (stored ?? 0) + 1;
+        await write(id, n);
+        if (stored === undefined) res.setHeader('set-cookie', `sid=${id}; Path=/; HttpOnly`);
+        res.send(String(n));
+      })
+      .catch(next);
+  });
+  app.get('/peek', (req, res, next) => {
+    read(sidOf(req)).then((n) => res.send(String(n ?? 0)), next);
+  });
+  return app;
 }
 
 function text(res: ServerResponse, body: string): void {
@@ -84,6 +131,7 @@ function text(res: ServerResponse, body: string): void {
 }
 
 async function handler(): Promise<(req: IncomingMessage, res: ServerResponse) => void> {
+  if (config!.library === 'none') return ceiling();
   if (config!.library === 'express-session') {
     const app = express();
     app.use(

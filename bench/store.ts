@@ -58,6 +58,7 @@ import {
 import {
   BASELINE_ID,
   type BenchConfig,
+  CEILING_IDS,
   CONFIGS,
   FORWARDED,
   type LoadInput,
@@ -722,7 +723,9 @@ async function main(): Promise<void> {
   const tmp = await mkdtemp(join(tmpdir(), 'latchkey-bench-store-'));
   cleanupOnSignal = () => cleanup(backends.admin, backends.pool, tmp);
   const available = (store: StoreKind) =>
-    store === 'fs' || (store === 'redis' ? backends.admin !== undefined : backends.pool !== undefined);
+    store === 'fs' ||
+    store === 'memory' ||
+    (store === 'redis' ? backends.admin !== undefined : backends.pool !== undefined);
   let exitCode = 0;
   const output: Record<string, unknown> = { env, method };
   try {
@@ -770,6 +773,7 @@ async function main(): Promise<void> {
         available(c.store) &&
         (options.only === undefined ||
           c.id === BASELINE_ID ||
+          CEILING_IDS.includes(c.id) ||
           options.only.some((text) => c.id.includes(text))),
     );
     const order = inRunOrder(RUN_ORDER, configs);
@@ -841,6 +845,27 @@ async function main(): Promise<void> {
         `(measured ${ratio === undefined ? '–' : times(ratio)}` +
         `${perRound.length > 1 ? `; per round ${perRound.map(times).join(', ')}` : ''})`,
     );
+    const ceilings = summaries.filter((s) => CEILING_IDS.includes(s.id) && s.vsBaseline !== undefined);
+    output.ceilings = ceilings.map((s) => ({
+      id: s.id,
+      value: s.vsBaseline,
+      perRound: s.vsBaselinePerRound,
+    }));
+    if (ceilings.length > 0) {
+      log(
+        '\nCeilings: Express with no session library at all (a bare cookie id), ÷ express-session + connect-redis.',
+      );
+      log(
+        '  No session library on Express can be faster; a target above them is out of reach on this machine:',
+      );
+      for (const s of ceilings) {
+        const rounds = s.vsBaselinePerRound ?? [];
+        log(
+          `  ${s.vsBaseline! >= TARGET_RATIO ? 'above' : 'BELOW'} the ${TARGET_RATIO}× target: ${s.label}: ${times(s.vsBaseline!)}` +
+            `${rounds.length > 1 ? ` (per round ${rounds.map(times).join(', ')})` : ''}`,
+        );
+      }
+    }
   } finally {
     if (!children.stopping) {
       children.killAll();
