@@ -28,6 +28,13 @@ export const CONFIGS: readonly HttpConfig[] = [
     baseline: 'http',
   },
   {
+    id: 'handwritten-musts',
+    label: 'hand-written XAES-256-GCM + musts, node:http',
+    framework: 'node:http',
+    session: true,
+    baseline: 'http',
+  },
+  {
     id: 'lk-http',
     label: 'latchkey withSession, node:http',
     framework: 'node:http',
@@ -137,6 +144,7 @@ export const CONFIGS: readonly HttpConfig[] = [
 export const RUN_ORDER: readonly string[] = [
   'http',
   'handwritten',
+  'handwritten-musts',
   'lk-http',
   'iron-session',
   'hono',
@@ -192,6 +200,13 @@ export const TARGETS: readonly Target[] = [
  * that even this floor misses asks more than an encrypted cookie session can give on that framework.
  */
 export const REFERENCES: readonly Target[] = [
+  {
+    label:
+      'hand-written with only the musts (XAES-256-GCM, key id, AAD, timeouts, no-store and Vary), node:http, vs the hand-written limit (the 0.9× target)',
+    subject: ['handwritten-musts'],
+    against: 'handwritten',
+    ratio: 0.9,
+  },
   {
     label: 'hand-written AES-256-GCM in the route, Express, vs express-session (the 1.3× target)',
     subject: ['handwritten-express'],

@@ -27,20 +27,20 @@ export interface HandwrittenSessions {
   setCookie(data: HandwrittenData): string;
 }
 
+/** The value of the first `name=` cookie (`prefix` is `name=`) in the header, or undefined. */
+function cookieValue(header: string | undefined, prefix: string): string | undefined {
+  if (header === undefined) return undefined;
+  const at = header.startsWith(prefix) ? 0 : header.indexOf(`; ${prefix}`);
+  if (at === -1) return undefined;
+  const start = at === 0 ? prefix.length : at + 2 + prefix.length;
+  const end = header.indexOf(';', start);
+  return header.slice(start, end === -1 ? undefined : end);
+}
+
 /** `key`: 32 random bytes (AES-256). `name`: the cookie's name. */
 export function handwrittenSessions(key: Buffer, name = 'hw'): HandwrittenSessions {
   if (key.length !== 32) throw new TypeError('the key must be 32 bytes');
   const prefix = `${name}=`;
-
-  /** The value of the first `name=` cookie in the header, or undefined. */
-  const cookieValue = (header: string | undefined): string | undefined => {
-    if (header === undefined) return undefined;
-    const at = header.startsWith(prefix) ? 0 : header.indexOf(`; ${prefix}`);
-    if (at === -1) return undefined;
-    const start = at === 0 ? prefix.length : at + 2 + prefix.length;
-    const end = header.indexOf(';', start);
-    return header.slice(start, end === -1 ? undefined : end);
-  };
 
   const seal = (data: HandwrittenData): string => {
     const iv = randomBytes(IV_BYTES);
@@ -70,7 +70,7 @@ export function handwrittenSessions(key: Buffer, name = 'hw'): HandwrittenSessio
 
   return {
     load(cookieHeader) {
-      const value = cookieValue(cookieHeader);
+      const value = cookieValue(cookieHeader, prefix);
       return (value === undefined ? undefined : open(value)) ?? {};
     },
     setCookie(data) {
@@ -78,3 +78,106 @@ export function handwrittenSessions(key: Buffer, name = 'hw'): HandwrittenSessio
     },
   };
 }
+
+/**
+ * The same hand-written cookie with only what Latchkey's design and security checklist make mandatory
+ * and cheap to add, for bench/http.ts to show what those musts cost on their own. Still NOT SAFE FOR
+ * PRODUCTION: it keeps every other omission listed above (no strict cookie parsing, no JSON hardening,
+ * no size check, no change detection, no rotation beyond one key id).
+ *
+ * What it adds, each as Latchkey does it:
+ * - XAES-256-GCM (DESIGN §2): a 24-byte random nonce and a per-nonce subkey from one AES-256-ECB call
+ *   on a cipher kept for the key's life;
+ * - the ciphertext bound to the cookie's name by associated data;
+ * - a versioned value with a key id (`v1.k1.…`), so keys can rotate;
+ * - idle and absolute timeouts: both clocks sealed in the payload, checked on every load;
+ * - `Cache-Control: no-store` and `Vary: Cookie` with every Set-Cookie (checklist #57): see
+ *   {@link MUST_HEADERS}.
+ */
+export function handwrittenMustsSessions(
+  key: Buffer,
+  name = 'hm',
+  idleMs = 30 * 60_000,
+  absoluteMs = 12 * 3_600_000,
+): HandwrittenSessions {
+  if (key.length !== 32) throw new TypeError('the key must be 32 bytes');
+  const prefix = `${name}=`;
+  const version = 'v1.k1.';
+  const aad = Buffer.from(`latchkey-bench|cookie|${name}`);
+  const ecb = createCipheriv('aes-256-ecb', key, null);
+  ecb.setAutoPadding(false);
+  // XAES-256-GCM's K1: L = AES_K(0^128), shifted left one bit, 0x87 folded in when L's top bit was set.
+  const l = ecb.update(Buffer.alloc(16));
+  const k1 = Buffer.alloc(16);
+  for (let i = 0; i < 15; i++) k1[i] = ((l[i]! << 1) | (l[i + 1]! >>> 7)) & 0xff;
+  k1[15] = ((l[15]! << 1) & 0xff) ^ (l[0]! & 0x80 ? 0x87 : 0);
+  const blocks = Buffer.alloc(32);
+  const subkey = (nonce: Uint8Array): Buffer => {
+    blocks[0] = k1[0]!;
+    blocks[1] = 0x01 ^ k1[1]!;
+    blocks[2] = 0x58 ^ k1[2]!;
+    blocks[3] = k1[3]!;
+    blocks[16] = k1[0]!;
+    blocks[17] = 0x02 ^ k1[1]!;
+    blocks[18] = 0x58 ^ k1[2]!;
+    blocks[19] = k1[3]!;
+    for (let i = 4; i < 16; i++) blocks[i] = blocks[i + 16] = nonce[i - 4]! ^ k1[i]!;
+    return ecb.update(blocks);
+  };
+
+  interface Sealed {
+    c: number;
+    a: number;
+    d: HandwrittenData;
+  }
+  const created = new WeakMap<HandwrittenData, number>();
+
+  const open = (value: string): HandwrittenData | undefined => {
+    if (!value.startsWith(version)) return undefined;
+    const bytes = Buffer.from(value.slice(version.length), 'base64url');
+    if (bytes.length < 24 + TAG_BYTES) return undefined;
+    try {
+      const nonce = bytes.subarray(0, 24);
+      const decipher = createDecipheriv('aes-256-gcm', subkey(nonce), nonce.subarray(12), {
+        authTagLength: TAG_BYTES,
+      });
+      decipher.setAuthTag(bytes.subarray(bytes.length - TAG_BYTES));
+      decipher.setAAD(aad);
+      const text =
+        decipher.update(bytes.subarray(24, bytes.length - TAG_BYTES), undefined, 'utf8') +
+        decipher.final('utf8');
+      const sealed = JSON.parse(text) as Sealed;
+      const now = Date.now();
+      if (now - sealed.a > idleMs || now - sealed.c > absoluteMs) return undefined;
+      created.set(sealed.d, sealed.c);
+      return sealed.d;
+    } catch {
+      return undefined;
+    }
+  };
+
+  const seal = (data: HandwrittenData): string => {
+    const now = Date.now();
+    const nonce = randomBytes(24);
+    const cipher = createCipheriv('aes-256-gcm', subkey(nonce), nonce.subarray(12), {
+      authTagLength: TAG_BYTES,
+    });
+    cipher.setAAD(aad);
+    const body = cipher.update(JSON.stringify({ c: created.get(data) ?? now, a: now, d: data }), 'utf8');
+    const last = cipher.final();
+    return version + Buffer.concat([nonce, body, last, cipher.getAuthTag()]).toString('base64url');
+  };
+
+  return {
+    load(cookieHeader) {
+      const value = cookieValue(cookieHeader, prefix);
+      return (value === undefined ? undefined : open(value)) ?? {};
+    },
+    setCookie(data) {
+      return `${name}=${seal(data)}; Path=/; HttpOnly; SameSite=Lax`;
+    },
+  };
+}
+
+/** The headers {@link handwrittenMustsSessions} sends with every Set-Cookie (checklist #57). */
+export const MUST_HEADERS = { 'cache-control': 'no-store', vary: 'Cookie' } as const;

@@ -25,7 +25,7 @@ import { sessionMiddleware as fetchSessionMiddleware } from 'latchkey/fetch';
 import type { SessionEnv } from 'latchkey/hono';
 import { sessionMiddleware as nodeSessionMiddleware, withSession } from 'latchkey/node';
 import { CONFIGS, type HttpConfig } from './http-configs.ts';
-import { handwrittenSessions } from './http-handwritten.ts';
+import { handwrittenMustsSessions, handwrittenSessions, MUST_HEADERS } from './http-handwritten.ts';
 
 type Data = { n: number };
 
@@ -95,13 +95,17 @@ const JSON_HEADERS = { 'content-type': 'application/json; charset=utf-8' } as co
 const body = (n: number) => JSON.stringify({ n });
 let counter = 0;
 
-/** The node:http answer: with a Content-Length, as Express, Fastify and the Hono bridge send. */
-function json(res: ServerResponse, n: number, setCookie?: string): void {
+/**
+ * The node:http answer: with a Content-Length, as Express, Fastify and the Hono bridge send. `extra`:
+ * headers that go with the Set-Cookie.
+ */
+function json(res: ServerResponse, n: number, setCookie?: string, extra?: Record<string, string>): void {
   const text = body(n);
   res.writeHead(200, {
     ...JSON_HEADERS,
     'content-length': Buffer.byteLength(text),
     ...(setCookie === undefined ? {} : { 'set-cookie': setCookie }),
+    ...extra,
   });
   res.end(text);
 }
@@ -167,6 +171,16 @@ async function build(config: HttpConfig): Promise<Server> {
         const n = (typeof data.n === 'number' ? data.n : 0) + 1;
         data.n = n;
         json(res, n, hw.setCookie(data));
+      });
+    }
+
+    case 'handwritten-musts': {
+      const hm = handwrittenMustsSessions(randomBytes(32));
+      return listener((req, res) => {
+        const data = hm.load(req.headers.cookie);
+        const n = (typeof data.n === 'number' ? data.n : 0) + 1;
+        data.n = n;
+        json(res, n, hm.setCookie(data), MUST_HEADERS);
       });
     }
 
