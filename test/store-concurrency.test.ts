@@ -1,6 +1,7 @@
 /**
  * No lost updates, against every real store: 50 concurrent requests on one session, each setting a
- * different key, all persist; and a logout that races a slow request stays a logout (checklist #31).
+ * different key, all persist; a logout that races a slow request stays a logout (checklist #31); and
+ * parallel rotations of one session leave at most one live new session (checklist #32).
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
@@ -63,6 +64,34 @@ for (const [name, makeStore, options] of realStores) {
       assert.equal((await sessions.load(cookie)).isNew, true);
       assert.deepEqual(await sessions.listUserSessions('alice'), []);
       assert.ok(cookie.startsWith(`${NAME}=`));
+    });
+
+    test('checklist #32: parallel regenerates of one session leave one live new session and no orphans', async () => {
+      const events: string[] = [];
+      const sessions = createSessions({
+        keys: KEYS,
+        store: await makeStore(),
+        onEvent: (e) => events.push(e.type),
+      });
+      const first = await sessions.load(undefined);
+      await first.login('dave');
+      first.set('role', 'admin');
+      const [line] = await sessions.commit(first);
+      const cookie = line!.slice(0, line!.indexOf(';'));
+      // Five requests carrying the same cookie all load it, then all rotate it at once.
+      const loaded = await Promise.all(Array.from({ length: 5 }, () => sessions.load(cookie)));
+      assert.ok(loaded.every((s) => s.userId === 'dave'));
+      await Promise.all(loaded.map((s) => s.regenerate()));
+      const responses = await Promise.all(loaded.map((s) => sessions.commit(s)));
+      const issued = responses.flat().filter((l) => l.startsWith(`${NAME}=`) && !l.includes('Max-Age=0'));
+      assert.equal(issued.length, 1, 'one response carries the new session');
+      const winner = await sessions.load(issued[0]!.slice(0, issued[0]!.indexOf(';')));
+      assert.equal(winner.userId, 'dave');
+      assert.equal(winner.get('role'), 'admin');
+      assert.equal((await sessions.load(cookie)).isNew, true, 'the old token is dead');
+      assert.equal((await sessions.listUserSessions('dave')).length, 1, 'no orphan records');
+      assert.equal(loaded.filter((s) => s.userId === undefined && s.get('role') === undefined).length, 4);
+      assert.equal(events.filter((type) => type === 'revoked').length, 4);
     });
   });
 }

@@ -18,7 +18,11 @@ export type SessionEvent =
         | 'unknown-session';
     }
   | { type: 'expired'; reason: 'idle' | 'absolute' }
-  /** Cookie mode with `revocation`: the session signed out, or its user was signed out everywhere. */
+  /**
+   * Cookie mode with `revocation`: the session signed out, or its user was signed out everywhere.
+   * Store mode: a `regenerate()` or `login()` found the session's record gone, rotated or ended by
+   * another request meanwhile; this request goes on with an empty session (checklist #32).
+   */
   | { type: 'revoked' }
   | { type: 'rotated'; fromKid: string; toKid: string }
   | { type: 'too-large'; bytes: number; limit: number }

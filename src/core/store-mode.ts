@@ -70,12 +70,27 @@ export class StoreSessions<T extends SessionData> extends BaseSessions implement
     this.#maxRetries = resolved.maxConflictRetries;
     // regenerate(), login() and destroy() delete the old record at once: the old token is dead before
     // the response is sent, whatever happens to it (fixation defence, checklist #23, #30).
-    const dropRecord = async (session: SessionImpl<object>) => {
+    // True when the record was gone already: another request rotated or ended this session meanwhile.
+    const dropRecord = async (session: SessionImpl<object>): Promise<boolean> => {
       const backing = session._backing;
       session._backing = undefined;
-      if (backing) await this.#call(() => this.#store.delete(backing.storeKey));
+      if (!backing) return false;
+      return (await this.#call(() => this.#store.delete(backing.storeKey))) === false;
     };
-    this.#lifecycle = { regenerate: dropRecord, destroy: dropRecord };
+    this.#lifecycle = {
+      regenerate: async (session) => {
+        if (await dropRecord(session)) {
+          // Two requests rotating one session: the one that ended the old record goes on with it, the
+          // other starts empty, so at most one new session comes of them (checklist #32), and a
+          // request racing a sign-out cannot carry the session past it.
+          session._startOver();
+          this.event({ type: 'revoked' });
+        }
+      },
+      destroy: async (session) => {
+        await dropRecord(session);
+      },
+    };
   }
 
   /** Run a store call; anything but a coded error or a caller bug becomes StoreUnavailable. */

@@ -170,13 +170,20 @@ export function fsStore(options: FsStoreOptions): FsStore {
     return (await readdir(join(usersDir, folder))).filter((name) => HEX64.test(name));
   }
 
-  /** Under the lock: remove the record unless it is live at `now`; true if a record file went. */
-  async function removeUnlessLive(hex: string, now: number): Promise<boolean> {
+  /**
+   * Under the lock: remove the record unless it is live at `now`. What went (`record` null for a
+   * corrupt file), or undefined when no record file went.
+   */
+  async function removeUnlessLive(
+    hex: string,
+    now: number,
+  ): Promise<{ record: StoredRecord | null } | undefined> {
     const record = await readRecord(hex);
-    if (live(record, now)) return false;
-    if ((await unlink(recordPath(hex)).then(() => true, ignore('ENOENT', 'ENOTDIR'))) !== true) return false;
+    if (live(record, now)) return undefined;
+    if ((await unlink(recordPath(hex)).then(() => true, ignore('ENOENT', 'ENOTDIR'))) !== true)
+      return undefined;
     if (record?.userId !== undefined) await removeMarker(userFolder(record.userId), hex);
-    return true;
+    return { record };
   }
 
   /** Under the lock: drop a marker unless it points at a live record of its own user. */
@@ -212,7 +219,7 @@ export function fsStore(options: FsStoreOptions): FsStore {
           scanned++;
           // Checked again under the lock: a record touched meanwhile is live, and stays (#53).
           if (live(await readRecord(hex), now)) continue;
-          if (await withLock(hex, () => removeUnlessLive(hex, now))) purged++;
+          if ((await withLock(hex, () => removeUnlessLive(hex, now))) !== undefined) purged++;
         } else if (entry.isFile() && /\.(tmp|stale)$/.test(entry.name)) {
           // Left by a crashed writer (an old one: a live writer renames its temp file within milliseconds).
           const path = join(sessionsDir, shard.name, entry.name);
@@ -298,8 +305,9 @@ export function fsStore(options: FsStoreOptions): FsStore {
     },
     async delete(storeKey) {
       const hex = keyToHex(storeKey);
-      if (hex !== null)
-        await guard(() => withLock(hex, () => removeUnlessLive(hex, Number.POSITIVE_INFINITY)));
+      if (hex === null) return false;
+      const gone = await guard(() => withLock(hex, () => removeUnlessLive(hex, Number.POSITIVE_INFINITY)));
+      return live(gone?.record ?? null);
     },
     async listByUser(userId) {
       if (!isUserId(userId)) return [];

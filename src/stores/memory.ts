@@ -101,7 +101,10 @@ export function memoryStore(options: MemoryStoreOptions = {}): SessionStore {
       return true;
     },
     async delete(storeKey) {
-      if (isStoreKey(storeKey)) records.delete(storeKey);
+      if (!isStoreKey(storeKey)) return false;
+      const record = records.get(storeKey);
+      records.delete(storeKey);
+      return live(record);
     },
     async listByUser(userId) {
       if (!isUserId(userId)) return [];

@@ -194,7 +194,13 @@ export function postgresStore(options: PostgresStoreOptions): PostgresStore {
       return rows.length === 1;
     },
     async delete(storeKey) {
-      if (isStoreKey(storeKey)) await query(`DELETE FROM ${t} WHERE key = $1`, [storeKey]);
+      if (!isStoreKey(storeKey)) return false;
+      // One statement deletes and answers: of two concurrent deletes, only one gets the row back.
+      const rows = await query(`DELETE FROM ${t} WHERE key = $1 RETURNING expires_at > $2 AS live`, [
+        storeKey,
+        now(),
+      ]);
+      return rows[0]?.live === true;
     },
     async listByUser(userId) {
       if (!isUserId(userId) || !storable(userId)) return [];

@@ -307,10 +307,12 @@ export function redisStore(options: RedisStoreOptions): SessionStore {
       return Number(await run(TOUCH, [recordKey(storeKey)], args)) === 1;
     },
     async delete(storeKey) {
-      if (!isStoreKey(storeKey)) return;
+      if (!isStoreKey(storeKey)) return false;
+      // GETDEL: of two concurrent deletes, only one gets the record back.
       const previous = decode(await io(() => driver.getDel(recordKey(storeKey))));
       // Unindex after deleting, never before: the index stays a superset.
       if (previous?.userId !== undefined) await unindex(previous.userId, [storeKey], []);
+      return previous !== null && previous.expiresAt > clock.now();
     },
     async listByUser(userId) {
       if (!isUserId(userId)) return [];

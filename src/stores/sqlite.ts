@@ -146,7 +146,9 @@ export function sqliteStore(options: SqliteStoreOptions): SqliteStore {
       'last_seen_at = ?, version = ?, label = ? WHERE key = ? AND version = ? AND expires_at > ?',
     exists: `SELECT 1 AS found FROM ${t} WHERE key = ? AND expires_at > ?`,
     touch: `UPDATE ${t} SET expires_at = ?, last_seen_at = ? WHERE key = ? AND expires_at > ?`,
-    delete: `DELETE FROM ${t} WHERE key = ?`,
+    // RETURNING (SQLite 3.35+) makes the delete and the answer one statement: of two concurrent
+    // deletes, only one sees the row.
+    delete: `DELETE FROM ${t} WHERE key = ? RETURNING expires_at`,
     list:
       `SELECT key, created_at, last_seen_at, expires_at, label FROM ${t} ` +
       'WHERE user_id = ? AND expires_at > ? ORDER BY created_at, key',
@@ -206,7 +208,11 @@ export function sqliteStore(options: SqliteStoreOptions): SqliteStore {
       return run((s) => changed(s.touch.run(expiresAt, lastSeenAt, storeKey, clock.now())) > 0);
     },
     async delete(storeKey) {
-      if (isStoreKey(storeKey)) await run((s) => s.delete.run(storeKey));
+      if (!isStoreKey(storeKey)) return false;
+      return run((s) => {
+        const row = s.delete.get(storeKey) as { expires_at?: unknown } | undefined;
+        return row !== undefined && Number(row.expires_at) > clock.now();
+      });
     },
     async listByUser(userId) {
       if (!isUserId(userId)) return [];

@@ -51,8 +51,13 @@ export interface SessionStore {
   update(storeKey: string, record: StoredRecord, expectedVersion: number): Promise<UpdateResult>;
   /** Move `expiresAt`/`lastSeenAt` of a live record, keeping its version; false (and no write) if absent or expired. */
   touch(storeKey: string, expiresAt: number, lastSeenAt: number): Promise<boolean>;
-  /** Remove the record. Deleting a missing key is a no-op. */
-  delete(storeKey: string): Promise<void>;
+  /**
+   * Remove the record. True when a live record was there; false when none was (absent, expired, or a
+   * malformed key): deleting a missing key is a no-op. Of concurrent deletes of one key, exactly one
+   * says true, so that of two requests rotating one session only one goes on with it (checklist #32).
+   * A store that answers nothing (written before this was asked) is taken as true.
+   */
+  delete(storeKey: string): Promise<boolean>;
   /** The user's live sessions, oldest first. */
   listByUser(userId: string): Promise<StoredMeta[]>;
   /** Delete every record of the user except `exceptStoreKey`; returns how many were deleted. */

@@ -138,17 +138,35 @@ export function describeStoreConformance(
     );
 
     it(
-      'delete is idempotent, and nothing revives a deleted record (checklist #30, #31)',
+      'delete is idempotent, says whether a live record went, and nothing revives it (checklist #30, #31)',
       withStore(async (store, clock) => {
         const key = newStoreKey();
         await store.create(key, record(clock));
-        await store.delete(key);
-        await store.delete(key);
-        await store.delete(newStoreKey());
+        assert.equal(await store.delete(key), true, 'a live record was there');
+        assert.equal(await store.delete(key), false, 'a second delete finds nothing');
+        assert.equal(await store.delete(newStoreKey()), false, 'an unknown key');
         assert.equal(await store.get(key), null);
         assert.equal(await store.update(key, record(clock, { version: 2 }), 1), 'missing');
         assert.equal(await store.touch(key, clock.now() + HOUR, clock.now()), false);
         assert.equal(await store.get(key), null);
+      }),
+    );
+
+    it(
+      'of concurrent deletes of one record exactly one says it went; an expired one is no live record (checklist #32)',
+      withStore(async (store, clock) => {
+        const key = newStoreKey();
+        await store.create(key, record(clock, { userId: 'u1' }));
+        const results = await Promise.all(Array.from({ length: 10 }, () => store.delete(key)));
+        assert.equal(results.filter((r) => r === true).length, 1, JSON.stringify(results));
+        assert.equal(results.filter((r) => r === false).length, 9);
+        assert.deepEqual(await store.listByUser('u1'), []);
+        const old = newStoreKey();
+        await store.create(old, record(clock, { expiresAt: clock.now() + 1000 }));
+        clock.advance(1000);
+        assert.equal(await store.delete(old), false, 'expired: not live');
+        clock.set(clock.now() - 1000);
+        assert.equal(await store.get(old), null, 'but it went all the same');
       }),
     );
 
@@ -305,7 +323,7 @@ export function describeStoreConformance(
         ];
         for (const bad of hostile) {
           assert.equal(await store.get(bad as string), null, `get(${JSON.stringify(bad)})`);
-          await store.delete(bad as string);
+          assert.equal(await store.delete(bad as string), false, `delete(${JSON.stringify(bad)})`);
           await assert.rejects(async () => store.create(bad as string, record(clock)), TypeError);
           await assert.rejects(
             async () => store.update(bad as string, record(clock, { version: 2 }), 1),
