@@ -65,10 +65,13 @@ export class CookieCache {
     return { state, backing: { token, storeKey, version: payload.version } };
   }
 
-  /** The Set-Cookie line of a fresh snapshot, or undefined when it would not fit one cookie. */
-  line(backing: StoreBacking, state: SessionState, now: number): string | undefined {
+  /**
+   * The Set-Cookie line of a fresh snapshot, or undefined when it would not fit one cookie. `dataJson`:
+   * the data's JSON, when the caller has it.
+   */
+  line(backing: StoreBacking, state: SessionState, now: number, dataJson?: string): string | undefined {
     const extra = { a: state.lastActiveAt, t: now };
-    const payload = encodeStorePayload(state, backing.version, extra);
+    const payload = encodeStorePayload(state, backing.version, extra, dataJson);
     const sealed = sealValue(this.#keyring, 'cache', backing.storeKey, payload);
     const endsAt = Math.min(now + this.#maxAge, expiresAt(state, this.#policy));
     try {

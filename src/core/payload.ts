@@ -158,13 +158,15 @@ export function storeSessionState(payload: StorePayload, lastActiveAt: number): 
   };
 }
 
+/** `dataJson`: the data's JSON when the caller has made it already (a commit's change test). */
 export function encodeStorePayload(
   state: SessionState,
   version: number,
   extra?: Record<string, number>,
+  dataJson = JSON.stringify(state.data),
 ): string {
   const head = `{"v":1,"n":${json(version)},"c":${json(state.createdAt)},"x":${json(state.absoluteDeadline)}`;
-  return payloadText(head, state, JSON.stringify(state.data), extra);
+  return payloadText(head, state, dataJson, extra);
 }
 
 /** Decode an authenticated store payload; `extra` names further integer fields that must be present. */

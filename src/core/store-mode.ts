@@ -34,6 +34,9 @@ export function storeKeyOf(token: string): string {
 
 const CREATE_ATTEMPTS = 3;
 
+/** What a write sent (its Set-Cookie lines) and the data's JSON it wrote, for the next baseline. */
+type Written = { lines: string[]; dataJson: string | undefined };
+
 type Loaded = {
   state: SessionState;
   backing: StoreBacking;
@@ -230,21 +233,25 @@ export class StoreSessions<T extends SessionData> extends BaseSessions implement
       const lines = this.#emit(clear ? this.#deletions() : [], impl);
       return destroyed ? this.signedOut(lines) : lines;
     }
-    if (impl._backing === undefined) return this.#emit(await this.#create(impl, now), impl);
-    return this.#emit(await this.#save(impl, impl._backing, now), impl);
+    const written =
+      impl._backing === undefined
+        ? await this.#create(impl, now)
+        : await this.#save(impl, impl._backing, now);
+    return this.#emit(written.lines, impl, written.dataJson);
   }
 
   /** A new record under a new token: insert-if-absent, a fresh token on collision (checklist #4). */
-  async #create(impl: SessionImpl<T>, now: number): Promise<string[]> {
+  async #create(impl: SessionImpl<T>, now: number): Promise<Written> {
     if (impl.isNew && !impl._regenerated) this.event({ type: 'created' });
     if (impl._regenerated) this.event({ type: 'regenerated' });
     impl._state.lastActiveAt = Math.max(now, impl._state.createdAt);
     // Worked out here, not per request: only a new record keeps a label.
     const label = impl._label ?? deviceLabel(impl._userAgent);
+    const dataJson = JSON.stringify(impl._state.data);
     for (let attempt = 0; attempt < CREATE_ATTEMPTS; attempt++) {
       const token = newToken();
       const backing: StoreBacking = { token, storeKey: storeKeyOf(token), version: 1, label };
-      const record = this.#record(impl._state, backing);
+      const record = this.#record(impl._state, backing, dataJson);
       if (await this.#call(() => this.#store.create(backing.storeKey, record))) {
         impl._backing = backing;
         if (impl._state.userId !== undefined && this.#maxPerUser !== undefined) {
@@ -253,9 +260,11 @@ export class StoreSessions<T extends SessionData> extends BaseSessions implement
         const endsAt = expiresAt(impl._state, this.policy);
         const lines = [serializeSetCookie(this.cookieName, token, this.attributesUntil(endsAt, now))];
         if (this.#cache) {
-          lines.push(this.#cache.line(backing, impl._state, now) ?? this.deletion(this.#cache.name));
+          lines.push(
+            this.#cache.line(backing, impl._state, now, dataJson) ?? this.deletion(this.#cache.name),
+          );
         }
-        return lines;
+        return { lines, dataJson };
       }
     }
     throw new ConflictError('could not create a session: every new token collided (is the CSPRNG broken?)');
@@ -285,20 +294,23 @@ export class StoreSessions<T extends SessionData> extends BaseSessions implement
    * Save a loaded session: compare-and-set on version; on conflict reload, re-apply this request's
    * changed and deleted keys, retry (bounded). A record deleted meanwhile stays deleted (checklist #31).
    */
-  async #save(impl: SessionImpl<T>, backing: StoreBacking, now: number): Promise<string[]> {
-    const changed = impl._forceWrite || impl._changed();
+  async #save(impl: SessionImpl<T>, backing: StoreBacking, now: number): Promise<Written> {
+    // The data's JSON, made once: for the change test, the sealed record, the cache and the baseline.
+    let dataJson = JSON.stringify(impl._state.data);
+    const changed = impl._forceWrite || impl._changed(dataJson);
     const touchDue = now - impl._state.lastActiveAt >= this.policy.touchAfter;
     const fromCache = impl._fromCache;
     if (!changed && !touchDue) {
       // Unmodified: nothing to write. A store read refreshes the cookie cache, if on.
-      if (fromCache || this.#cache === undefined) return [];
-      const cache = this.#cache.line(backing, impl._state, now);
-      return cache ? [cache] : [];
+      if (fromCache || this.#cache === undefined) return { lines: [], dataJson };
+      const cache = this.#cache.line(backing, impl._state, now, dataJson);
+      return { lines: cache ? [cache] : [], dataJson };
     }
     impl._state.lastActiveAt = Math.max(now, impl._state.lastActiveAt, impl._state.createdAt);
     if (changed) {
-      const saved = await this.#compareAndSet(impl, backing);
-      if (!saved) return this.#gone(impl);
+      const saved = await this.#compareAndSet(impl, backing, dataJson);
+      if (saved === undefined) return this.#gone(impl);
+      dataJson = saved;
     } else {
       const endsAt = expiresAt(impl._state, this.policy);
       const touched = await this.#call(() =>
@@ -312,24 +324,30 @@ export class StoreSessions<T extends SessionData> extends BaseSessions implement
       const endsAt = expiresAt(impl._state, this.policy);
       lines.push(serializeSetCookie(this.cookieName, backing.token, this.attributesUntil(endsAt, now)));
     }
-    const cache = this.#cache?.line(backing, impl._state, now);
+    const cache = this.#cache?.line(backing, impl._state, now, dataJson);
     if (cache) lines.push(cache);
-    return lines;
+    return { lines, dataJson };
   }
 
-  async #compareAndSet(impl: SessionImpl<T>, backing: StoreBacking): Promise<boolean> {
+  /** The data's JSON as written, or undefined when the record was gone (never re-created). */
+  async #compareAndSet(
+    impl: SessionImpl<T>,
+    backing: StoreBacking,
+    dataJson: string,
+  ): Promise<string | undefined> {
+    let json = dataJson;
     // This request's changes, worked out at the first conflict (rare), before the state is merged.
     let changes: ReturnType<SessionImpl<T>['_changes']> | undefined;
     for (let attempt = 0; ; attempt++) {
       const next: StoreBacking = { ...backing, version: backing.version + 1 };
       const result = await this.#call(() =>
-        this.#store.update(backing.storeKey, this.#record(impl._state, next), backing.version),
+        this.#store.update(backing.storeKey, this.#record(impl._state, next, json), backing.version),
       );
       if (result === 'ok') {
         backing.version = next.version;
-        return true;
+        return json;
       }
-      if (result === 'missing') return false;
+      if (result === 'missing') return undefined;
       if (attempt >= this.#maxRetries) {
         throw new ConflictError(`session write conflicted ${attempt + 1} times; giving up`);
       }
@@ -339,7 +357,7 @@ export class StoreSessions<T extends SessionData> extends BaseSessions implement
       await new Promise((resolve) => setTimeout(resolve, randomInt(0, Math.min(2 ** attempt, 50) + 1)));
       const fresh = await this.#call(() => this.#store.get(backing.storeKey));
       const opened = fresh ? this.#openRecord(backing.storeKey, fresh) : undefined;
-      if (!fresh || !opened) return false;
+      if (!fresh || !opened) return undefined;
       const merged = opened.state;
       const data = merged.data;
       for (const [key, value] of changes.data) data[key] = value;
@@ -350,19 +368,21 @@ export class StoreSessions<T extends SessionData> extends BaseSessions implement
       if (changes.csrfSecretChanged) merged.csrfSecret = impl._state.csrfSecret;
       merged.lastActiveAt = impl._state.lastActiveAt;
       impl._state = merged;
+      json = JSON.stringify(merged.data);
       backing.version = fresh.version;
     }
   }
 
   /** The record vanished under us (logout, revocation, expiry): it stays gone and nothing is sent. */
-  #gone(impl: SessionImpl<T>): string[] {
+  #gone(impl: SessionImpl<T>): Written {
     impl._backing = undefined;
-    return [];
+    return { lines: [], dataJson: undefined };
   }
 
-  #record(state: SessionState, backing: StoreBacking): StoredRecord {
+  #record(state: SessionState, backing: StoreBacking, dataJson?: string): StoredRecord {
+    const payload = encodeStorePayload(state, backing.version, undefined, dataJson);
     return {
-      sealed: sealValue(this.keyring, 'store', backing.storeKey, encodeStorePayload(state, backing.version)),
+      sealed: sealValue(this.keyring, 'store', backing.storeKey, payload),
       userId: state.userId,
       createdAt: state.createdAt,
       lastSeenAt: state.lastActiveAt,
@@ -380,8 +400,8 @@ export class StoreSessions<T extends SessionData> extends BaseSessions implement
   }
 
   /** What was committed becomes the baseline; the session is live afterwards iff a record backs it. */
-  #emit(setCookie: string[], impl: SessionImpl<T>): string[] {
-    impl._committed(impl._backing !== undefined);
+  #emit(setCookie: string[], impl: SessionImpl<T>, dataJson?: string): string[] {
+    impl._committed(impl._backing !== undefined, dataJson);
     if (setCookie.length === 0 || !this.mayEmit(impl)) return [];
     return setCookie;
   }
