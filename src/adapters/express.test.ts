@@ -458,6 +458,8 @@ describe('latchkey/express userId option: Passport users under the user index an
   /** An app that keeps its user in req.session.user, with and without regenerating around it. */
   function ownFieldApp(options: ExpressSessionOptions) {
     const middleware = session({ keys, development: true, userId: (data) => data.user, ...options });
+    /** What /privilege awaits between loading the session and regenerating it (a test sets it). */
+    const hooks: { beforeRegenerate?: () => Promise<unknown> } = {};
     const app = express();
     app.use(middleware);
     app.post('/cart', (req, res) => {
@@ -470,6 +472,7 @@ describe('latchkey/express userId option: Passport users under the user index an
     });
     app.post('/privilege', async (req, res) => {
       const user = req.session.user; // a privilege change: regenerate, copy the user back
+      await hooks.beforeRegenerate?.();
       await req.session.regenerate();
       req.session.user = user;
       res.end();
@@ -481,7 +484,62 @@ describe('latchkey/express userId option: Passport users under the user index an
         absoluteDeadline: req.session.latchkey.absoluteDeadline,
       });
     });
-    return { app, sessions: middleware.sessions };
+    return { app, sessions: middleware.sessions, hooks };
+  }
+
+  // The race losers below once came back signed in afresh (a new authenticatedAt and absolute deadline):
+  // the user put back into req.session was taken for a new sign-in.
+  const racingModes: Array<[string, (clock: ReturnType<typeof createFakeClock>) => ExpressSessionOptions]> = [
+    ['store mode', (clock) => ({ clock, store: memoryStore({ clock }) })],
+    ['cookie mode with revocation', (clock) => ({ clock, revocation: memoryStore({ clock }) })],
+  ];
+  for (const [mode, options] of racingModes) {
+    test(`${mode}: of two parallel privilege changes of one session, one goes through and the other sends no cookie (checklist #32)`, async () => {
+      const clock = createFakeClock();
+      const { app, sessions, hooks } = ownFieldApp(options(clock));
+      const client = await serve(app);
+      await client.call('/signin-bare', 'POST');
+      const before = await (await client.call('/me')).json();
+      clock.advance('10m');
+      let arrived = 0;
+      let bothLoaded!: () => void;
+      const gate = new Promise<void>((resolve) => {
+        bothLoaded = resolve;
+      });
+      hooks.beforeRegenerate = () => {
+        if (++arrived === 2) bothLoaded();
+        return gate;
+      };
+      const [a, b] = await Promise.all([
+        client.call('/privilege', 'POST'),
+        client.call('/privilege', 'POST'),
+      ]);
+      const issued = [a, b].map((r) => r.headers.getSetCookie().filter((l) => l.startsWith('lk=')));
+      assert.deepEqual(
+        issued.map((lines) => lines.length).sort(),
+        [0, 1],
+        'one new cookie, from one response',
+      );
+      const winner = issued.flat()[0]!.split(';')[0]!;
+      const me = await (await fetch(`${apps.at(-1)!.url}/me`, { headers: { cookie: winner } })).json();
+      assert.deepEqual(me, before, 'the one that went through keeps the sign-in time and deadline');
+      if (mode === 'store mode') assert.equal((await sessions.listUserSessions('7')).length, 1, 'no orphan');
+    });
+
+    test(`${mode}: a sign-out everywhere that lands before the privilege change's regenerate leaves it signed out`, async () => {
+      const clock = createFakeClock();
+      const { app, sessions, hooks } = ownFieldApp(options(clock));
+      const client = await serve(app);
+      await client.call('/signin-bare', 'POST');
+      clock.advance('10m');
+      hooks.beforeRegenerate = () => sessions.revokeUserSessions('7');
+      const response = await client.call('/privilege', 'POST');
+      assert.deepEqual(
+        response.headers.getSetCookie().filter((l) => l.startsWith('lk=') && !l.includes('Max-Age=0')),
+        [],
+      );
+      assert.equal((await (await client.call('/me')).json()).user, null);
+    });
   }
 
   test('a user put back after a privilege-change regenerate keeps its sign-in time and deadline', async () => {

@@ -56,7 +56,7 @@ export class CookieSessions<T extends SessionData> extends BaseSessions implemen
           if (await endSession(session)) {
             // Signed out (or everywhere) since this request loaded it: the new value carries nothing
             // of it, or a stolen cookie's request could outlive the sign-out by regenerating.
-            session._startOver();
+            session._endedElsewhere();
           }
           const state = session._state;
           state.sessionId = newToken();
@@ -204,6 +204,8 @@ export class CookieSessions<T extends SessionData> extends BaseSessions implemen
   commitNow(session: Session<T>): string[] {
     const impl = asImpl(session);
     const now = this.clock.now();
+    // Revoked while this request was under way, then regenerated: nothing of it is sent (checklist #32).
+    if (impl._ended && !impl._destroyed) return this.#emit([], impl, false);
     if (impl._isEmpty()) {
       // Nothing to keep. Clear the cookie after a logout, an expired session, or a session emptied on
       // this request; a junk cookie is left alone (no writes for anonymous requests, checklist #35).

@@ -109,6 +109,12 @@ export class SessionImpl<T extends SessionData = Record<string, unknown>> implem
   /** @internal */ _forceWrite = false;
   /** @internal */ _destroyed = false;
   /** @internal */ _regenerated = false;
+  /**
+   * @internal A regenerate() or login() found the session ended elsewhere meanwhile (rotated by a
+   * parallel request, signed out, revoked): this request's changes are dropped at commit, and it sends
+   * no cookie (checklist #32).
+   */
+  _ended = false;
   /** @internal Set once the response headers are out: later changes could not be sent. */
   _locked = false;
   /** @internal Store mode: the record behind this session, if any. */
@@ -261,7 +267,9 @@ export class SessionImpl<T extends SessionData = Record<string, unknown>> implem
 
   async regenerate(): Promise<void> {
     this.#assertOpen();
+    if (this._ended) return;
     await this.#lifecycle?.regenerate(this);
+    if (this._ended) return;
     this._forceWrite = true;
     this._regenerated = true;
   }
@@ -269,7 +277,9 @@ export class SessionImpl<T extends SessionData = Record<string, unknown>> implem
   async login(userId: string): Promise<void> {
     this.#assertOpen();
     checkUserId(userId, 'login(userId)');
+    if (this._ended) return;
     await this.#lifecycle?.regenerate(this);
+    if (this._ended) return;
     const now = this.#clock.now();
     this._state.userId = userId;
     // A new CSRF secret with the new identity: a token rendered before sign-in is no use after it.
@@ -335,6 +345,16 @@ export class SessionImpl<T extends SessionData = Record<string, unknown>> implem
   _startOver(): void {
     const { userId, createdAt, absoluteDeadline, authTime } = this._state;
     this.#before = userId === undefined ? undefined : { userId, createdAt, absoluteDeadline, authTime };
+    this._state = emptyState(this.#clock.now(), this.#absoluteTimeout);
+  }
+
+  /**
+   * @internal For the modes' regenerate hook: the session ended elsewhere while this request was under
+   * way. Nothing of it stays, not even for _restoreUser, and the request's commit writes nothing.
+   */
+  _endedElsewhere(): void {
+    this._ended = true;
+    this.#before = undefined;
     this._state = emptyState(this.#clock.now(), this.#absoluteTimeout);
   }
 

@@ -83,10 +83,11 @@ export class StoreSessions<T extends SessionData> extends BaseSessions implement
     this.#lifecycle = {
       regenerate: async (session) => {
         if (await dropRecord(session)) {
-          // Two requests rotating one session: the one that ended the old record goes on with it, the
-          // other starts empty, so at most one new session comes of them (checklist #32), and a
-          // request racing a sign-out cannot carry the session past it.
-          session._startOver();
+          // Two requests rotating one session: the one that ended the old record goes on with it; the
+          // other's changes are dropped and it sends no cookie, so at most one new session comes of
+          // them and no orphan record (checklist #32), and a request racing a sign-out cannot carry
+          // the session past it.
+          session._endedElsewhere();
           this.event({ type: 'revoked' });
         }
       },
@@ -218,6 +219,8 @@ export class StoreSessions<T extends SessionData> extends BaseSessions implement
   async commit(session: Session<T>): Promise<string[]> {
     const impl = asImpl(session);
     const now = this.clock.now();
+    // Ended elsewhere while this request was under way (a parallel rotation won): nothing to write.
+    if (impl._ended && !impl._destroyed) return this.#emit([], impl);
     if (impl._isEmpty()) {
       // Nothing to keep. Clear the cookie after a logout, an expired session, or a session emptied on
       // this request; junk and unknown tokens are left alone (no writes for anonymous requests, #35).

@@ -195,12 +195,11 @@ export function postgresStore(options: PostgresStoreOptions): PostgresStore {
     },
     async delete(storeKey) {
       if (!isStoreKey(storeKey)) return false;
-      // One statement deletes and answers: of two concurrent deletes, only one gets the row back.
-      const rows = await query(`DELETE FROM ${t} WHERE key = $1 RETURNING expires_at > $2 AS live`, [
-        storeKey,
-        now(),
-      ]);
-      return rows[0]?.live === true;
+      // One statement deletes and answers: of two concurrent deletes, only one gets the row back. The
+      // time is compared here, as every read here does, so a client's own type parsers cannot mislead it.
+      const rows = await query(`DELETE FROM ${t} WHERE key = $1 RETURNING expires_at`, [storeKey]);
+      const expires = rows.length === 0 ? undefined : millis(rows[0]!.expires_at);
+      return typeof expires === 'number' && expires > now();
     },
     async listByUser(userId) {
       if (!isUserId(userId) || !storable(userId)) return [];
