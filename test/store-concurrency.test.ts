@@ -89,6 +89,7 @@ for (const [name, makeStore, options] of realStores) {
         loser.set('after', true);
         await loser.login('dave');
         assert.equal(loser.userId, undefined);
+        assert.equal(loser.isNew, true, 'the app can tell');
       }
       const responses = await Promise.all(loaded.map((s) => sessions.commit(s)));
       const issued = responses.flat().filter((l) => l.startsWith(`${NAME}=`) && !l.includes('Max-Age=0'));

@@ -21,7 +21,11 @@ export type SessionData = object;
  * ```
  */
 export interface Session<T extends SessionData = Record<string, unknown>> {
-  /** True when no valid session came with the request (first visit, expired, tampered, logged out). */
+  /**
+   * True when no valid session came with the request (first visit, expired, tampered, logged out), or
+   * when a `regenerate()` or `login()` found it ended elsewhere meanwhile: then this request's changes
+   * are dropped (checklist #32).
+   */
   readonly isNew: boolean;
   /**
    * The session's data. You may change it in place (`session.data.cart.push(item)`): changes are found
@@ -189,7 +193,7 @@ export class SessionImpl<T extends SessionData = Record<string, unknown>> implem
   }
 
   get isNew(): boolean {
-    return this._origin !== 'loaded' || this._destroyed;
+    return this._origin !== 'loaded' || this._destroyed || this._ended;
   }
   get data(): Partial<T> {
     return this._state.data as unknown as Partial<T>;
