@@ -177,7 +177,9 @@ class FastifyCsrfRequest implements CsrfRequest {
     this.secure = request.protocol === 'https';
   }
   header(name: string): string | undefined {
-    const value = this.#request.headers[name];
+    const headers = this.#request.headers;
+    // HTTP/2 has no Host header: its :authority pseudo-header names the origin the request was sent to.
+    const value = headers[name] ?? (name === 'host' ? headers[':authority'] : undefined);
     return typeof value === 'string' ? value : undefined;
   }
 }

@@ -143,10 +143,7 @@ export async function verifyCsrf<T extends SessionData>(
   if (!csrf.needsCheck(request.method)) return undefined;
   const checked = fetchCsrfRequest(request, new URL(request.url));
   let formToken: string | undefined;
-  if (
-    checked.header(csrf.headerName) === undefined &&
-    FORM_TYPES.test(checked.header('content-type') ?? '')
-  ) {
+  if (!checked.header(csrf.headerName) && FORM_TYPES.test(checked.header('content-type') ?? '')) {
     try {
       const field = (await request.clone().formData()).get(csrf.fieldName);
       formToken = typeof field === 'string' ? field : undefined;

@@ -9,12 +9,14 @@
  * type Data = { visits: number };
  * const app = new Hono<SessionEnv<Data>>();
  * app.use(sessionMiddleware<Data>({ keys: process.env.LATCHKEY_KEYS }));
+ * // After sessionMiddleware and before the routes (Hono runs middleware in the order it is added):
+ * // c.get('csrfToken')() in forms, checked on unsafe methods.
+ * app.use(csrf());
  * app.get('/', (c) => {
  *   const session = c.get('session');
  *   session.set('visits', (session.get('visits') ?? 0) + 1);
  *   return c.json({ visits: session.get('visits') });
  * });
- * app.use(csrf()); // after sessionMiddleware: c.get('csrfToken')() in forms, checked on unsafe methods
  * ```
  */
 import type { Context, MiddlewareHandler } from 'hono';
@@ -164,7 +166,7 @@ export function csrf(protection: Csrf | CsrfOptions = {}): MiddlewareHandler<Csr
       const refused = checker.check(
         request,
         session,
-        request.header(checker.headerName) === undefined ? await formToken(c, checker.fieldName) : undefined,
+        !request.header(checker.headerName) ? await formToken(c, checker.fieldName) : undefined,
       );
       if (refused) return c.text(csrfForbiddenBody(refused), 403, { 'cache-control': 'no-store' });
     }

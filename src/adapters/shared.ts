@@ -133,7 +133,8 @@ export function csrfRequestOf(req: IncomingMessage, secure?: boolean): CsrfReque
   return {
     method: req.method ?? 'GET',
     header: (name) => {
-      const value = req.headers[name];
+      // HTTP/2 has no Host header: its :authority pseudo-header names the origin the request was sent to.
+      const value = req.headers[name] ?? (name === 'host' ? req.headers[':authority'] : undefined);
       return Array.isArray(value) ? value[0] : value;
     },
     secure:

@@ -1,6 +1,7 @@
 import { ConfigError, CookieError, SessionTooLarge } from '../errors.ts';
 import { isCookieValue, nameProblem } from './grammar.ts';
 import { MAX_CHUNKS_LIMIT } from './options.ts';
+import { overLimit, overLimitReason } from './parse.ts';
 
 /**
  * A sealed value too large for one cookie spans `name`, `name.1`, … `name.(n-1)`; the first cookie's value
@@ -122,6 +123,8 @@ export function assembleCandidates(
 ): string[] {
   const cap = Number.isInteger(maxCandidates) && maxCandidates >= 0 ? maxCandidates : DEFAULT_MAX_CANDIDATES;
   const bases = readValues(name);
+  const limited = overLimitReason(bases);
+  if (limited !== undefined) return overLimit(limited);
   // Nearly every request: one value without a chunk header, which is the only candidate.
   if (bases.length === 1 && headerEnd(bases[0]!) === -1) return cap >= 1 ? [bases[0]!] : [];
   const partsRead = new Map<number, readonly string[]>();
@@ -151,7 +154,7 @@ export function assembleCandidates(
       plans.push({ first, count });
       total += product;
     }
-    if (total > cap) return [];
+    if (total > cap) return overLimit('ambiguous');
   }
 
   const candidates = new Set<string>();

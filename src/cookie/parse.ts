@@ -103,7 +103,9 @@ function scanPairs(
 export function readCookie(header: CookieHeader, name: string, limits?: ParseLimits): string[] {
   if (typeof name !== 'string' || !isToken(name)) return [];
   const joined = joinHeaders(header, limit(limits, 'maxHeaderBytes'));
-  if (joined === undefined) return [];
+  if (joined === undefined) {
+    return overLimit(typeof header === 'string' || Array.isArray(header) ? 'oversized' : undefined);
+  }
   const maxValueBytes = limit(limits, 'maxValueBytes');
   const maxMatches = limit(limits, 'maxMatches');
   const values: string[] = [];
@@ -121,7 +123,27 @@ export function readCookie(header: CookieHeader, name: string, limits?: ParseLim
       else values.push(value);
     },
   );
-  return complete && !tooMany ? values : [];
+  return complete && !tooMany ? values : overLimit('ambiguous');
+}
+
+/** Why an empty answer of readCookie or assembleCandidates came from a limit (checklist #17, #62). */
+export type OverLimit = 'ambiguous' | 'oversized';
+const overLimits = new WeakMap<readonly string[], OverLimit>();
+
+/** An empty answer, marked with the limit it came from (none: just empty). */
+export function overLimit(reason: OverLimit | undefined): string[] {
+  const empty: string[] = [];
+  if (reason !== undefined) overLimits.set(empty, reason);
+  return empty;
+}
+
+/**
+ * Why `values` (what readCookie or assembleCandidates returned) is empty when a limit emptied it: too
+ * many values or pairs (`ambiguous`: a cookie tosser may be hiding the real one) or a header over
+ * `maxHeaderBytes` (`oversized`); undefined otherwise. For the anomaly event of checklist #17.
+ */
+export function overLimitReason(values: readonly string[]): OverLimit | undefined {
+  return values.length === 0 ? overLimits.get(values) : undefined;
 }
 
 /** jshttp/cookie v2 `decode`: percent-decode when there is a '%', keep the raw text when that throws. */

@@ -1,7 +1,7 @@
 import { MAX_COOKIE_LINE_BYTES } from '../cookie/chunk.ts';
 import type { ResolvedCookieOptions } from '../cookie/options.ts';
 import { MAX_COOKIE_AGE_SECONDS, resolveCookieOptions } from '../cookie/options.ts';
-import { type ParseLimits, readCookie } from '../cookie/parse.ts';
+import { overLimitReason, type ParseLimits, readCookie } from '../cookie/parse.ts';
 import type { SetCookieAttributes } from '../cookie/serialize.ts';
 import { attributesOf, serializeCookieDeletion, serializeSetCookie } from '../cookie/serialize.ts';
 import type { Keyring } from '../crypto/keyring.ts';
@@ -80,6 +80,17 @@ export abstract class BaseSessions {
       }
       return values;
     };
+  }
+
+  /**
+   * No session cookie to try: 'none', or 'invalid' with an anomaly event when a parse limit emptied
+   * the list (too many duplicates or pairs, or a header too large: checklist #17, #62).
+   */
+  protected overLimit(values: readonly string[]): 'none' | 'invalid' {
+    const reason = overLimitReason(values);
+    if (reason === undefined) return 'none';
+    this.event({ type: 'invalid', reason });
+    return 'invalid';
   }
 
   /** The length of `; Path=/; Secure; …` after `name=value`, for fitting chunks into 4096 bytes. */

@@ -130,7 +130,7 @@ export class CookieSessions<T extends SessionData> extends BaseSessions implemen
   ): Found {
     if (cookieHeader === undefined || cookieHeader.length === 0) return 'none';
     const candidates = assembleCandidates(this.cookieName, readCookie, this.cookie.maxChunks);
-    if (candidates.length === 0) return 'none';
+    if (candidates.length === 0) return this.overLimit(candidates);
 
     const opened = this.#openOne(candidates);
     if (opened.status === 'invalid') {

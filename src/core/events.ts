@@ -5,7 +5,11 @@
 export type SessionEvent =
   | {
       type: 'invalid';
-      /** Why the cookie was not accepted. `ambiguous`: more than one valid value was sent (checklist #17). */
+      /**
+       * Why the cookie was not accepted. `ambiguous`: more than one valid value was sent, or so many
+       * values or pairs that the real one could be hidden among them (checklist #17). `oversized`: the
+       * Cookie header, or the value, was over the parse limits (checklist #62).
+       */
       reason:
         | 'malformed'
         | 'tampered'

@@ -128,8 +128,9 @@ export class StoreSessions<T extends SessionData> extends BaseSessions implement
   async #find(
     readCookie: (name: string) => readonly string[],
   ): Promise<Loaded | 'none' | 'expired' | 'invalid'> {
-    const sent = [...new Set(readCookie(this.cookieName))];
-    if (sent.length === 0) return 'none';
+    const values = readCookie(this.cookieName);
+    if (values.length === 0) return this.overLimit(values);
+    const sent = [...new Set(values)];
     // Only well-formed tokens (32 CSPRNG bytes in base64url) reach the store (DESIGN.md §3, checklist #6).
     const tokens = sent.filter(isTokenText);
     if (tokens.length === 0) {

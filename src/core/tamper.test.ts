@@ -3,6 +3,7 @@ import { describe, test } from 'node:test';
 import fc from 'fast-check';
 import { generateKeyLine, parseKeyring } from '../crypto/keyring.ts';
 import { sealValue } from '../crypto/seal.ts';
+import { memoryStore } from '../stores/memory.ts';
 import { createFakeClock } from '../testing/fake-clock.ts';
 import { createSessions, type SessionEvent } from './index.ts';
 
@@ -23,6 +24,13 @@ function make(keys: string, name = NAME) {
 }
 
 /** A valid sealed cookie value carrying ~200 bytes of data. */
+/** A store-mode session with something in it, ready to commit. */
+async function withData(sessions: ReturnType<typeof createSessions<Record<string, unknown>>>) {
+  const session = await sessions.load(undefined);
+  session.set('n', 1);
+  return session;
+}
+
 async function issue(keys = K1, name = NAME): Promise<string> {
   const { sessions } = make(keys, name);
   const session = await sessions.load(undefined);
@@ -191,6 +199,40 @@ describe('sealed cookie tampering', () => {
       assert.equal(tossed.isNew, true, 'two different valid values: neither is trusted');
       const last = events.at(-1);
       assert.equal(last?.type === 'invalid' && last.reason, 'ambiguous');
+    }
+  });
+
+  test('checklist #17, #62: a cookie hidden past the parse limits is anonymous, with an anomaly event, in both modes', async () => {
+    const good = await issue();
+    const { sessions, events } = make(K1);
+    const store = createSessions<Record<string, unknown>>({
+      keys: K1,
+      store: memoryStore(),
+      onEvent: (e) => events.push(e),
+    });
+    const token = (await store.commit(await withData(store)))[0]!.split(';')[0]!;
+    const junk = (n: number, name: string) => Array.from({ length: n }, (_, i) => `${name}=j${i}`).join('; ');
+    for (const [manager, cookie] of [
+      [sessions, `${NAME}=${good}`],
+      [store, token],
+    ] as const) {
+      for (const [header, reason] of [
+        [`${cookie}; ${junk(8, NAME)}`, 'ambiguous'], // too many values of the session cookie
+        [`${cookie}; ${junk(300, 'x')}`, 'ambiguous'], // too many pairs
+        [`${cookie}; x=${'a'.repeat(40_000)}`, 'oversized'], // a header over 32 KB
+      ] as const) {
+        events.length = 0;
+        const session = await manager.load({ headers: { cookie: header } });
+        assert.equal(session.isNew, true, reason);
+        assert.deepEqual(
+          events.map((e) => e.type === 'invalid' && e.reason),
+          [reason],
+          `${manager.mode}: ${header.slice(0, 60)}`,
+        );
+      }
+      events.length = 0;
+      assert.equal((await manager.load({ headers: { cookie: `${cookie}; ${junk(7, NAME)}` } })).isNew, false);
+      assert.deepEqual(events, [], 'within the limits: the valid one is found, quietly');
     }
   });
 

@@ -6,7 +6,7 @@ import { createSessions, type Sessions } from '../core/sessions.ts';
 import { generateKeyLine } from '../crypto/keyring.ts';
 import { LatchkeyError } from '../errors.ts';
 import { memoryStore } from '../stores/memory.ts';
-import { type CsrfRequest, createCsrf, csrfForbiddenBody } from './index.ts';
+import { type CsrfOptions, type CsrfRequest, createCsrf, csrfForbiddenBody } from './index.ts';
 
 const keys = generateKeyLine('k1');
 
@@ -68,6 +68,14 @@ describe('latchkey/csrf: tokens (checklist #59)', () => {
     assert.equal(reason(mine, { 'x-csrf-token': 'bad' }, token), 'token-invalid', 'the header wins');
   });
 
+  test('an empty token header does not hide the form field’s token', async () => {
+    const csrf = createCsrf();
+    const session = await createSessions({ keys }).load(undefined);
+    const token = csrf.token(session);
+    assert.equal(csrf.check(post({ ...ownOrigin, 'x-csrf-token': '' }), session, token), undefined);
+    assert.equal(csrf.check(post({ ...ownOrigin, 'x-csrf-token': '' }), session)?.reason, 'token-missing');
+  });
+
   test('GET, HEAD, OPTIONS and TRACE are not checked; every other method is', async () => {
     const session = await createSessions({ keys }).load(undefined);
     for (const method of ['GET', 'head', 'OPTIONS', 'TRACE']) {
@@ -121,6 +129,11 @@ describe('latchkey/csrf: origin (checklist #59: a cross-site POST with a valid c
     assert.equal(check({ origin: 'https://app.test.evil.test' }), 'cross-origin');
     assert.equal(check({ origin: 'https://sub.app.test' }), 'cross-origin');
     assert.equal(check({ origin: 'null' }), 'cross-origin');
+    for (const site of ['cross-site', 'same-site', 'none']) {
+      assert.equal(check({ origin: 'null', 'sec-fetch-site': site }), 'cross-origin', `null and ${site}`);
+    }
+    // What Chromium sends for a same-origin form under `Referrer-Policy: no-referrer` (helmet's default).
+    assert.equal(check({ origin: 'null', 'sec-fetch-site': 'same-origin' }), undefined);
     assert.equal(check({ origin: 'http://app.test' }, 'https'), 'cross-origin', 'http page posting to https');
     assert.equal(check({ origin: 'https://app.test:8443' }), 'cross-origin');
     assert.equal(check({ origin: 'https://app.test' }), undefined);
@@ -201,8 +214,13 @@ describe('latchkey/csrf: origin (checklist #59: a cross-site POST with a valid c
       { allowedOrigins: ['https://a.test/'] },
       { headerName: 'X Token' },
       { fieldName: '' },
+      { allowedOrigins: 'https://a.test' }, // a string, not a list: once a bare TypeError
     ]) {
-      assert.throws(() => createCsrf(options), { code: 'ERR_LATCHKEY_CONFIG' }, JSON.stringify(options));
+      assert.throws(
+        () => createCsrf(options as CsrfOptions),
+        { code: 'ERR_LATCHKEY_CONFIG' },
+        JSON.stringify(options),
+      );
     }
   });
 });

@@ -137,6 +137,9 @@ function nearestValue(value: string | undefined): string | undefined {
 export function createCsrf(options: CsrfOptions = {}): Csrf {
   if (options === null || typeof options !== 'object')
     throw new ConfigError('csrf options must be an object');
+  if (options.allowedOrigins !== undefined && !Array.isArray(options.allowedOrigins)) {
+    throw new ConfigError("allowedOrigins must be an array of origins, e.g. ['https://app.example.com']");
+  }
   const allowed = new Set((options.allowedOrigins ?? []).map(checkOrigin));
   const fieldName = checkName(options.fieldName, '_csrf', FIELD_NAME, 'fieldName');
   const headerName = checkName(options.headerName, 'x-csrf-token', HEADER_NAME, 'headerName');
@@ -165,8 +168,13 @@ export function createCsrf(options: CsrfOptions = {}): Csrf {
 
   function fromElsewhere(request: CsrfRequest): boolean {
     const origin = request.header('origin');
-    if (origin !== undefined) return !(allowed.has(origin) || sameOrigin(origin, request));
     const site = request.header('sec-fetch-site');
+    if (origin !== undefined) {
+      if (allowed.has(origin) || sameOrigin(origin, request)) return false;
+      // A same-origin form under `Referrer-Policy: no-referrer` sends `Origin: null`; the browser's own
+      // Sec-Fetch-Site (which a page cannot set) then says where it came from.
+      return !(origin === 'null' && site === 'same-origin');
+    }
     return site === 'cross-site' || (site === 'same-site' && !allowSameSite);
   }
 
@@ -187,7 +195,8 @@ export function createCsrf(options: CsrfOptions = {}): Csrf {
         return new CsrfError('cross-origin', 'the request came from another origin');
       }
       if (!requireToken) return undefined;
-      const submitted = request.header(headerName) ?? formToken;
+      // An empty header is no token: it must not hide the form's.
+      const submitted = request.header(headerName) || formToken;
       if (submitted === undefined || submitted === '') {
         return new CsrfError(
           'token-missing',
