@@ -11,6 +11,7 @@ import { after } from 'node:test';
 import Database from 'better-sqlite3';
 import pg from 'pg';
 import { createClient } from 'redis';
+import { type Clock, systemClock } from '../../src/core/clock.ts';
 import { fsStore } from '../../src/stores/fs.ts';
 import { memoryStore } from '../../src/stores/memory.ts';
 import { postgresStore } from '../../src/stores/postgres.ts';
@@ -32,19 +33,20 @@ function sqliteLoads(): boolean {
   }
 }
 
-export const realStores: Array<[string, () => Promise<SessionStore>, { skip?: string }?]> = [
-  ['memory', async () => memoryStore()],
+/** Each store's maker takes an optional clock, which the store then uses for expiry. */
+export const realStores: Array<[string, (clock?: Clock) => Promise<SessionStore>, { skip?: string }?]> = [
+  ['memory', async (clock = systemClock) => memoryStore({ clock })],
   [
     'fs',
-    async () => {
+    async (clock = systemClock) => {
       const dir = mkdtempSync(join(tmpdir(), 'latchkey-store-'));
       cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
-      return fsStore({ dir });
+      return fsStore({ dir, clock });
     },
   ],
   [
     'sqlite',
-    async () => {
+    async (clock = systemClock) => {
       const dir = mkdtempSync(join(tmpdir(), 'latchkey-store-'));
       const db = new Database(join(dir, 'sessions.db'));
       db.pragma('journal_mode = WAL');
@@ -52,29 +54,29 @@ export const realStores: Array<[string, () => Promise<SessionStore>, { skip?: st
         db.close();
         rmSync(dir, { recursive: true, force: true });
       });
-      return sqliteStore({ db });
+      return sqliteStore({ db, clock });
     },
     sqliteLoads() ? {} : { skip: 'better-sqlite3 is built for another Node ABI' },
   ],
   [
     'postgres',
-    async () => {
+    async (clock = systemClock) => {
       const pool = new pg.Pool({ host: '127.0.0.1', user: 'postgres', database: 'test', max: 10 });
       const table = `lk_test_${randomBytes(6).toString('hex')}`;
       cleanups.push(async () => {
         await pool.query(`DROP TABLE IF EXISTS "${table}"`);
         await pool.end();
       });
-      return postgresStore({ client: pool, table });
+      return postgresStore({ client: pool, table, clock });
     },
   ],
   [
     'redis',
-    async () => {
+    async (clock = systemClock) => {
       const client = createClient({ url: 'redis://127.0.0.1:6379' });
       await client.connect();
       cleanups.push(() => client.close());
-      return redisStore({ client, prefix: `lktest${randomBytes(4).toString('hex')}:` });
+      return redisStore({ client, prefix: `lktest${randomBytes(4).toString('hex')}:`, clock });
     },
   ],
 ];
