@@ -37,6 +37,17 @@ test('checklist #9: prefixes match case-insensitively, and only ASCII case folds
   assert.ok(prefixProblem('__Host-a', { secure: true, path: undefined, domain: undefined }));
 });
 
+test('checklist #9: __Http- and __Host-Http- also need HttpOnly (browsers drop such cookies without it)', () => {
+  const hostOk = { secure: true, path: '/', domain: undefined };
+  for (const name of ['__Http-a', '__HTTP-a', '__Host-Http-a', '__host-http-a']) {
+    assert.match(prefixProblem(name, { ...hostOk, httpOnly: false }) ?? '', /must be HttpOnly/, name);
+    assert.equal(prefixProblem(name, { ...hostOk, httpOnly: true }), undefined, name);
+  }
+  assert.match(prefixProblem('__Http-a', { ...hostOk, secure: false, httpOnly: true }) ?? '', /Secure/);
+  assert.match(prefixProblem('__Host-Http-a', { ...hostOk, path: '/x', httpOnly: true }) ?? '', /Path/);
+  assert.equal(prefixProblem('__Httpx-a', { ...hostOk, httpOnly: false }), undefined);
+});
+
 test('checklist #9: numeric last labels count as IP addresses (WHATWG "ends in a number")', () => {
   for (const domain of ['1.2.3.4', '127.1', '0x7f.1', 'example.0X1F', 'a.b.99'])
     assert.ok(domainProblem(domain), domain);

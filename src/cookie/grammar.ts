@@ -93,6 +93,8 @@ export interface PrefixContext {
   readonly secure: boolean;
   readonly path: string | undefined;
   readonly domain: string | undefined;
+  /** For the `__Http-` and `__Host-Http-` prefixes; unchecked when absent. */
+  readonly httpOnly?: boolean | undefined;
 }
 
 /** Lower-cases ASCII letters only, so no locale or Unicode rule can turn another name into a prefix. */
@@ -106,6 +108,12 @@ function asciiLower(text: string): string {
  */
 export function prefixProblem(name: string, context: PrefixContext): string | undefined {
   const head = asciiLower(name.slice(0, 9));
+  // rfc6265bis' __Http- and __Host-Http-: HttpOnly as well (browsers drop such a cookie without it).
+  const http = head.startsWith('__http-');
+  if ((http || asciiLower(name.slice(0, 12)) === '__host-http-') && context.httpOnly === false) {
+    return `a cookie named ${quote(name)} (${http ? '__Http-' : '__Host-Http-'} prefix) must be HttpOnly`;
+  }
+  if (http && !context.secure) return `a cookie named ${quote(name)} (__Http- prefix) must be Secure`;
   if (head.startsWith('__host-')) {
     if (!context.secure) return `a cookie named ${quote(name)} (__Host- prefix) must be Secure`;
     if (context.path !== '/') return `a cookie named ${quote(name)} (__Host- prefix) must have Path=/`;

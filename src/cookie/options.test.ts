@@ -188,3 +188,9 @@ test('checklist #9: unknown keys, priorities and non-boolean flags throw', () =>
   assert.equal(resolved.persistent, true);
   assert.equal(resolved.httpOnly, false);
 });
+
+test('checklist #9: a __Http- or __Host-Http- name with httpOnly: false is refused at configuration', () => {
+  refuses({ name: '__Http-lk', httpOnly: false }, production, /HttpOnly/);
+  refuses({ name: '__Host-Http-lk', httpOnly: false }, production, /HttpOnly/);
+  assert.equal(resolveCookieOptions({ name: '__Host-Http-lk' }, production).httpOnly, true);
+});

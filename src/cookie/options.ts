@@ -155,7 +155,7 @@ export function resolveCookieOptions(
   // RFC 6265bis §5.6.7: browsers reject SameSite=None without Secure; CHIPS: Partitioned needs Secure.
   if (sameSite === 'none' && !secure) fail("sameSite 'none' requires secure: true");
   if (partitioned && !secure) fail('partitioned: true requires secure: true');
-  const prefixIssue = prefixProblem(name, { secure, path, domain });
+  const prefixIssue = prefixProblem(name, { secure, path, domain, httpOnly });
   if (prefixIssue !== undefined) fail(prefixIssue);
 
   const priority = given.priority;

@@ -133,7 +133,7 @@ export function serializeSetCookie(name: string, value: string, attributes: SetC
     if (text === undefined) fail(name, `unknown priority ${quote(String(priority))}`);
     parts.push(`Priority=${text}`);
   }
-  const prefixIssue = prefixProblem(name, { secure, path, domain });
+  const prefixIssue = prefixProblem(name, { secure, path, domain, httpOnly });
   if (prefixIssue !== undefined) fail(name, prefixIssue);
   return parts.join('; ');
 }
