@@ -14,6 +14,7 @@
  * Use a maintained library (such as Latchkey) instead.
  */
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import { xaesKey } from 'latchkey/crypto';
 
 const IV_BYTES = 12;
 const TAG_BYTES = 16;
@@ -86,8 +87,8 @@ export function handwrittenSessions(key: Buffer, name = 'hw'): HandwrittenSessio
  * no size check, no change detection, no rotation beyond one key id).
  *
  * What it adds, each as Latchkey does it:
- * - XAES-256-GCM (DESIGN §2): a 24-byte random nonce and a per-nonce subkey from one AES-256-ECB call
- *   on a cipher kept for the key's life;
+ * - XAES-256-GCM (DESIGN §2) with a 24-byte random nonce, through Latchkey's public primitive
+ *   (`xaesKey` from latchkey/crypto), so this reference costs what that cipher costs;
  * - the ciphertext bound to the cookie's name by associated data;
  * - a versioned value with a key id (`v1.k1.…`), so keys can rotate;
  * - idle and absolute timeouts: both clocks sealed in the payload, checked on every load;
@@ -104,26 +105,8 @@ export function handwrittenMustsSessions(
   const prefix = `${name}=`;
   const version = 'v1.k1.';
   const aad = Buffer.from(`latchkey-bench|cookie|${name}`);
-  const ecb = createCipheriv('aes-256-ecb', key, null);
-  ecb.setAutoPadding(false);
-  // XAES-256-GCM's K1: L = AES_K(0^128), shifted left one bit, 0x87 folded in when L's top bit was set.
-  const l = ecb.update(Buffer.alloc(16));
-  const k1 = Buffer.alloc(16);
-  for (let i = 0; i < 15; i++) k1[i] = ((l[i]! << 1) | (l[i + 1]! >>> 7)) & 0xff;
-  k1[15] = ((l[15]! << 1) & 0xff) ^ (l[0]! & 0x80 ? 0x87 : 0);
-  const blocks = Buffer.alloc(32);
-  const subkey = (nonce: Uint8Array): Buffer => {
-    blocks[0] = k1[0]!;
-    blocks[1] = 0x01 ^ k1[1]!;
-    blocks[2] = 0x58 ^ k1[2]!;
-    blocks[3] = k1[3]!;
-    blocks[16] = k1[0]!;
-    blocks[17] = 0x02 ^ k1[1]!;
-    blocks[18] = 0x58 ^ k1[2]!;
-    blocks[19] = k1[3]!;
-    for (let i = 4; i < 16; i++) blocks[i] = blocks[i + 16] = nonce[i - 4]! ^ k1[i]!;
-    return ecb.update(blocks);
-  };
+  // Latchkey's public XAES-256-GCM primitive (latchkey/crypto): the cipher is the one part not written here.
+  const xaes = xaesKey(key);
 
   interface Sealed {
     c: number;
@@ -137,35 +120,22 @@ export function handwrittenMustsSessions(
     const bytes = Buffer.from(value.slice(version.length), 'base64url');
     if (bytes.length < 24 + TAG_BYTES) return undefined;
     try {
-      const nonce = bytes.subarray(0, 24);
-      const decipher = createDecipheriv('aes-256-gcm', subkey(nonce), nonce.subarray(12), {
-        authTagLength: TAG_BYTES,
-      });
-      decipher.setAuthTag(bytes.subarray(bytes.length - TAG_BYTES));
-      decipher.setAAD(aad);
-      const text =
-        decipher.update(bytes.subarray(24, bytes.length - TAG_BYTES), undefined, 'utf8') +
-        decipher.final('utf8');
-      const sealed = JSON.parse(text) as Sealed;
+      const plaintext = xaes.open(bytes.subarray(0, 24), bytes.subarray(24), aad);
+      const sealed = JSON.parse(Buffer.from(plaintext).toString('utf8')) as Sealed;
       const now = Date.now();
       if (now - sealed.a > idleMs || now - sealed.c > absoluteMs) return undefined;
       created.set(sealed.d, sealed.c);
       return sealed.d;
     } catch {
-      return undefined;
+      return undefined; // tampered, wrong key, not JSON: a new, empty session
     }
   };
 
   const seal = (data: HandwrittenData): string => {
     const now = Date.now();
     const nonce = randomBytes(24);
-    const cipher = createCipheriv('aes-256-gcm', subkey(nonce), nonce.subarray(12), {
-      authTagLength: TAG_BYTES,
-    });
-    cipher.setAAD(aad);
-    const body = cipher.update(JSON.stringify({ c: created.get(data) ?? now, a: now, d: data }), 'utf8');
-    const last = cipher.final();
-    return version + Buffer.concat([nonce, body, last, cipher.getAuthTag()]).toString('base64url');
+    const body = xaes.seal(nonce, JSON.stringify({ c: created.get(data) ?? now, a: now, d: data }), aad);
+    return version + Buffer.concat([nonce, body]).toString('base64url');
   };
 
   return {
