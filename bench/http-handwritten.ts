@@ -38,10 +38,27 @@ function cookieValue(header: string | undefined, prefix: string): string | undef
   return header.slice(start, end === -1 ? undefined : end);
 }
 
+/** The cookie `name` read and written with `open` and `seal`. */
+function sessionsOf(
+  name: string,
+  open: (value: string) => HandwrittenData | undefined,
+  seal: (data: HandwrittenData) => string,
+): HandwrittenSessions {
+  const prefix = `${name}=`;
+  return {
+    load(cookieHeader) {
+      const value = cookieValue(cookieHeader, prefix);
+      return (value === undefined ? undefined : open(value)) ?? {};
+    },
+    setCookie(data) {
+      return `${name}=${seal(data)}; Path=/; HttpOnly; SameSite=Lax`;
+    },
+  };
+}
+
 /** `key`: 32 random bytes (AES-256). `name`: the cookie's name. */
 export function handwrittenSessions(key: Buffer, name = 'hw'): HandwrittenSessions {
   if (key.length !== 32) throw new TypeError('the key must be 32 bytes');
-  const prefix = `${name}=`;
 
   const seal = (data: HandwrittenData): string => {
     const iv = randomBytes(IV_BYTES);
@@ -69,15 +86,7 @@ export function handwrittenSessions(key: Buffer, name = 'hw'): HandwrittenSessio
     }
   };
 
-  return {
-    load(cookieHeader) {
-      const value = cookieValue(cookieHeader, prefix);
-      return (value === undefined ? undefined : open(value)) ?? {};
-    },
-    setCookie(data) {
-      return `${name}=${seal(data)}; Path=/; HttpOnly; SameSite=Lax`;
-    },
-  };
+  return sessionsOf(name, open, seal);
 }
 
 /**
@@ -102,7 +111,6 @@ export function handwrittenMustsSessions(
   absoluteMs = 12 * 3_600_000,
 ): HandwrittenSessions {
   if (key.length !== 32) throw new TypeError('the key must be 32 bytes');
-  const prefix = `${name}=`;
   const version = 'v1.k1.';
   const aad = Buffer.from(`latchkey-bench|cookie|${name}`);
   // Latchkey's public XAES-256-GCM primitive (latchkey/crypto): the cipher is the one part not written here.
@@ -138,15 +146,7 @@ export function handwrittenMustsSessions(
     return version + Buffer.concat([nonce, body]).toString('base64url');
   };
 
-  return {
-    load(cookieHeader) {
-      const value = cookieValue(cookieHeader, prefix);
-      return (value === undefined ? undefined : open(value)) ?? {};
-    },
-    setCookie(data) {
-      return `${name}=${seal(data)}; Path=/; HttpOnly; SameSite=Lax`;
-    },
-  };
+  return sessionsOf(name, open, seal);
 }
 
 /** The headers {@link handwrittenMustsSessions} sends with every Set-Cookie (checklist #57). */

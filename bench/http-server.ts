@@ -25,7 +25,12 @@ import { sessionMiddleware as fetchSessionMiddleware } from 'latchkey/fetch';
 import type { SessionEnv } from 'latchkey/hono';
 import { sessionMiddleware as nodeSessionMiddleware, withSession } from 'latchkey/node';
 import { CONFIGS, type HttpConfig } from './http-configs.ts';
-import { handwrittenMustsSessions, handwrittenSessions, MUST_HEADERS } from './http-handwritten.ts';
+import {
+  type HandwrittenSessions,
+  handwrittenMustsSessions,
+  handwrittenSessions,
+  MUST_HEADERS,
+} from './http-handwritten.ts';
 
 type Data = { n: number };
 
@@ -158,31 +163,27 @@ function fetchBridge(fetch: (request: Request) => Response | Promise<Response>):
 
 type Server = { kind: 'listener'; listener: RequestListener } | { kind: 'fastify'; app: FastifyInstance };
 
+/** The node:http route with a hand-written cookie session; `extra` headers go with its Set-Cookie. */
+function handwrittenRoute(sessions: HandwrittenSessions, extra?: Record<string, string>): RequestListener {
+  return (req, res) => {
+    const data = sessions.load(req.headers.cookie);
+    const n = (typeof data.n === 'number' ? data.n : 0) + 1;
+    data.n = n;
+    json(res, n, sessions.setCookie(data), extra);
+  };
+}
+
 async function build(config: HttpConfig): Promise<Server> {
   const listener = (l: RequestListener): Server => ({ kind: 'listener', listener: l });
   switch (config.id) {
     case 'http':
       return listener((_req, res) => json(res, ++counter));
 
-    case 'handwritten': {
-      const hw = handwrittenSessions(randomBytes(32));
-      return listener((req, res) => {
-        const data = hw.load(req.headers.cookie);
-        const n = (typeof data.n === 'number' ? data.n : 0) + 1;
-        data.n = n;
-        json(res, n, hw.setCookie(data));
-      });
-    }
+    case 'handwritten':
+      return listener(handwrittenRoute(handwrittenSessions(randomBytes(32))));
 
-    case 'handwritten-musts': {
-      const hm = handwrittenMustsSessions(randomBytes(32));
-      return listener((req, res) => {
-        const data = hm.load(req.headers.cookie);
-        const n = (typeof data.n === 'number' ? data.n : 0) + 1;
-        data.n = n;
-        json(res, n, hm.setCookie(data), MUST_HEADERS);
-      });
-    }
+    case 'handwritten-musts':
+      return listener(handwrittenRoute(handwrittenMustsSessions(randomBytes(32)), MUST_HEADERS));
 
     case 'lk-http':
       return listener(
