@@ -55,14 +55,14 @@ export class CookieCache {
     if (values.length !== 1) return undefined;
     const result = openValue(this.#keyring, 'cache', storeKey, values[0]!);
     if (!result.ok || result.stale) return undefined;
-    const payload = decodeStorePayload(result.plaintext, ['a', 't'], ['i']);
+    const payload = decodeStorePayload(result.plaintext, ['a', 't']);
     if (!payload) return undefined;
     const now = this.#clock.now();
     const issuedAt = payload.extra.t!;
     if (issuedAt > now + this.#policy.clockSkew || now >= issuedAt + this.#maxAge) return undefined;
     const state = storeSessionState(payload, payload.extra.a!);
     if (checkClocks(state, this.#policy, now) !== 'live') return undefined;
-    return { state, backing: { token, storeKey, version: payload.version, issuedAt: payload.extra.i } };
+    return { state, backing: { token, storeKey, version: payload.version } };
   }
 
   /**
@@ -70,8 +70,7 @@ export class CookieCache {
    * the data's JSON, when the caller has it.
    */
   line(backing: StoreBacking, state: SessionState, now: number, dataJson?: string): string | undefined {
-    const extra: Record<string, number> = { a: state.lastActiveAt, t: now };
-    if (backing.issuedAt !== undefined) extra.i = backing.issuedAt; // for tokenRenewal
+    const extra = { a: state.lastActiveAt, t: now };
     const payload = encodeStorePayload(state, backing.version, extra, dataJson);
     const sealed = sealValue(this.#keyring, 'cache', backing.storeKey, payload);
     const endsAt = Math.min(now + this.#maxAge, expiresAt(state, this.#policy));

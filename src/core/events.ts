@@ -34,8 +34,6 @@ export type SessionEvent =
   | { type: 'created' }
   | { type: 'regenerated' }
   | { type: 'destroyed' }
-  /** Store mode with tokenRenewal: the session moved to a new token; the old one works for `grace` more. */
-  | { type: 'renewed' }
   /** Store mode with maxSessionsPerUser: a sign-in ended the user's oldest sessions (checklist #34). */
   | { type: 'evicted'; count: number }
   /** Store mode: a write met a concurrent one and was re-applied on the fresher record. */

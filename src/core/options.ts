@@ -61,13 +61,6 @@ export interface SessionsOptions {
    */
   maxSessionsPerUser?: number | undefined;
   /**
-   * Store mode: move a session to a new token every `every` (checklist #27), on the first write after
-   * that (a request that is due writes even if nothing changed). The old token keeps working for
-   * `grace` (default 10 s, at most 60 s) after the switch, for requests already on their way with it,
-   * and fails after. Off by default. `login()` and `regenerate()` still end the old token at once.
-   */
-  tokenRenewal?: { every: Duration; grace?: Duration | undefined } | undefined;
-  /**
    * Cookie mode: per-user revocation (checklist #41). Any Latchkey store keeps, per user, a not-before
    * time and the sessions that signed out, so that `destroy()` and `revokeUserSessions()` end captured
    * cookies too. Each request from a signed-in user then reads the store once.
@@ -97,7 +90,6 @@ const KNOWN_OPTIONS = new Set([
   'maxConflictRetries',
   'revocation',
   'maxSessionsPerUser',
-  'tokenRenewal',
   'clearSiteData',
 ]);
 
@@ -118,31 +110,7 @@ export interface ResolvedSessionsOptions {
   revocation: SessionStore | undefined;
   /** Cookie-cache lifetime in ms, or undefined when off. */
   cookieCacheMaxAge: number | undefined;
-  /** Store mode's token renewal in ms, or undefined when off. */
-  tokenRenewal: { every: number; grace: number } | undefined;
   maxConflictRetries: number;
-}
-
-/** `tokenRenewal`, checked: at least a minute apart, a grace of 1 to 60 s (a short, bounded window). */
-function resolveTokenRenewal(
-  option: SessionsOptions['tokenRenewal'],
-  storeMode: boolean,
-  policy: TimeoutPolicy,
-): { every: number; grace: number } | undefined {
-  if (option === undefined) return undefined;
-  if (!storeMode) {
-    throw new ConfigError('tokenRenewal needs store mode: a cookie-mode session has no server-side token');
-  }
-  if (option === null || typeof option !== 'object') {
-    throw new ConfigError("tokenRenewal must be an object like { every: '15m', grace: '10s' }");
-  }
-  const every = parseDuration(option.every, 'tokenRenewal.every');
-  const grace = option.grace === undefined ? 10_000 : parseDuration(option.grace, 'tokenRenewal.grace');
-  if (every < 60_000 || every >= policy.absoluteTimeout) {
-    throw new ConfigError('tokenRenewal.every must be at least 1 minute and less than absoluteTimeout');
-  }
-  if (grace < 1000 || grace > 60_000) throw new ConfigError('tokenRenewal.grace must be from 1 s to 60 s');
-  return { every, grace };
 }
 
 const STORE_METHODS = ['create', 'get', 'update', 'touch', 'delete', 'listByUser', 'deleteByUser'] as const;
@@ -217,7 +185,6 @@ export function resolveSessionsOptions(options: SessionsOptions): ResolvedSessio
       throw new ConfigError('cookieCache.maxAge must be at least 1 s and at most idleTimeout');
     }
   }
-  const tokenRenewal = resolveTokenRenewal(options.tokenRenewal, store !== undefined, policy);
   const maxSessionsPerUser = options.maxSessionsPerUser;
   if (maxSessionsPerUser !== undefined) {
     if (!store) throw new ConfigError('maxSessionsPerUser needs store mode: only a store can count sessions');
@@ -242,7 +209,6 @@ export function resolveSessionsOptions(options: SessionsOptions): ResolvedSessio
     maxSessionsPerUser,
     clearSiteData: checkBoolean(options.clearSiteData, 'clearSiteData'),
     cookieCacheMaxAge,
-    tokenRenewal,
     maxConflictRetries,
   };
 }

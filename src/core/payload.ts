@@ -169,14 +169,10 @@ export function encodeStorePayload(
   return payloadText(head, state, dataJson, extra);
 }
 
-/**
- * Decode an authenticated store payload; `extra` names further integer fields that must be present,
- * `optional` ones that may be (a present one must be a timestamp too).
- */
+/** Decode an authenticated store payload; `extra` names further integer fields that must be present. */
 export function decodeStorePayload(
   plaintext: Uint8Array,
   extra: readonly string[] = [],
-  optional: readonly string[] = [],
 ): (StorePayload & { extra: Record<string, number> }) | undefined {
   const payload = openPayloadObject(plaintext);
   if (!payload) return undefined;
@@ -192,12 +188,6 @@ export function decodeStorePayload(
     if (!isTimestamp(value)) return undefined;
     values[name] = value;
   }
-  for (const name of optional) {
-    const value = payload[name];
-    if (value === undefined) continue;
-    if (!isTimestamp(value)) return undefined;
-    values[name] = value;
-  }
   return {
     version: n as number,
     createdAt: c,
@@ -208,22 +198,4 @@ export function decodeStorePayload(
     csrfSecret: k,
     extra: values,
   };
-}
-
-/**
- * Store mode's token renewal (checklist #27): what the old token's record holds once the session has
- * moved on, sealed like a record (purpose `store`, the old store key in the AAD): the store key of the
- * session's record (`r`) and the end of the grace window (`g`), after which the old token is dead even
- * if the store still keeps this record.
- */
-export function encodeRenewal(to: string, until: number): string {
-  return `{"v":1,"r":${JSON.stringify(to)},"g":${json(until)}}`;
-}
-
-/** Decode an authenticated renewal payload; undefined for anything else (a session's payload too). */
-export function decodeRenewal(plaintext: Uint8Array): { to: string; until: number } | undefined {
-  const payload = openPayloadObject(plaintext);
-  if (!payload) return undefined;
-  const { r, g } = payload;
-  return isTokenText(r) && isTimestamp(g) ? { to: r, until: g } : undefined;
 }

@@ -77,17 +77,11 @@ export type SessionOrigin = 'none' | 'loaded' | 'expired' | 'invalid';
 
 /** Store mode: which record backs the session. The token never leaves the core and the cookie. */
 export interface StoreBacking {
-  /**
-   * The token the cookie holds. Undefined when the request came with a renewed token in its grace
-   * window (checklist #27): its writes reach the session's record, but it never sends a cookie.
-   */
-  token: string | undefined;
+  token: string;
   storeKey: string;
   version: number;
   /** The device label kept with the record. */
   label?: string | undefined;
-  /** When this token was issued (UTC ms), for `tokenRenewal`; absent in records from before it. */
-  issuedAt?: number | undefined;
 }
 
 /** Store mode's side effects of regenerate() and destroy(), which happen at once, not at commit. */

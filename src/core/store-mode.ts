@@ -25,7 +25,6 @@ import {
   type StoreBacking,
 } from './session.ts';
 import type { DeviceSession, Inspection, Sessions } from './sessions.ts';
-import { TokenRenewal } from './token-renewal.ts';
 import { deviceLabel } from './user-agent.ts';
 
 /** The store key: base64url(SHA-256(token)). The token itself never reaches a store (checklist #5). */
@@ -37,9 +36,6 @@ const CREATE_ATTEMPTS = 3;
 
 /** What a write sent (its Set-Cookie lines) and the data's JSON it wrote, for the next baseline. */
 type Written = { lines: string[]; dataJson: string | undefined };
-
-/** A session record, opened: its state, the key id it was sealed with if not the current one, and when its token was issued. */
-type OpenedRecord = { state: SessionState; staleKid: string | undefined; issuedAt: number | undefined };
 
 type Loaded = {
   state: SessionState;
@@ -59,7 +55,6 @@ export class StoreSessions<T extends SessionData> extends BaseSessions implement
   readonly #maxPerUser: number | undefined;
   readonly #maxRetries: number;
   readonly #lifecycle: SessionLifecycle;
-  readonly #renewal: TokenRenewal | undefined;
 
   constructor(resolved: ResolvedSessionsOptions, store: SessionStore) {
     super(resolved);
@@ -76,23 +71,14 @@ export class StoreSessions<T extends SessionData> extends BaseSessions implement
       });
     }
     this.#maxRetries = resolved.maxConflictRetries;
-    if (resolved.tokenRenewal !== undefined) {
-      this.#renewal = new TokenRenewal({
-        policy: resolved.tokenRenewal,
-        keyring: this.keyring,
-        clock: this.clock,
-        store,
-        call: (operation) => this.#call(operation),
-        maxRetries: resolved.maxConflictRetries,
-      });
-    }
     // regenerate(), login() and destroy() delete the old record at once: the old token is dead before
     // the response is sent, whatever happens to it (fixation defence, checklist #23, #30).
     // True when the record was gone already: another request rotated or ended this session meanwhile.
     const dropRecord = async (session: SessionImpl<object>): Promise<boolean> => {
       const backing = session._backing;
       session._backing = undefined;
-      return backing !== undefined && !(await this.#endRecord(backing));
+      if (!backing) return false;
+      return (await this.#call(() => this.#store.delete(backing.storeKey))) === false;
     };
     this.#lifecycle = {
       regenerate: async (session) => {
@@ -109,12 +95,6 @@ export class StoreSessions<T extends SessionData> extends BaseSessions implement
         await dropRecord(session);
       },
     };
-  }
-
-  /** Delete the session's record for good: true when a live session ended here (checklist #32). */
-  async #endRecord(backing: StoreBacking): Promise<boolean> {
-    if (this.#renewal) return this.#renewal.end(backing);
-    return (await this.#call(() => this.#store.delete(backing.storeKey))) !== false;
   }
 
   /** Run a store call; anything but a coded error or a caller bug becomes StoreUnavailable. */
@@ -189,24 +169,10 @@ export class StoreSessions<T extends SessionData> extends BaseSessions implement
     const record = await this.#call(() => this.#store.get(storeKey));
     if (!record) return undefined;
     const opened = this.#openRecord(storeKey, record);
-    if (opened) return this.#live(token, storeKey, record, opened);
-    // A renewed token (checklist #27): in its grace window the session where it went, without the new
-    // token; after it, no session.
-    const to = this.#renewal?.follow(storeKey, record);
-    if (to === undefined) this.event({ type: 'invalid', reason: 'payload' });
-    if (!to) return undefined;
-    const target = await this.#call(() => this.#store.get(to));
-    const openedTarget = target ? this.#openRecord(to, target) : undefined;
-    return target && openedTarget ? this.#live(undefined, to, target, openedTarget) : undefined;
-  }
-
-  /** A session record that opened: live by its sealed clocks, or expired (and then deleted). */
-  async #live(
-    token: string | undefined,
-    storeKey: string,
-    record: StoredRecord,
-    opened: OpenedRecord,
-  ): Promise<Loaded | 'expired'> {
+    if (!opened) {
+      this.event({ type: 'invalid', reason: 'payload' });
+      return undefined;
+    }
     const verdict = checkClocks(opened.state, this.policy, this.clock.now());
     if (verdict !== 'live') {
       // Expired by the sealed clocks, whatever the store's TTL said (checklist #24, #28).
@@ -218,16 +184,19 @@ export class StoreSessions<T extends SessionData> extends BaseSessions implement
     }
     return {
       state: opened.state,
-      backing: { token, storeKey, version: record.version, label: record.label, issuedAt: opened.issuedAt },
+      backing: { token, storeKey, version: record.version, label: record.label },
       staleKid: opened.staleKid,
       fromCache: false,
     };
   }
 
-  #openRecord(storeKey: string, record: StoredRecord): OpenedRecord | undefined {
+  #openRecord(
+    storeKey: string,
+    record: StoredRecord,
+  ): { state: SessionState; staleKid: string | undefined } | undefined {
     const result = openValue(this.keyring, 'store', storeKey, record.sealed);
     if (!result.ok) return undefined;
-    const payload = decodeStorePayload(result.plaintext, [], ['i']);
+    const payload = decodeStorePayload(result.plaintext);
     // The unsealed columns must agree with the sealed payload: a store-side edit is no session.
     if (
       !payload ||
@@ -241,7 +210,6 @@ export class StoreSessions<T extends SessionData> extends BaseSessions implement
     return {
       state: storeSessionState(payload, record.lastSeenAt),
       staleKid: result.stale ? result.kid : undefined,
-      issuedAt: payload.extra.i,
     };
   }
 
@@ -262,7 +230,7 @@ export class StoreSessions<T extends SessionData> extends BaseSessions implement
       if (destroyed) this.event({ type: 'destroyed' });
       const backing = impl._backing;
       if (backing && impl._changed()) {
-        await this.#endRecord(backing);
+        await this.#call(() => this.#store.delete(backing.storeKey));
         impl._backing = undefined;
         clear = true;
       }
@@ -287,7 +255,6 @@ export class StoreSessions<T extends SessionData> extends BaseSessions implement
     for (let attempt = 0; attempt < CREATE_ATTEMPTS; attempt++) {
       const token = newToken();
       const backing: StoreBacking = { token, storeKey: storeKeyOf(token), version: 1, label };
-      if (this.#renewal) backing.issuedAt = now;
       const record = this.#record(impl._state, backing, dataJson);
       if (await this.#call(() => this.#store.create(backing.storeKey, record))) {
         impl._backing = backing;
@@ -336,20 +303,15 @@ export class StoreSessions<T extends SessionData> extends BaseSessions implement
     let dataJson = JSON.stringify(impl._state.data);
     const changed = impl._forceWrite || impl._changed(dataJson);
     const touchDue = now - impl._state.lastActiveAt >= this.policy.touchAfter;
-    const renewal = this.#renewal;
-    const renewDue = renewal?.due(backing, impl._state, now) ?? false;
     const fromCache = impl._fromCache;
-    if (!changed && !touchDue && !renewDue) {
+    if (!changed && !touchDue) {
       // Unmodified: nothing to write. A store read refreshes the cookie cache, if on.
-      if (fromCache || this.#cache === undefined || backing.token === undefined)
-        return { lines: [], dataJson };
+      if (fromCache || this.#cache === undefined) return { lines: [], dataJson };
       const cache = this.#cache.line(backing, impl._state, now, dataJson);
       return { lines: cache ? [cache] : [], dataJson };
     }
     impl._state.lastActiveAt = Math.max(now, impl._state.lastActiveAt, impl._state.createdAt);
-    // With token renewal even a renewal of the idle clock is a compare-and-set: a bare touch could land
-    // on a renewed token's forwarding record and stretch its grace window.
-    if (changed || renewal !== undefined) {
+    if (changed) {
       const saved = await this.#compareAndSet(impl, backing, dataJson);
       if (saved === undefined) return this.#gone(impl);
       dataJson = saved;
@@ -360,52 +322,15 @@ export class StoreSessions<T extends SessionData> extends BaseSessions implement
       );
       if (!touched) return this.#gone(impl);
     }
-    // The write may have followed a renewal made meanwhile: then this request has no token to renew.
-    const renewed =
-      renewDue && backing.token !== undefined ? await this.#renew(impl, backing, now, dataJson) : undefined;
-    const current = renewed ?? backing;
     const lines: string[] = [];
-    if (current.token !== undefined && (renewed !== undefined || this.cookie.persistent)) {
-      // The new token after a renewal; else keep the browser's copy alive as long as the session
-      // (Max-Age moves with the idle deadline).
+    if (this.cookie.persistent) {
+      // Keep the browser's copy alive as long as the session (Max-Age moves with the idle deadline).
       const endsAt = expiresAt(impl._state, this.policy);
-      lines.push(serializeSetCookie(this.cookieName, current.token, this.attributesUntil(endsAt, now)));
+      lines.push(serializeSetCookie(this.cookieName, backing.token, this.attributesUntil(endsAt, now)));
     }
-    const cache =
-      current.token === undefined ? undefined : this.#cache?.line(current, impl._state, now, dataJson);
+    const cache = this.#cache?.line(backing, impl._state, now, dataJson);
     if (cache) lines.push(cache);
     return { lines, dataJson };
-  }
-
-  /**
-   * Token renewal (checklist #27): the session, as just written, under a new token, and the old token's
-   * record turned into a forwarding record for the grace window, by compare-and-set on the version just
-   * written. Undefined when another write or a sign-out got there first: the session keeps its token.
-   */
-  async #renew(impl: SessionImpl<T>, backing: StoreBacking, now: number, dataJson: string) {
-    let next: StoreBacking | undefined;
-    for (let attempt = 0; attempt < CREATE_ATTEMPTS && next === undefined; attempt++) {
-      const token = newToken();
-      const candidate = {
-        token,
-        storeKey: storeKeyOf(token),
-        version: 1,
-        label: backing.label,
-        issuedAt: now,
-      };
-      const record = this.#record(impl._state, candidate, dataJson);
-      if (await this.#call(() => this.#store.create(candidate.storeKey, record))) next = candidate;
-    }
-    if (next === undefined) return undefined;
-    const to = next.storeKey;
-    const moved = this.#renewal!.moveRecord(backing.storeKey, backing.version, to, now);
-    if ((await this.#call(() => this.#store.update(backing.storeKey, moved, backing.version))) !== 'ok') {
-      await this.#call(() => this.#store.delete(to));
-      return undefined;
-    }
-    impl._backing = next;
-    this.event({ type: 'renewed' });
-    return next;
   }
 
   /** The data's JSON as written, or undefined when the record was gone (never re-created). */
@@ -434,9 +359,10 @@ export class StoreSessions<T extends SessionData> extends BaseSessions implement
       changes ??= impl._changes();
       // Back off a little, with jitter, so racing writers stop colliding in lockstep.
       await new Promise((resolve) => setTimeout(resolve, randomInt(0, Math.min(2 ** attempt, 50) + 1)));
-      const fresh = await this.#reload(backing);
-      if (!fresh) return undefined;
-      const merged = fresh.state;
+      const fresh = await this.#call(() => this.#store.get(backing.storeKey));
+      const opened = fresh ? this.#openRecord(backing.storeKey, fresh) : undefined;
+      if (!fresh || !opened) return undefined;
+      const merged = opened.state;
       const data = merged.data;
       for (const [key, value] of changes.data) data[key] = value;
       for (const key of changes.dataDeleted) delete data[key];
@@ -451,29 +377,6 @@ export class StoreSessions<T extends SessionData> extends BaseSessions implement
     }
   }
 
-  /**
-   * The record behind `backing` again, after a conflict. If its token was renewed meanwhile, the
-   * session where it went (within the grace window): `backing` then points there, without a token.
-   */
-  async #reload(backing: StoreBacking): Promise<{ state: SessionState; version: number } | undefined> {
-    const fresh = await this.#call(() => this.#store.get(backing.storeKey));
-    if (!fresh) return undefined;
-    const opened = this.#openRecord(backing.storeKey, fresh);
-    if (opened) return { state: opened.state, version: fresh.version };
-    const to = this.#renewal?.follow(backing.storeKey, fresh);
-    if (!to) return undefined;
-    const target = await this.#call(() => this.#store.get(to));
-    const openedTarget = target ? this.#openRecord(to, target) : undefined;
-    if (!target || !openedTarget) return undefined;
-    Object.assign(backing, {
-      token: undefined,
-      storeKey: to,
-      label: target.label,
-      issuedAt: openedTarget.issuedAt,
-    });
-    return { state: openedTarget.state, version: target.version };
-  }
-
   /** The record vanished under us (logout, revocation, expiry): it stays gone and nothing is sent. */
   #gone(impl: SessionImpl<T>): Written {
     impl._backing = undefined;
@@ -481,8 +384,7 @@ export class StoreSessions<T extends SessionData> extends BaseSessions implement
   }
 
   #record(state: SessionState, backing: StoreBacking, dataJson?: string): StoredRecord {
-    const issued = backing.issuedAt === undefined ? undefined : { i: backing.issuedAt };
-    const payload = encodeStorePayload(state, backing.version, issued, dataJson);
+    const payload = encodeStorePayload(state, backing.version, undefined, dataJson);
     return {
       sealed: sealValue(this.keyring, 'store', backing.storeKey, payload),
       userId: state.userId,

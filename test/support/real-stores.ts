@@ -11,7 +11,6 @@ import { after } from 'node:test';
 import Database from 'better-sqlite3';
 import pg from 'pg';
 import { createClient } from 'redis';
-import { type Clock, systemClock } from '../../src/core/clock.ts';
 import { fsStore } from '../../src/stores/fs.ts';
 import { memoryStore } from '../../src/stores/memory.ts';
 import { postgresStore } from '../../src/stores/postgres.ts';
@@ -33,20 +32,19 @@ function sqliteLoads(): boolean {
   }
 }
 
-/** Each store's maker takes an optional clock, which the store then uses for expiry. */
-export const realStores: Array<[string, (clock?: Clock) => Promise<SessionStore>, { skip?: string }?]> = [
-  ['memory', async (clock = systemClock) => memoryStore({ clock })],
+export const realStores: Array<[string, () => Promise<SessionStore>, { skip?: string }?]> = [
+  ['memory', async () => memoryStore()],
   [
     'fs',
-    async (clock = systemClock) => {
+    async () => {
       const dir = mkdtempSync(join(tmpdir(), 'latchkey-store-'));
       cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
-      return fsStore({ dir, clock });
+      return fsStore({ dir });
     },
   ],
   [
     'sqlite',
-    async (clock = systemClock) => {
+    async () => {
       const dir = mkdtempSync(join(tmpdir(), 'latchkey-store-'));
       const db = new Database(join(dir, 'sessions.db'));
       db.pragma('journal_mode = WAL');
@@ -54,29 +52,29 @@ export const realStores: Array<[string, (clock?: Clock) => Promise<SessionStore>
         db.close();
         rmSync(dir, { recursive: true, force: true });
       });
-      return sqliteStore({ db, clock });
+      return sqliteStore({ db });
     },
     sqliteLoads() ? {} : { skip: 'better-sqlite3 is built for another Node ABI' },
   ],
   [
     'postgres',
-    async (clock = systemClock) => {
+    async () => {
       const pool = new pg.Pool({ host: '127.0.0.1', user: 'postgres', database: 'test', max: 10 });
       const table = `lk_test_${randomBytes(6).toString('hex')}`;
       cleanups.push(async () => {
         await pool.query(`DROP TABLE IF EXISTS "${table}"`);
         await pool.end();
       });
-      return postgresStore({ client: pool, table, clock });
+      return postgresStore({ client: pool, table });
     },
   ],
   [
     'redis',
-    async (clock = systemClock) => {
+    async () => {
       const client = createClient({ url: 'redis://127.0.0.1:6379' });
       await client.connect();
       cleanups.push(() => client.close());
-      return redisStore({ client, prefix: `lktest${randomBytes(4).toString('hex')}:`, clock });
+      return redisStore({ client, prefix: `lktest${randomBytes(4).toString('hex')}:` });
     },
   ],
 ];
