@@ -54,6 +54,31 @@ describe('latchkey/fetch verifyCsrf', () => {
     );
     assert.equal(get.status, 200, 'GET is not checked');
   });
+
+  test('a form post from another origin is refused before its body is read', async () => {
+    const session = await createSessions({ keys }).load(undefined);
+    let pulled = false;
+    const body = new ReadableStream<Uint8Array>(
+      {
+        pull(controller) {
+          pulled = true;
+          controller.enqueue(new TextEncoder().encode(`_csrf=${csrf.token(session)}`));
+          controller.close();
+        },
+      },
+      { highWaterMark: 0 },
+    ); // nothing is pulled until someone reads
+    const request = new Request('https://app.test/do', {
+      method: 'POST',
+      headers: { origin: 'https://evil.test', 'content-type': 'application/x-www-form-urlencoded' },
+      body,
+      duplex: 'half',
+    } as RequestInit);
+    const refused = await verifyCsrf(csrf, request, session);
+    assert.equal(refused?.status, 403);
+    assert.match(await refused!.text(), /cross-origin/);
+    assert.equal(pulled, false, 'not a byte of the upload was read');
+  });
 });
 
 describe('latchkey/node csrfMiddleware', () => {

@@ -142,16 +142,22 @@ export async function verifyCsrf<T extends SessionData>(
 ): Promise<Response | undefined> {
   if (!csrf.needsCheck(request.method)) return undefined;
   const checked = fetchCsrfRequest(request, new URL(request.url));
-  let formToken: string | undefined;
-  if (!checked.header(csrf.headerName) && FORM_TYPES.test(checked.header('content-type') ?? '')) {
+  // The origin first: a request from elsewhere is refused before its body is read at all.
+  let refused = csrf.check(checked, session, undefined);
+  if (
+    refused?.reason === 'token-missing' &&
+    !checked.header(csrf.headerName) &&
+    FORM_TYPES.test(checked.header('content-type') ?? '')
+  ) {
+    let formToken: string | undefined;
     try {
       const field = (await request.clone().formData()).get(csrf.fieldName);
       formToken = typeof field === 'string' ? field : undefined;
     } catch {
       formToken = undefined; // a malformed body carries no token
     }
+    refused = csrf.check(checked, session, formToken);
   }
-  const refused = csrf.check(checked, session, formToken);
   if (!refused) return undefined;
   return new Response(csrfForbiddenBody(refused), { status: 403, headers: PLAIN_NO_STORE });
 }
