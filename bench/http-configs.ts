@@ -57,6 +57,13 @@ export const CONFIGS: readonly HttpConfig[] = [
     baseline: 'express',
   },
   {
+    id: 'handwritten-musts-express',
+    label: 'hand-written XAES-256-GCM + musts, express',
+    framework: 'express',
+    session: true,
+    baseline: 'express',
+  },
+  {
     id: 'handwritten-express-mw',
     label: 'hand-written AES-256-GCM middleware, express',
     framework: 'express',
@@ -107,6 +114,13 @@ export const CONFIGS: readonly HttpConfig[] = [
     baseline: 'fastify',
   },
   {
+    id: 'handwritten-musts-fastify',
+    label: 'hand-written XAES-256-GCM + musts, fastify',
+    framework: 'fastify',
+    session: true,
+    baseline: 'fastify',
+  },
+  {
     id: 'secure-session',
     label: '@fastify/secure-session, fastify',
     framework: 'fastify',
@@ -152,11 +166,13 @@ export const RUN_ORDER: readonly string[] = [
   'lk-hono-fetch',
   'fastify',
   'handwritten-fastify',
+  'handwritten-musts-fastify',
   'lk-fastify',
   'secure-session',
   'express',
   'cookie-session',
   'handwritten-express',
+  'handwritten-musts-express',
   'handwritten-express-mw',
   'lk-express-mw',
   'lk-express',
@@ -214,10 +230,23 @@ export const REFERENCES: readonly Target[] = [
     ratio: 1.3,
   },
   {
+    label: 'hand-written with only the musts in the route, Express, vs express-session (the 1.3× target)',
+    subject: ['handwritten-musts-express'],
+    against: 'express-session',
+    ratio: 1.3,
+  },
+  {
     label: 'hand-written AES-256-GCM middleware (req.session), Express, vs express-session (the 1.3× target)',
     subject: ['handwritten-express-mw'],
     against: 'express-session',
     ratio: 1.3,
+  },
+  {
+    label:
+      'hand-written with only the musts in the route, Fastify, vs @fastify/secure-session (the 1.0× target)',
+    subject: ['handwritten-musts-fastify'],
+    against: 'secure-session',
+    ratio: 1.0,
   },
   {
     label: 'hand-written AES-256-GCM in the route, Fastify, vs @fastify/secure-session (the 1.0× target)',

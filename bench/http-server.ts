@@ -214,6 +214,7 @@ async function build(config: HttpConfig): Promise<Server> {
 
     case 'express':
     case 'handwritten-express':
+    case 'handwritten-musts-express':
     case 'handwritten-express-mw':
     case 'lk-express':
     case 'lk-express-mw':
@@ -227,14 +228,17 @@ async function build(config: HttpConfig): Promise<Server> {
         });
         return listener(app);
       }
-      if (config.id === 'handwritten-express') {
-        // The practical limit on Express: no middleware, the cookie opened and sealed in the route.
-        const hw = handwrittenSessions(randomBytes(32));
+      if (config.id === 'handwritten-express' || config.id === 'handwritten-musts-express') {
+        // The practical limit on Express: no middleware, the cookie opened and sealed in the route (with
+        // only the musts, for the second).
+        const musts = config.id === 'handwritten-musts-express';
+        const hw = (musts ? handwrittenMustsSessions : handwrittenSessions)(randomBytes(32));
         app.get('/', (req, res) => {
           const data = hw.load(req.headers.cookie);
           const n = (typeof data.n === 'number' ? data.n : 0) + 1;
           data.n = n;
           res.setHeader('set-cookie', hw.setCookie(data));
+          if (musts) res.set(MUST_HEADERS);
           res.json({ n });
         });
         return listener(app);
@@ -298,6 +302,7 @@ async function build(config: HttpConfig): Promise<Server> {
 
     case 'fastify':
     case 'handwritten-fastify':
+    case 'handwritten-musts-fastify':
     case 'lk-fastify':
     case 'secure-session': {
       const app = Fastify({ logger: false });
@@ -305,14 +310,17 @@ async function build(config: HttpConfig): Promise<Server> {
         app.get('/', async () => ({ n: ++counter }));
         return { kind: 'fastify', app };
       }
-      if (config.id === 'handwritten-fastify') {
-        // The practical limit on Fastify: no plugin, the cookie opened and sealed in the route.
-        const hw = handwrittenSessions(randomBytes(32));
+      if (config.id === 'handwritten-fastify' || config.id === 'handwritten-musts-fastify') {
+        // The practical limit on Fastify: no plugin, the cookie opened and sealed in the route (with
+        // only the musts, for the second).
+        const musts = config.id === 'handwritten-musts-fastify';
+        const hw = (musts ? handwrittenMustsSessions : handwrittenSessions)(randomBytes(32));
         app.get('/', async (request, reply) => {
           const data = hw.load(request.headers.cookie);
           const n = (typeof data.n === 'number' ? data.n : 0) + 1;
           data.n = n;
           reply.header('set-cookie', hw.setCookie(data));
+          if (musts) reply.headers(MUST_HEADERS);
           return { n };
         });
         return { kind: 'fastify', app };
