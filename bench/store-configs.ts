@@ -7,8 +7,11 @@ import type { LoadInputBase, LoadResultBase } from './common.ts';
 /** `memory`: a Map in the server process (the no-library ceiling only). */
 export type StoreKind = 'redis' | 'postgres' | 'fs' | 'memory';
 export type Framework = 'node:http' | 'express';
-/** `none`: no session library, a bare cookie id and a counter (the ceilings). */
-export type Library = 'latchkey' | 'express-session' | 'none';
+/**
+ * `none`: no session library, a bare cookie id and a counter (the ceilings). `musts`: a minimal store
+ * session with only what the design requires (hashed ids, sealed records, expiry, compare-and-set).
+ */
+export type Library = 'latchkey' | 'express-session' | 'none' | 'musts';
 
 export interface BenchConfig {
   readonly id: string;
@@ -77,6 +80,13 @@ export const CONFIGS: readonly BenchConfig[] = [
     framework: 'express',
   },
   {
+    id: 'musts-redis-express',
+    label: 'minimal: only the musts, redis, express',
+    library: 'musts',
+    store: 'redis',
+    framework: 'express',
+  },
+  {
     id: 'ceiling-map-express',
     label: 'ceiling: no library, in-memory Map, express',
     library: 'none',
@@ -98,6 +108,7 @@ export const RUN_ORDER: readonly string[] = [
   'lk-redis-express',
   'es-redis-express',
   'ceiling-redis-express',
+  'musts-redis-express',
   'ceiling-map-express',
 ];
 
@@ -112,6 +123,16 @@ export const TARGET_RATIO = 1.5;
  * can reach on the machine at hand.
  */
 export const CEILING_IDS: readonly string[] = ['ceiling-redis-express', 'ceiling-map-express'];
+
+/**
+ * A minimal store-mode session on Express and Redis with only the musts of the design and the issue,
+ * written by hand (bench/store-server.ts): the cookie holds a random 256-bit token and Redis the record
+ * under its SHA-256; the record is sealed with XAES-256-GCM (latchkey/crypto), bound to its key, and
+ * carries its clocks, checked on every read; every write is a compare-and-set on a version, by a
+ * script. No user index, no strict cookie parsing, no cookie cache, no events. What a conforming
+ * library could score at best, beside the target.
+ */
+export const MUSTS_ID = 'musts-redis-express';
 
 export const REDIS_URL = 'redis://127.0.0.1:6379';
 export const PG = { host: '127.0.0.1', port: 5432, database: 'test', user: 'postgres' } as const;

@@ -11,12 +11,13 @@
  *
  * It stops on SIGTERM (the runner kills it by PID).
  */
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
 import express, { type RequestHandler } from 'express';
 import { createSessions, generateKeyLine, type Session, type SessionStore } from 'latchkey';
+import { xaesKey } from 'latchkey/crypto';
 import { sessionMiddleware, withSession } from 'latchkey/node';
 import { fsStore } from 'latchkey/stores/fs';
 import { postgresStore } from 'latchkey/stores/postgres';
@@ -130,8 +131,98 @@ function text(res: ServerResponse, body: string): void {
   res.end(body);
 }
 
+/** A compare-and-set for the minimal store session: replace the record only at the expected version. */
+const CAS_SCRIPT = `local v = redis.call('GET', KEYS[1])
+if not v or string.sub(v, 1, string.len(ARGV[1]) + 1) ~= ARGV[1] .. '.' then return 0 end
+redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+return 1`;
+const IDLE_MS = 3_600_000;
+const ABSOLUTE_MS = 24 * 3_600_000;
+
+/**
+ * The minimal store session (MUSTS_ID in bench/store-configs.ts): only the design's musts, written by
+ * hand. A record is `<version>.<base64url(nonce ‖ XAES-256-GCM(clocks and data))>`, sealed with its
+ * store key as associated data. NOT a way to build sessions: it is a bound for the benchmark.
+ */
+async function musts(): Promise<(req: IncomingMessage, res: ServerResponse) => void> {
+  const client = await redisClient();
+  const sha = await client.scriptLoad(CAS_SCRIPT);
+  const xaes = xaesKey(randomBytes(32));
+  const keyOf = (token: string) =>
+    options.redisPrefix + createHash('sha256').update(token).digest('base64url');
+  type Sealed = { c: number; a: number; d: { n?: number } };
+  const seal = (key: string, version: number, state: Sealed) => {
+    const nonce = randomBytes(24);
+    const body = xaes.seal(nonce, JSON.stringify(state), Buffer.from(key));
+    return `${version}.${Buffer.concat([nonce, body]).toString('base64url')}`;
+  };
+  /** The live record under `key`: its version and state, or undefined. */
+  const read = async (key: string): Promise<{ version: number; state: Sealed } | undefined> => {
+    const value = await client.get(key);
+    const dot = value?.indexOf('.') ?? -1;
+    if (value === null || value === undefined || dot < 1) return undefined;
+    try {
+      const bytes = Buffer.from(value.slice(dot + 1), 'base64url');
+      const plain = xaes.open(bytes.subarray(0, 24), bytes.subarray(24), Buffer.from(key));
+      const state = JSON.parse(Buffer.from(plain).toString('utf8')) as Sealed;
+      const now = Date.now();
+      if (now - state.a >= IDLE_MS || now - state.c >= ABSOLUTE_MS) return undefined;
+      return { version: Number(value.slice(0, dot)), state };
+    } catch {
+      return undefined;
+    }
+  };
+  const tokenOf = (req: IncomingMessage) => {
+    const header = req.headers.cookie;
+    const at = header?.indexOf('sid=') ?? -1;
+    return at === -1 ? undefined : header!.slice(at + 4, at + 4 + 43);
+  };
+  const app = express();
+  app.get('/', (req, res, next) => {
+    const token = tokenOf(req);
+    (async () => {
+      const key = token === undefined ? undefined : keyOf(token);
+      let found = key === undefined ? undefined : await read(key);
+      const now = Date.now();
+      if (found === undefined || key === undefined) {
+        const fresh = randomBytes(32).toString('base64url');
+        const freshKey = keyOf(fresh);
+        const state: Sealed = { c: now, a: now, d: { n: 1 } };
+        await client.set(freshKey, seal(freshKey, 1, state), { PX: IDLE_MS, NX: true });
+        res.setHeader('set-cookie', `sid=${fresh}; Path=/; HttpOnly; Secure; SameSite=Lax`);
+        res.setHeader('cache-control', 'no-store');
+        res.send('1');
+        return;
+      }
+      for (let attempt = 0; ; attempt++) {
+        const state = { ...found.state, a: now, d: { ...found.state.d, n: (found.state.d.n ?? 0) + 1 } };
+        const next = seal(key, found.version + 1, state);
+        const ok = await client.evalSha(sha, {
+          keys: [key],
+          arguments: [String(found.version), next, String(IDLE_MS)],
+        });
+        if (ok === 1) {
+          res.send(String(state.d.n));
+          return;
+        }
+        found = attempt < 3 ? await read(key) : undefined;
+        if (found === undefined) throw new TypeError('the session went, or kept conflicting');
+      }
+    })().catch(next);
+  });
+  app.get('/peek', (req, res, next) => {
+    const token = tokenOf(req);
+    (token === undefined ? Promise.resolve(undefined) : read(keyOf(token))).then(
+      (found) => res.send(String(found?.state.d.n ?? 0)),
+      next,
+    );
+  });
+  return app;
+}
+
 async function handler(): Promise<(req: IncomingMessage, res: ServerResponse) => void> {
   if (config!.library === 'none') return ceiling();
+  if (config!.library === 'musts') return musts();
   if (config!.library === 'express-session') {
     const app = express();
     app.use(
