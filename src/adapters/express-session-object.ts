@@ -7,6 +7,7 @@ import type { IncomingMessage } from 'node:http';
 import { parseSafeJson } from '../core/json.ts';
 import { asImpl, type Session } from '../core/session.ts';
 import { SessionStateError } from '../errors.ts';
+import { reportError } from './errors.ts';
 import type { Data, ExpressSession, SessionCookieView } from './express.ts';
 import type { Resolved } from './express-options.ts';
 import { NOT_SECURE, SECURE } from './shared.ts';
@@ -46,7 +47,13 @@ function stateOf(session: object): RequestState {
 
 /** Run an async method the express-session way: with a callback (returning the session) or a promise. */
 function settle<S>(self: S, work: Promise<void>, callback: Callback | undefined): S | Promise<void> {
-  if (typeof callback !== 'function') return work;
+  if (typeof callback !== 'function') {
+    // express-session's methods never reject: a `req.session.save()` nobody awaits (say, after the
+    // response went out) must not become an unhandled rejection that ends the process. It is reported;
+    // a caller that awaits still gets the error.
+    work.catch(reportError);
+    return work;
+  }
   work.then(
     () => callback(),
     (error: unknown) => callback(error),
@@ -230,6 +237,11 @@ export function finish(state: RequestState): undefined | Promise<void> {
   if (userIdOf !== undefined) {
     const found = userIdOf(current as Partial<Data> & Record<string, unknown>);
     const userId = typeof found === 'number' && Number.isFinite(found) ? String(found) : found;
+    if ((userId === undefined || userId === null) && state.core.userId !== undefined) {
+      // The app removed its user (a sign-out by deleting the field, as with express-session): the
+      // session goes on anonymous under a new token, out of the user's device list and revocation.
+      return asImpl(state.core)._signOutUser();
+    }
     if (userId !== undefined && userId !== null && userId !== state.core.userId) {
       // The user from before this request's regenerate, put back: keep its sign-in. Anyone else: a
       // sign-in, with all of login() (a new token, fresh clocks, the session limit, revocation ids).

@@ -14,6 +14,8 @@ import { createFakeClock } from '../testing/fake-clock.ts';
 import { csrf, type ExpressSessionOptions, session } from './express.ts';
 
 const keys = generateKeyLine('k1');
+/** What an Express error handler reads and calls on the response. */
+type ServerResponseLike = { headersSent: boolean; status(code: number): { send(body: string): void } };
 const apps: ScenarioApp[] = [];
 after(() => Promise.all(apps.map((app) => app.close())));
 
@@ -470,6 +472,10 @@ describe('latchkey/express userId option: Passport users under the user index an
       req.session.user = '7'; // no regenerate: the userId option must rotate the session itself
       res.end();
     });
+    app.post('/signout-bare', (req, res) => {
+      delete req.session.user; // an express-session style sign-out: the field goes, nothing else
+      res.end();
+    });
     app.post('/privilege', async (req, res) => {
       const user = req.session.user; // a privilege change: regenerate, copy the user back
       await hooks.beforeRegenerate?.();
@@ -571,6 +577,31 @@ describe('latchkey/express userId option: Passport users under the user index an
     assert.equal((await sessions.listUserSessions('7')).length, 1);
   });
 
+  for (const [mode, options] of [
+    ['store mode', (clock: ReturnType<typeof createFakeClock>) => ({ clock, store: memoryStore({ clock }) })],
+    [
+      'cookie mode with revocation',
+      (clock: ReturnType<typeof createFakeClock>) => ({ clock, revocation: memoryStore({ clock }) }),
+    ],
+  ] as const) {
+    test(`${mode}: deleting the user field signs the user out: a new token, and the old one no longer signed in`, async () => {
+      const clock = createFakeClock();
+      const { app, sessions } = ownFieldApp(options(clock));
+      const client = await serve(app);
+      await client.call('/cart', 'POST');
+      await client.call('/signin-bare', 'POST');
+      const signedIn = client.jar.get('lk');
+      clock.advance('1s');
+      await client.call('/signout-bare', 'POST');
+      assert.notEqual(client.jar.get('lk'), signedIn, 'a new token at sign-out');
+      const me = await (await client.call('/me')).json();
+      assert.equal(me.user, null, 'no longer bound to the user');
+      const replay = await fetch(`${apps.at(-1)!.url}/me`, { headers: { cookie: `lk=${signedIn}` } });
+      assert.equal((await replay.json()).user, null, 'a copy of the signed-in cookie is not signed in');
+      if (mode === 'store mode') assert.deepEqual(await sessions.listUserSessions('7'), []);
+    });
+  }
+
   test('cookie mode with revocation: a bind after an earlier "sign out everywhere" stays signed in', async () => {
     const clock = createFakeClock();
     const { app, sessions } = ownFieldApp({ clock, revocation: memoryStore({ clock }) });
@@ -629,6 +660,69 @@ describe('latchkey/express csrf() (checklist #59)', () => {
     const fresh = (await regenerated.json()).token;
     assert.equal((await post({ origin }, { _csrf: token })).status, 403, 'regenerate renews the secret');
     assert.equal((await post({ origin }, { _csrf: fresh })).status, 200);
+  });
+});
+
+describe('latchkey/express in store mode: a response held for its commit behaves as sent', () => {
+  // Each of these once crashed the process (an uncaught "Cannot remove headers after they are sent" or
+  // "write after end") or sent a wrong status, where express-session and bare Express do neither.
+  test('next() after send, a second send, and an error after a partial body', async (t) => {
+    t.mock.method(console, 'error', () => {});
+    const seen: unknown[] = [];
+    const app = appWith({ store: memoryStore() }, (routes) => {
+      routes.get('/send-next', (req, res, next) => {
+        req.session.n = 1;
+        res.send('ok');
+        next(); // on to the 404 handler, which must see the response as sent
+      });
+      routes.get('/double', (req, res) => {
+        req.session.n = 2;
+        res.send('first');
+        try {
+          res.status(500).send('second');
+        } catch (error) {
+          seen.push((error as { code?: string }).code);
+        }
+      });
+      routes.get('/write-throw', (req, res) => {
+        req.session.n = 3;
+        res.write('partial');
+        throw new TypeError('boom');
+      });
+      routes.use((error: unknown, _req: unknown, res: ServerResponseLike, next: (e: unknown) => void) => {
+        seen.push(res.headersSent);
+        if (res.headersSent) return next(error);
+        res.status(500).send('oops');
+      });
+    });
+    const client = await serve(app);
+    const a = await client.call('/send-next');
+    assert.deepEqual([a.status, await a.text()], [200, 'ok']);
+    const b = await client.call('/double');
+    assert.deepEqual([b.status, await b.text()], [200, 'first'], 'the late status does not leak in');
+    assert.deepEqual(seen, ['ERR_HTTP_HEADERS_SENT']);
+    // As without a session, the connection is closed after the partial body.
+    await client
+      .call('/write-throw')
+      .then((r) => r.text())
+      .catch(() => undefined);
+    assert.deepEqual(seen, ['ERR_HTTP_HEADERS_SENT', true], 'the error handler sees the headers as sent');
+    const after = await client.call('/send-next');
+    assert.equal(after.status, 200, 'and the process is still serving');
+  });
+
+  test('a save() nobody awaits after the response is reported, not an unhandled rejection', async (t) => {
+    const logged = t.mock.method(console, 'error', () => {});
+    const app = appWith({ store: memoryStore() }, (routes) => {
+      routes.get('/late-save', (req, res) => {
+        res.send('ok');
+        void req.session.save(); // fire and forget, as express-session allowed
+      });
+    });
+    const client = await serve(app);
+    assert.equal((await client.call('/late-save')).status, 200);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    assert.match(String(logged.mock.calls[0]?.arguments[0]), /ERR_LATCHKEY_STATE/);
   });
 });
 

@@ -3,7 +3,12 @@
  * until its session is committed, the failure response, and the CSRF check that answers 403.
  * Internal: not a package entry.
  */
-import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
+import {
+  type IncomingMessage,
+  type OutgoingHttpHeaders,
+  OutgoingMessage,
+  type ServerResponse,
+} from 'node:http';
 import type { Session, SessionData } from '../core/session.ts';
 import type { Sessions } from '../core/sessions.ts';
 import { type Csrf, type CsrfError, csrfForbiddenBody } from '../csrf/index.ts';
@@ -94,6 +99,9 @@ class Hold<T extends SessionData> implements HeldResponse {
   /** The calls held back, flat: a response method, then its arguments (no closure per call). */
   /** Made on first use: a cookie-mode commit is done at once and queues nothing. */
   queue: Array<Method | unknown[]> | undefined;
+  /** The response's status when the commit started. */
+  statusCode = 200;
+  statusMessage = '';
 
   constructor(
     readonly res: ServerResponse,
@@ -132,6 +140,10 @@ class Hold<T extends SessionData> implements HeldResponse {
   /** Start the commit; true when it is already done (cookie mode), false while it is under way or failed. */
   start(): boolean {
     this.state = 'committing';
+    // The status as the handler's write or end found it: set later, it would not reach the client
+    // without the hold either.
+    this.statusCode = this.res.statusCode;
+    this.statusMessage = this.res.statusMessage;
     let committed: Promise<string[]>;
     try {
       // An adapter's last word (latchkey/express copies req.session's properties into the session).
@@ -174,6 +186,12 @@ class Hold<T extends SessionData> implements HeldResponse {
   release(setCookie: string[]): void {
     if (this.state !== 'committing') return; // cancelled: a failure response replaced this one
     this.state = 'passing';
+    if (this.res.destroyed) {
+      this.queue = undefined; // the connection went meanwhile (an error handler may have closed it)
+      return;
+    }
+    this.res.statusCode = this.statusCode;
+    this.res.statusMessage = this.statusMessage;
     try {
       applyToNodeResponse(this.res, setCookie);
       const queue = this.queue ?? [];
@@ -201,12 +219,14 @@ export function holdUntilCommitted<T extends SessionData>(
   beforeCommit?: () => undefined | Promise<void>,
 ): HeldResponse {
   const held = new Hold(res, sessions, sync, session, fail, beforeCommit);
+  if (sync === undefined) seemSent(res, held);
   const writeHead = res.writeHead as Method;
   const write = res.write as Method;
   const end = res.end as Method;
   const flushHeaders = res.flushHeaders as Method;
   res.writeHead = function (this: ServerResponse, statusCode: number, ...rest: unknown[]) {
     if (held.state === 'passing') return writeHead.call(this, statusCode, ...rest);
+    if (held.state === 'committing') throw headersSentError();
     const message = typeof rest[0] === 'string' ? rest[0] : undefined;
     absorbHeaderArgument(res, message === undefined ? rest[0] : rest[1]);
     res.statusCode = statusCode;
@@ -224,6 +244,39 @@ export function holdUntilCommitted<T extends SessionData>(
     if (held.pass(flushHeaders, NO_ARGS)) flushHeaders.call(this);
   } as ServerResponse['flushHeaders'];
   return held;
+}
+
+const nativeHeadersSent = Object.getOwnPropertyDescriptor(OutgoingMessage.prototype, 'headersSent')?.get;
+
+/** What Node throws for a header change after the headers went out. */
+function headersSentError(): Error {
+  return Object.assign(new TypeError('Cannot set headers after they are sent to the client'), {
+    code: 'ERR_HTTP_HEADERS_SENT',
+  });
+}
+
+/**
+ * While an asynchronous commit holds a response that the handler has already written or ended, the
+ * response must look sent, as it would without the hold: `headersSent` reads true and header changes
+ * throw Node's ERR_HTTP_HEADERS_SENT. Otherwise Express's final handler, or an error handler that
+ * checks `headersSent`, answers a second time into the held response (a second end after the first,
+ * or an error page after a partial body), which crashes the process or corrupts the response.
+ */
+function seemSent<T extends SessionData>(res: ServerResponse, held: Hold<T>): void {
+  Object.defineProperty(res, 'headersSent', {
+    configurable: true,
+    get(this: ServerResponse) {
+      return held.state === 'committing' || nativeHeadersSent?.call(this) === true;
+    },
+  });
+  for (const name of ['setHeader', 'removeHeader', 'appendHeader'] as const) {
+    const original = res[name] as Method | undefined;
+    if (typeof original !== 'function') continue;
+    (res as unknown as Record<string, Method>)[name] = function (this: ServerResponse, ...args: unknown[]) {
+      if (held.state === 'committing') throw headersSentError();
+      return original.apply(this, args);
+    };
+  }
 }
 
 /**

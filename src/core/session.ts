@@ -353,6 +353,18 @@ export class SessionImpl<T extends SessionData = Record<string, unknown>> implem
   }
 
   /**
+   * @internal latchkey/express's userId option, when the app removed its user: a new token (the old
+   * one ends, as at any sign-out), the data kept, the user, its sign-in time and the CSRF secret gone.
+   */
+  async _signOutUser(): Promise<void> {
+    await this.regenerate();
+    if (this._ended) return;
+    this._state.userId = undefined;
+    this._state.authTime = undefined;
+    this._state.csrfSecret = undefined;
+  }
+
+  /**
    * @internal For the modes' regenerate hook: the session ended elsewhere while this request was under
    * way. Nothing of it stays, not even for _restoreUser, and the request's commit writes nothing.
    */
