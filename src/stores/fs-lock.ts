@@ -4,7 +4,7 @@
  */
 import { randomBytes, randomInt } from 'node:crypto';
 import { constants } from 'node:fs';
-import { link, open, rename, unlink } from 'node:fs/promises';
+import { open, unlink } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { storeUnavailable } from './types.ts';
@@ -109,17 +109,33 @@ export function createKeyLocks({ lockTimeout, lockPathOf, ensureDir }: KeyLockOp
     }
   }
 
+  /** Left by a crashed process: older than lockTimeout, or from a clock that has since stepped back. */
+  const isStale = (mtimeMs: number) => Math.abs(Date.now() - mtimeMs) > lockTimeout;
+
   /**
-   * A lock older than lockTimeout (wall-clock file time) was left by a crashed process. Move it aside; if
-   * what moved is not the lock judged stale (another process broke and retook it meanwhile), put it back.
+   * Remove a lock left by a crashed process. Breakers take turns through a second lock file, and remove
+   * the lock only if it is still the one judged stale: a lock another process took meanwhile is never
+   * removed (only its own holder and a breaker remove locks, and breakers go one at a time). A breaker
+   * lock left by a crashed breaker is itself cleared once stale.
    */
   async function breakIfStale(lockPath: string): Promise<void> {
     const seen = await readRegular(lockPath);
-    if (seen === null || Date.now() - seen.mtimeMs <= lockTimeout) return;
-    const aside = `${lockPath}.${randomBytes(8).toString('hex')}.stale`;
-    if (await rename(lockPath, aside).then(() => true, ignore('ENOENT'))) {
-      if ((await readRegular(aside))?.text !== seen.text) await link(aside, lockPath).catch(ignore('EEXIST'));
-      await unlink(aside).catch(ignore('ENOENT'));
+    if (seen === null || !isStale(seen.mtimeMs)) return;
+    const breaker = `${lockPath}.break`;
+    const handle = await open(breaker, CREATE, 0o600).catch(ignore('EEXIST'));
+    if (handle === undefined) {
+      const other = await readRegular(breaker);
+      if (other !== null && isStale(other.mtimeMs)) await unlink(breaker).catch(ignore('ENOENT'));
+      return;
+    }
+    try {
+      const again = await readRegular(lockPath);
+      if (again !== null && again.text === seen.text && again.mtimeMs === seen.mtimeMs) {
+        await unlink(lockPath).catch(ignore('ENOENT'));
+      }
+    } finally {
+      await handle.close();
+      await unlink(breaker).catch(ignore('ENOENT'));
     }
   }
 

@@ -255,6 +255,19 @@ describe('fs store concurrency', () => {
     await assert.rejects(stat(lockPath), { code: 'ENOENT' });
   });
 
+  test('a lock file stamped in the future (a clock that stepped back since) is broken too', async () => {
+    const dir = await freshDir();
+    const store = fsStore({ dir, lockTimeout: 200 });
+    const key = newStoreKey();
+    const hex = hexOf(key);
+    await store.create(key, sampleRecord(Date.now()));
+    const lockPath = join(dir, 'sessions', hex.slice(0, 2), `${hex}.lock`);
+    await writeFile(lockPath, 'crashed while the clock was an hour ahead');
+    await utimes(lockPath, new Date(Date.now() + 3_600_000), new Date(Date.now() + 3_600_000));
+    assert.equal(await store.delete(key), true, 'a sign-out is not blocked for an hour');
+    await assert.rejects(stat(`${lockPath}.break`), { code: 'ENOENT' }, 'the breaker lock is gone too');
+  });
+
   test('compare-and-set holds across processes: two workers × 100 increments = 200', async () => {
     const dir = await freshDir();
     const store = fsStore({ dir });
