@@ -101,6 +101,9 @@ describe('latchkey CLI', () => {
     assert.equal(noKeys.status, 2);
     assert.match(noKeys.err, /ERR_LATCHKEY_KEY/);
     assert.equal((await capture(['inspect', '--bogus'])).status, 2);
+    const badKid = await capture(['keygen', '--kid', 'a:b']);
+    assert.equal(badKid.status, 2, 'a kid the key line cannot hold');
+    assert.match(badKid.err, /^latchkey: /);
   });
 
   test('the bin runs as a program', () => {

@@ -156,7 +156,7 @@ async function storeCommand(command: string, args: string[], io: Output): Promis
     );
     return 2;
   }
-  const opened = await openStore(values.store);
+  const opened = await openStore(values.store, { create: action === 'migrate' });
   try {
     switch (action) {
       case 'list': {
@@ -288,7 +288,8 @@ export async function run(args: readonly string[], io: Output = processOutput): 
       io.err(`latchkey: ${error.code}: ${error.message}`);
       return 2;
     }
-    if (error instanceof TypeError && 'code' in error && String(error.code).startsWith('ERR_PARSE_ARGS')) {
+    if (error instanceof TypeError) {
+      // A flag's value the command cannot take (a bad --kid, say): the message, not a stack trace.
       io.err(`latchkey: ${error.message}`);
       return 2;
     }

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
@@ -179,4 +179,37 @@ test('store URL mistakes are usage errors with a coded message', async () => {
   ]);
   assert.equal(down.status, 2);
   assert.match(down.err, /ERR_LATCHKEY_STORE_UNAVAILABLE/);
+});
+
+test('a store URL with a password never shows it, whatever goes wrong; exit 2, no stack trace', async () => {
+  for (const url of [
+    'postgres://admin:S3cretPW@[bad/db', // not a URL
+    'redis://admin:S3cretPW@[bad',
+    'redis://:S3cretPW@127.0.0.1:1', // nobody listening
+    'file://x/%E0%A4%A', // a broken escape
+  ]) {
+    const result = await cli(['sessions', 'list', '--user', 'u1', '--store', url]);
+    assert.equal(result.status, 2, url);
+    assert.match(result.err, /ERR_LATCHKEY_(CONFIG|STORE_UNAVAILABLE)/, url);
+    assert.ok(!result.err.includes('S3cretPW'), `${url}: ${result.err}`);
+  }
+});
+
+test('a file: or sqlite: store that does not exist is refused, except by migrate, which makes it', async () => {
+  const base = mkdtempSync(join(tmpdir(), 'latchkey-cli-'));
+  dirs.push(base);
+  const typo = join(base, 'typo-dir');
+  const revoke = await cli(['sessions', 'revoke', '--user', 'bob', '--store', `file:${typo}`]);
+  assert.equal(revoke.status, 2, 'an operator revoking a user must not be told it worked');
+  assert.match(revoke.err, /ERR_LATCHKEY_CONFIG: no store at that file: path/);
+  assert.equal(existsSync(typo), false, 'and nothing was created');
+  const db = join(base, 'typo.db');
+  assert.equal((await cli(['sessions', 'list', '--user', 'bob', '--store', `sqlite:${db}`])).status, 2);
+  assert.equal(existsSync(db), false);
+  // file://tmp/x names the host 'tmp' and the path /x: refused, not opened.
+  const hosted = await cli(['sessions', 'list', '--user', 'bob', '--store', `file://tmp${typo}`]);
+  assert.equal(hosted.status, 2);
+  assert.match(hosted.err, /absolute path/);
+  assert.equal((await cli(['migrate', '--store', `file:${typo}`])).status, 0);
+  assert.equal((await cli(['sessions', 'list', '--user', 'bob', '--store', `file://${typo}`])).status, 0);
 });

@@ -2,7 +2,8 @@
  * Store URLs for the CLI: `file:<dir>`, `sqlite:<path>`, `redis://…` (`redis+cluster://h1:p1,h2:p2` for
  * a cluster), `postgres://…`. Each driver is loaded only when its URL is used (they are optional peers).
  */
-import { ConfigError } from '../errors.ts';
+import { existsSync } from 'node:fs';
+import { ConfigError, LatchkeyError, StoreUnavailable } from '../errors.ts';
 import type { SqliteDatabase } from '../stores/sqlite.ts';
 import type { SessionStore } from '../stores/types.ts';
 
@@ -25,10 +26,26 @@ async function load<M>(name: string): Promise<M> {
   }
 }
 
-function pathAfter(url: string, scheme: string): string {
+function pathAfter(url: string, scheme: string, mustExist: boolean): string {
   const rest = url.slice(scheme.length);
-  const path = rest.startsWith('//') ? decodeURIComponent(new URL(url).pathname) : rest;
+  let path = rest;
+  if (rest.startsWith('//')) {
+    const parsed = new URL(url);
+    // file://tmp/x would name the host 'tmp' and open /x: refuse it rather than open the wrong place.
+    if (parsed.host !== '' && parsed.host !== 'localhost') {
+      throw new ConfigError(
+        `${scheme}// URLs take an absolute path (${scheme}///var/sessions) or none of the slashes (${scheme}./sessions)`,
+      );
+    }
+    path = decodeURIComponent(parsed.pathname);
+  }
   if (path === '') throw new ConfigError(`${scheme} URLs need a path, e.g. ${scheme}./sessions`);
+  // Only migrate makes a store: anything else on a path that holds none (a typo) would report success.
+  if (mustExist && !existsSync(path)) {
+    throw new ConfigError(
+      `no store at that ${scheme} path (make one with latchkey migrate --store ${scheme}…)`,
+    );
+  }
   return path;
 }
 
@@ -49,12 +66,29 @@ async function openSqliteDatabase(path: string): Promise<ClosableDatabase> {
   }
 }
 
-/** Open the store a URL names. Throws ConfigError for an unknown scheme or a missing driver. */
-export async function openStore(storeUrl: string): Promise<OpenedStore> {
+/**
+ * Open the store a URL names. Throws ConfigError for an unknown scheme, a malformed URL, a missing
+ * driver, or (unless `create`) a file or SQLite store that does not exist yet; StoreUnavailable when
+ * the backend cannot be reached. No message ever holds the URL, which may carry a password.
+ */
+export async function openStore(storeUrl: string, options: { create?: boolean } = {}): Promise<OpenedStore> {
+  try {
+    return await openStoreUnchecked(storeUrl, options.create !== true);
+  } catch (error) {
+    if (error instanceof LatchkeyError) throw error;
+    if (error instanceof TypeError || error instanceof URIError) {
+      throw new ConfigError('the store URL is not a valid URL'); // no cause: it holds the URL
+    }
+    const code = (error as { code?: unknown } | null)?.code;
+    throw new StoreUnavailable(`could not reach the store${typeof code === 'string' ? ` (${code})` : ''}`);
+  }
+}
+
+async function openStoreUnchecked(storeUrl: string, mustExist: boolean): Promise<OpenedStore> {
   let url = storeUrl;
   if (url.startsWith('file:')) {
     const { fsStore } = await import('../stores/fs.ts');
-    const store = fsStore({ dir: pathAfter(url, 'file:') });
+    const store = fsStore({ dir: pathAfter(url, 'file:', mustExist) });
     return {
       store,
       migrate: async () => 'folders ready (the fs store needs no migration)',
@@ -64,7 +98,7 @@ export async function openStore(storeUrl: string): Promise<OpenedStore> {
   }
   if (url.startsWith('sqlite:')) {
     const { sqliteStore, migrateSqlite } = await import('../stores/sqlite.ts');
-    const db = await openSqliteDatabase(pathAfter(url, 'sqlite:'));
+    const db = await openSqliteDatabase(pathAfter(url, 'sqlite:', mustExist));
     const store = sqliteStore({ db });
     return {
       store,
