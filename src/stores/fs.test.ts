@@ -240,15 +240,21 @@ describe('fs store concurrency', () => {
     assert.equal(results.filter((result) => result === 'conflict').length, 49);
   });
 
-  test('a lock file left by a crashed process is broken after lockTimeout', async () => {
+  /** A store with lockTimeout 200 ms, one record, and a lock file on it as a crashed process left it. */
+  async function crashedLock(text: string, offsetMs: number) {
     const dir = await freshDir();
     const store = fsStore({ dir, lockTimeout: 200 });
     const key = newStoreKey();
     const hex = hexOf(key);
     await store.create(key, sampleRecord(Date.now()));
     const lockPath = join(dir, 'sessions', hex.slice(0, 2), `${hex}.lock`);
-    await writeFile(lockPath, 'crashed');
-    await utimes(lockPath, new Date(Date.now() - 60_000), new Date(Date.now() - 60_000));
+    await writeFile(lockPath, text);
+    await utimes(lockPath, new Date(Date.now() + offsetMs), new Date(Date.now() + offsetMs));
+    return { store, key, lockPath };
+  }
+
+  test('a lock file left by a crashed process is broken after lockTimeout', async () => {
+    const { store, key, lockPath } = await crashedLock('crashed', -60_000);
     assert.equal(await store.update(key, sampleRecord(Date.now(), { version: 2 }), 1), 'ok');
     await writeFile(lockPath, 'hung');
     assert.equal(await store.update(key, sampleRecord(Date.now(), { version: 3 }), 2), 'ok', 'after 200 ms');
@@ -256,14 +262,10 @@ describe('fs store concurrency', () => {
   });
 
   test('a lock file stamped in the future (a clock that stepped back since) is broken too', async () => {
-    const dir = await freshDir();
-    const store = fsStore({ dir, lockTimeout: 200 });
-    const key = newStoreKey();
-    const hex = hexOf(key);
-    await store.create(key, sampleRecord(Date.now()));
-    const lockPath = join(dir, 'sessions', hex.slice(0, 2), `${hex}.lock`);
-    await writeFile(lockPath, 'crashed while the clock was an hour ahead');
-    await utimes(lockPath, new Date(Date.now() + 3_600_000), new Date(Date.now() + 3_600_000));
+    const { store, key, lockPath } = await crashedLock(
+      'crashed while the clock was an hour ahead',
+      3_600_000,
+    );
     assert.equal(await store.delete(key), true, 'a sign-out is not blocked for an hour');
     await assert.rejects(stat(`${lockPath}.break`), { code: 'ENOENT' }, 'the breaker lock is gone too');
   });
