@@ -72,6 +72,20 @@ describe('fs store on disk', () => {
     assert.throws(() => fsStore({ dir: linked }), TypeError);
   });
 
+  test('checklist #51: a store directory that others may write to, or that another user owns, is refused', {
+    skip: windows && 'no POSIX modes',
+  }, async () => {
+    const shared = await freshDir();
+    await chmod(shared, 0o777); // as a shared /tmp folder, or a careless mkdir, would leave it
+    assert.throws(() => fsStore({ dir: shared }), { code: 'ERR_LATCHKEY_CONFIG' });
+    const inner = await freshDir();
+    fsStore({ dir: inner }); // makes sessions/ and users/ 0700
+    await chmod(join(inner, 'sessions'), 0o775);
+    assert.throws(() => fsStore({ dir: inner }), { code: 'ERR_LATCHKEY_CONFIG' }, 'group-writable sessions/');
+    await chmod(join(inner, 'sessions'), 0o755);
+    fsStore({ dir: inner }); // readable by others is the operator's choice; only writing is refused
+  });
+
   test('checklist #51: a symlink where a record would be is never followed', async () => {
     const dir = await freshDir();
     const clock = createFakeClock();

@@ -20,7 +20,7 @@ import { link, lstat, mkdir, open, readdir, rename, rmdir, unlink } from 'node:f
 import { join, resolve } from 'node:path';
 import type { Clock } from '../core/clock.ts';
 import { systemClock } from '../core/clock.ts';
-import { StoreUnavailable } from '../errors.ts';
+import { ConfigError, StoreUnavailable } from '../errors.ts';
 import { CREATE, codeOf, createKeyLocks, ignore, readRegular } from './fs-lock.ts';
 import {
   assertStoredRecord,
@@ -97,11 +97,18 @@ export function fsStore(options: FsStoreOptions): FsStore {
   const dir = resolve(options.dir);
   const sessionsDir = join(dir, 'sessions');
   const usersDir = join(dir, 'users');
+  const uid = process.getuid?.();
   for (const path of [dir, sessionsDir, usersDir]) {
     const stat = lstatSync(path, { throwIfNoEntry: false });
     if (stat === undefined) mkdirSync(path, { recursive: true, mode: 0o700 });
     else if (!stat.isDirectory())
       throw new TypeError(`fsStore: ${path} is not a directory (or is a symlink)`);
+    else if (uid !== undefined && (stat.uid !== uid || (stat.mode & 0o022) !== 0)) {
+      // Another user who may write here could list, delete, swap or replay session files (checklist #51).
+      throw new ConfigError(
+        `fsStore: ${path} must belong to this process's user and be writable by it alone (chmod go-w)`,
+      );
+    }
   }
   const shardOf = (hex: string) => join(sessionsDir, hex.slice(0, 2));
   const recordPath = (hex: string) => join(shardOf(hex), `${hex}.json`);
