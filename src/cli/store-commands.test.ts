@@ -206,8 +206,8 @@ test('a file: or sqlite: store that does not exist is refused, except by migrate
   const db = join(base, 'typo.db');
   assert.equal((await cli(['sessions', 'list', '--user', 'bob', '--store', `sqlite:${db}`])).status, 2);
   assert.equal(existsSync(db), false);
-  // file://tmp/x names the host 'tmp' and the path /x: refused, not opened.
-  const hosted = await cli(['sessions', 'list', '--user', 'bob', '--store', `file://tmp${typo}`]);
+  // file://host/x names the host 'host' and the path /x: refused, not opened.
+  const hosted = await cli(['sessions', 'list', '--user', 'bob', '--store', `file://host${typo}`]);
   assert.equal(hosted.status, 2);
   assert.match(hosted.err, /absolute path/);
   assert.equal((await cli(['migrate', '--store', `file:${typo}`])).status, 0);

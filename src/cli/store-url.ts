@@ -31,7 +31,7 @@ function pathAfter(url: string, scheme: string, mustExist: boolean): string {
   let path = rest;
   if (rest.startsWith('//')) {
     const parsed = new URL(url);
-    // file://tmp/x would name the host 'tmp' and open /x: refuse it rather than open the wrong place.
+    // file://var/x would name the host 'var' and open /x: refuse it rather than open the wrong place.
     if (parsed.host !== '' && parsed.host !== 'localhost') {
       throw new ConfigError(
         `${scheme}// URLs take an absolute path (${scheme}///var/sessions) or none of the slashes (${scheme}./sessions)`,
