@@ -28,6 +28,7 @@ import {
   type AdapterOptions,
   bodyField,
   lockSession,
+  nodeHeader,
   resolveAdapterOptions,
   SECURE,
   sessionHeaderValues,
@@ -177,10 +178,7 @@ class FastifyCsrfRequest implements CsrfRequest {
     this.secure = request.protocol === 'https';
   }
   header(name: string): string | undefined {
-    const headers = this.#request.headers;
-    // HTTP/2 has no Host header: its :authority pseudo-header names the origin the request was sent to.
-    const value = headers[name] ?? (name === 'host' ? headers[':authority'] : undefined);
-    return typeof value === 'string' ? value : undefined;
+    return nodeHeader(this.#request.headers, name);
   }
 }
 

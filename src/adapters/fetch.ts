@@ -20,7 +20,7 @@ import type { Session, SessionData } from '../core/session.ts';
 import type { Sessions } from '../core/sessions.ts';
 import { type Csrf, csrfForbiddenBody } from '../csrf/index.ts';
 import { errorResponse, PLAIN_NO_STORE } from './errors.ts';
-import { fetchCsrfRequest, syncSessions } from './shared.ts';
+import { checkCsrf, fetchCsrfRequest, syncSessions } from './shared.ts';
 
 export interface FetchSessionOptions {
   /** Turn a failure (a session too large for its cookies, a store outage) into a response. */
@@ -142,22 +142,15 @@ export async function verifyCsrf<T extends SessionData>(
 ): Promise<Response | undefined> {
   if (!csrf.needsCheck(request.method)) return undefined;
   const checked = fetchCsrfRequest(request, new URL(request.url));
-  // The origin first: a request from elsewhere is refused before its body is read at all.
-  let refused = csrf.check(checked, session, undefined);
-  if (
-    refused?.reason === 'token-missing' &&
-    !checked.header(csrf.headerName) &&
-    FORM_TYPES.test(checked.header('content-type') ?? '')
-  ) {
-    let formToken: string | undefined;
+  const refused = await checkCsrf(csrf, checked, session, async () => {
+    if (!FORM_TYPES.test(checked.header('content-type') ?? '')) return undefined;
     try {
       const field = (await request.clone().formData()).get(csrf.fieldName);
-      formToken = typeof field === 'string' ? field : undefined;
+      return typeof field === 'string' ? field : undefined;
     } catch {
-      formToken = undefined; // a malformed body carries no token
+      return undefined; // a malformed body carries no token
     }
-    refused = csrf.check(checked, session, formToken);
-  }
+  });
   if (!refused) return undefined;
   return new Response(csrfForbiddenBody(refused), { status: 403, headers: PLAIN_NO_STORE });
 }

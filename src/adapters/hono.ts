@@ -28,6 +28,7 @@ import { errorResponse } from './errors.ts';
 import { withSessionHeaders } from './fetch.ts';
 import {
   type AdapterOptions,
+  checkCsrf,
   fetchCsrfRequest,
   lockSession,
   resolveAdapterOptions,
@@ -163,11 +164,7 @@ export function csrf(protection: Csrf | CsrfOptions = {}): MiddlewareHandler<Csr
     c.set('csrfToken', () => checker.token(session));
     if (checker.needsCheck(c.req.method)) {
       const request = fetchCsrfRequest(c.req.raw, new URL(c.req.url));
-      // The origin first: a request from elsewhere is refused before its body is read at all.
-      let refused = checker.check(request, session, undefined);
-      if (refused?.reason === 'token-missing' && !request.header(checker.headerName)) {
-        refused = checker.check(request, session, await formToken(c, checker.fieldName));
-      }
+      const refused = await checkCsrf(checker, request, session, () => formToken(c, checker.fieldName));
       if (refused) return c.text(csrfForbiddenBody(refused), 403, { 'cache-control': 'no-store' });
     }
     await next();

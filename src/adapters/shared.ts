@@ -3,14 +3,14 @@
  * from `createCsrf()` or its options, locking a committed session, and the session's response headers.
  * Internal: not a package entry point.
  */
-import type { IncomingMessage } from 'node:http';
+import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import { CookieSessions } from '../core/cookie-mode.ts';
 import { clearSiteDataFor, sessionCacheControl, sessionVary } from '../core/headers.ts';
 import type { SessionsOptions } from '../core/options.ts';
 import type { RequestLike } from '../core/request.ts';
 import { type Session, type SessionData, SessionImpl } from '../core/session.ts';
 import { createSessions, type Sessions } from '../core/sessions.ts';
-import { type Csrf, type CsrfOptions, type CsrfRequest, createCsrf } from '../csrf/index.ts';
+import { type Csrf, type CsrfError, type CsrfOptions, type CsrfRequest, createCsrf } from '../csrf/index.ts';
 import { ConfigError } from '../errors.ts';
 
 /** An adapter's options: a session manager you made, or the options to make one; plus onError. */
@@ -126,17 +126,39 @@ export function fetchCsrfRequest(request: Request, url: URL): CsrfRequest {
 }
 
 /**
+ * One request header of a node-style request (node:http, node:http2, Fastify) as latchkey/csrf reads
+ * it: the first value of a repeated one. HTTP/2 has no Host header: its :authority pseudo-header names
+ * the origin the request was sent to.
+ */
+export function nodeHeader(headers: IncomingHttpHeaders, name: string): string | undefined {
+  const value = headers[name] ?? (name === 'host' ? headers[':authority'] : undefined);
+  return Array.isArray(value) ? value[0] : value;
+}
+
+/**
+ * The CSRF verdict for an unsafe request, the origin first: the form's token (`formToken()`, which may
+ * read the body) is read only when the origin passed and no header carried a token, so a request from
+ * elsewhere is refused before its body is read at all.
+ */
+export async function checkCsrf<T extends SessionData>(
+  csrf: Csrf,
+  request: CsrfRequest,
+  session: Session<T>,
+  formToken: () => Promise<string | undefined>,
+): Promise<CsrfError | undefined> {
+  const refused = csrf.check(request, session, undefined);
+  if (refused?.reason !== 'token-missing' || request.header(csrf.headerName)) return refused;
+  return csrf.check(request, session, await formToken());
+}
+
+/**
  * What latchkey/csrf needs from a node request. `secure` is the framework's word on HTTPS (Express's
  * `req.secure`, Koa's `ctx.secure`, which may trust a proxy); default: a TLS socket.
  */
 export function csrfRequestOf(req: IncomingMessage, secure?: boolean): CsrfRequest {
   return {
     method: req.method ?? 'GET',
-    header: (name) => {
-      // HTTP/2 has no Host header: its :authority pseudo-header names the origin the request was sent to.
-      const value = req.headers[name] ?? (name === 'host' ? req.headers[':authority'] : undefined);
-      return Array.isArray(value) ? value[0] : value;
-    },
+    header: (name) => nodeHeader(req.headers, name),
     secure:
       secure === undefined ? (req.socket as { encrypted?: unknown } | undefined)?.encrypted === true : secure,
   };
