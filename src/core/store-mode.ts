@@ -137,14 +137,16 @@ export class StoreSessions<T extends SessionData> extends BaseSessions implement
       this.event({ type: 'invalid', reason: 'malformed' });
       return 'invalid';
     }
+    // Each token's store key, hashed once: for the cookie cache and the store read alike.
+    const keys = tokens.map(storeKeyOf);
     if (tokens.length === 1 && this.#cache !== undefined) {
-      const cached = this.#cache.read(tokens[0]!, storeKeyOf(tokens[0]!), readCookie);
+      const cached = this.#cache.read(tokens[0]!, keys[0]!, readCookie);
       if (cached) return { ...cached, staleKid: undefined, fromCache: true };
     }
     // Each well-formed token is looked up; exactly one live session must answer (checklist #17).
     let found: Loaded | 'expired' | undefined;
-    for (const token of tokens) {
-      const result = await this.#loadRecord(token);
+    for (const [i, token] of tokens.entries()) {
+      const result = await this.#loadRecord(token, keys[i]!);
       if (result === undefined) continue;
       if (found !== undefined) {
         this.event({ type: 'invalid', reason: 'ambiguous' });
@@ -164,8 +166,7 @@ export class StoreSessions<T extends SessionData> extends BaseSessions implement
   }
 
   /** One store read; an expired or unreadable record is no session, and an expired one is deleted. */
-  async #loadRecord(token: string): Promise<Loaded | 'expired' | undefined> {
-    const storeKey = storeKeyOf(token);
+  async #loadRecord(token: string, storeKey: string): Promise<Loaded | 'expired' | undefined> {
     const record = await this.#call(() => this.#store.get(storeKey));
     if (!record) return undefined;
     const opened = this.#openRecord(storeKey, record);
