@@ -82,11 +82,11 @@ async function latchkeyStore(): Promise<SessionStore> {
   }
 }
 
-/** The cookie `sid=…` of the ceilings: a random id, nothing signed or sealed. */
-function sidOf(req: IncomingMessage): string | undefined {
+/** The `sid` cookie of the ceilings (a random 16-byte id: 22 characters) and of the minimal session (a 43-character token). */
+function sidOf(req: IncomingMessage, length: number): string | undefined {
   const header = req.headers.cookie;
   const at = header?.indexOf('sid=') ?? -1;
-  return at === -1 ? undefined : header!.slice(at + 4, at + 4 + 22);
+  return at === -1 ? undefined : header!.slice(at + 4, at + 4 + length);
 }
 
 /**
@@ -109,7 +109,7 @@ async function ceiling(): Promise<(req: IncomingMessage, res: ServerResponse) =>
   };
   const app = express();
   app.get('/', (req, res, next) => {
-    const known = sidOf(req);
+    const known = sidOf(req, 22);
     read(known)
       .then(async (stored) => {
         const id = stored === undefined ? randomBytes(16).toString('base64url') : known!;
@@ -121,7 +121,7 @@ async function ceiling(): Promise<(req: IncomingMessage, res: ServerResponse) =>
       .catch(next);
   });
   app.get('/peek', (req, res, next) => {
-    read(sidOf(req)).then((n) => res.send(String(n ?? 0)), next);
+    read(sidOf(req, 22)).then((n) => res.send(String(n ?? 0)), next);
   });
   return app;
 }
@@ -172,11 +172,7 @@ async function musts(): Promise<(req: IncomingMessage, res: ServerResponse) => v
       return undefined;
     }
   };
-  const tokenOf = (req: IncomingMessage) => {
-    const header = req.headers.cookie;
-    const at = header?.indexOf('sid=') ?? -1;
-    return at === -1 ? undefined : header!.slice(at + 4, at + 4 + 43);
-  };
+  const tokenOf = (req: IncomingMessage) => sidOf(req, 43); // 32 bytes in base64url
   const app = express();
   app.get('/', (req, res, next) => {
     const token = tokenOf(req);
