@@ -1,11 +1,16 @@
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { createSessions } from '../core/sessions.ts';
 import { generateKeyLine, parseKeyring } from '../crypto/keyring.ts';
 import { createFakeClock } from '../testing/fake-clock.ts';
 import { run } from './main.ts';
+import { openStore } from './store-url.ts';
 
 async function capture(args: string[], env: Record<string, string | undefined> = {}) {
   const saved = { ...process.env };
@@ -111,5 +116,97 @@ describe('latchkey CLI', () => {
     const result = spawnSync(process.execPath, ['--import', 'tsx', bin, 'keygen'], { encoding: 'utf8' });
     assert.equal(result.status, 0, result.stderr);
     assert.match(result.stdout.trim(), /^k\d{8}:[A-Za-z0-9_-]{43}$/);
+  });
+
+  test('keys rotate on the day of keygen needs no --kid: the dated id gets a suffix', async () => {
+    const first = generateKeyLine(); // today's dated id, as `latchkey keygen` prints it
+    const once = await capture(['keys', 'rotate'], { LATCHKEY_KEYS: first });
+    assert.equal(once.status, 0, once.err);
+    const twice = await capture(['keys', 'rotate'], { LATCHKEY_KEYS: once.out });
+    assert.equal(twice.status, 0, twice.err);
+    const kids = parseKeyring(twice.out).kids;
+    const dated = first.slice(0, first.indexOf(':'));
+    assert.deepEqual(kids, [`${dated}c`, `${dated}b`, dated]);
+    const taken = await capture(['keys', 'rotate', '--kid', dated], { LATCHKEY_KEYS: first });
+    assert.equal(taken.status, 2);
+    assert.match(taken.err, /--kid/, 'the message says how to pick another id');
+  });
+
+  test('--version prints the package version', async () => {
+    const { version } = JSON.parse(
+      readFileSync(fileURLToPath(new URL('../../package.json', import.meta.url)), 'utf8'),
+    ) as { version: string };
+    for (const flag of ['--version', '-v']) {
+      const result = await capture([flag]);
+      assert.equal(result.status, 0);
+      assert.equal(result.out, `latchkey ${version}`);
+    }
+  });
+
+  test('inspect says which timeouts its expiresAt assumes', async () => {
+    const keys = generateKeyLine('k1');
+    const value = await sealedCookie(keys, { a: 1 });
+    const bare = JSON.parse((await capture(['inspect', value, '--json'], { LATCHKEY_KEYS: keys })).out);
+    assert.match(bare.expiresAtAssumes, /aal2.*--preset/);
+    const told = JSON.parse(
+      (await capture(['inspect', value, '--json', '--idle', '5m'], { LATCHKEY_KEYS: keys })).out,
+    );
+    assert.equal(told.expiresAtAssumes, undefined);
+    assert.ok(Date.parse(told.expiresAt) <= Date.now() + 5 * 60_000 + 1000, 'the idle timeout given');
+  });
+
+  test('inspect --store reads a store-mode token without changing its record', async () => {
+    const keys = generateKeyLine('k1');
+    const dir = mkdtempSync(join(tmpdir(), 'latchkey-inspect-'));
+    try {
+      const url = `file:${dir}`;
+      const opened = await openStore(url, { create: true });
+      let token: string;
+      try {
+        await opened.migrate();
+        const sessions = createSessions({ keys, store: opened.store });
+        const session = await sessions.load(undefined);
+        await session.login('ada');
+        session.set('cart', [3]);
+        const [line] = await sessions.commit(session);
+        token = line!.slice(line!.indexOf('=') + 1, line!.indexOf(';'));
+      } finally {
+        await opened.close();
+      }
+      const before = readdirSync(dir, { recursive: true }).sort();
+      const result = await capture(['inspect', token, '--store', url, '--json'], { LATCHKEY_KEYS: keys });
+      assert.equal(result.status, 0, result.err);
+      const report = JSON.parse(result.out);
+      assert.equal(report.status, 'valid');
+      assert.equal(report.userId, 'ada');
+      assert.deepEqual(report.data, { cart: [3] });
+      assert.deepEqual(readdirSync(dir, { recursive: true }).sort(), before, 'nothing written');
+      const other = `${token.slice(0, -2)}${token.endsWith('AA') ? 'BA' : 'AA'}`;
+      const unknown = await capture(['inspect', other, '--store', url], { LATCHKEY_KEYS: keys });
+      assert.equal(unknown.status, 1);
+      assert.match(unknown.out, /unknown session/);
+      const wrongKeys = await capture(['inspect', token, '--store', url], {
+        LATCHKEY_KEYS: generateKeyLine('k9'),
+      });
+      assert.equal(wrongKeys.status, 1);
+      assert.match(wrongKeys.out, /unknown key/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('piped into a reader that stops early, the bin exits quietly (no EPIPE crash)', async () => {
+    const bin = fileURLToPath(new URL('./bin.ts', import.meta.url));
+    const child = spawn(process.execPath, ['--import', 'tsx', bin, '--help'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    child.stdout.destroy(); // the reader is gone before the first write, as with `| head -0`
+    let stderr = '';
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
+      stderr += chunk;
+    });
+    const [code] = (await once(child, 'close')) as [number | null];
+    assert.doesNotMatch(stderr, /EPIPE|Error/);
+    assert.equal(code, 0);
   });
 });

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import {
   createSessions,
@@ -13,8 +14,10 @@ import { openStore } from './store-url.ts';
 const HELP = `latchkey: encrypted, hardened web sessions
 
 Usage:
+  latchkey --version                   print the version
   latchkey keygen [--kid ID]           print a new key line for LATCHKEY_KEYS
-  latchkey keys rotate [--kid ID]      print LATCHKEY_KEYS with a new key first (old keys still open)
+  latchkey keys rotate [--kid ID]      print LATCHKEY_KEYS with a new key first (old keys still open);
+                                      the default id is today's date, suffixed b, c… if taken
   latchkey inspect <value> [options]   open a session cookie with the keys in LATCHKEY_KEYS
   latchkey sessions list --user ID --store URL     a user's live sessions (store mode)
   latchkey sessions revoke --user ID --store URL   sign a user out everywhere
@@ -30,6 +33,7 @@ inspect options:
   --name NAME        the cookie name the value was sealed for (default __Host-lk)
   --preset P         aal1 | aal2 | aal3 (default aal2), or:
   --idle DURATION    idle timeout, e.g. 30m    --absolute DURATION  absolute timeout, e.g. 12h
+  --store URL        store mode: <value> is the token from the cookie; its record is read (not changed)
   --json             print JSON
 
 <value> is the cookie's value, or a whole Cookie header (for a session spread over several cookies).
@@ -53,7 +57,11 @@ const processOutput: Output = {
 
 const iso = (ms: number) => new Date(ms).toISOString();
 
-function describe(inspection: Inspection, currentKid: string): Record<string, unknown> {
+function describe(
+  inspection: Inspection,
+  currentKid: string,
+  assumed: string | undefined,
+): Record<string, unknown> {
   if (inspection.status === 'invalid') {
     const why = {
       malformed: 'malformed: not a Latchkey v1 sealed value',
@@ -63,6 +71,7 @@ function describe(inspection: Inspection, currentKid: string): Record<string, un
         'unknown key: sealed with a key id that is not in LATCHKEY_KEYS (removed or never added)',
       payload: 'bad payload: authenticated, but its contents are not a Latchkey session',
       ambiguous: 'ambiguous: more than one valid session value in the header',
+      'unknown-session': 'unknown session: the store holds no record for this token (ended or never made)',
     }[inspection.reason];
     return { status: 'invalid', reason: inspection.reason, message: why };
   }
@@ -76,13 +85,14 @@ function describe(inspection: Inspection, currentKid: string): Record<string, un
     lastActiveAt: iso(state.lastActiveAt),
     absoluteDeadline: iso(state.absoluteDeadline),
     expiresAt: iso(inspection.expiresAt),
+    ...(assumed === undefined ? {} : { expiresAtAssumes: assumed }),
     userId: state.userId ?? null,
     data: state.data,
     flash: state.flash ?? {},
   };
 }
 
-function inspect(args: string[], io: Output): number {
+async function inspect(args: string[], io: Output): Promise<number> {
   const { values, positionals } = parseArgs({
     args,
     allowPositionals: true,
@@ -91,22 +101,35 @@ function inspect(args: string[], io: Output): number {
       preset: { type: 'string' },
       idle: { type: 'string' },
       absolute: { type: 'string' },
+      store: { type: 'string' },
       json: { type: 'boolean', default: false },
     },
   });
   const value = positionals[0];
   if (value === undefined || positionals.length > 1) {
-    io.err('usage: latchkey inspect <cookie value> [--name NAME]');
+    io.err('usage: latchkey inspect <cookie value | store token --store URL> [--name NAME]');
     return 2;
   }
   const keyring = parseKeyring(process.env.LATCHKEY_KEYS);
-  const sessions = createSessions({
-    keys: keyring,
-    cookie: { name: values.name, secure: true },
-    ...timeoutOptions(values),
-  });
-  const inspection = sessions.inspect(value);
-  const report = describe(inspection, keyring.current.kid);
+  const opened = values.store === undefined ? undefined : await openStore(values.store);
+  let inspection: Inspection;
+  try {
+    const sessions = createSessions({
+      keys: keyring,
+      cookie: { name: values.name, secure: true },
+      ...(opened ? { store: opened.store } : {}),
+      ...timeoutOptions(values),
+    });
+    inspection = await sessions.inspectStored(value);
+  } finally {
+    await opened?.close();
+  }
+  // Idle expiry depends on the app's timeouts, which no cookie or record holds: say what was assumed.
+  const assumed =
+    values.preset === undefined && values.idle === undefined && values.absolute === undefined
+      ? "the default preset aal2: pass the app's --preset or --idle/--absolute"
+      : undefined;
+  const report = describe(inspection, keyring.current.kid, assumed);
   if (values.json) {
     io.out(JSON.stringify(report, null, 2));
   } else {
@@ -240,6 +263,26 @@ async function revokeCookieSessions(
   }
 }
 
+/**
+ * The default key id is the date (`k20261207`); a second key made the same day gets `k20261207b`, then
+ * `…c`, so `keys rotate` works on the day of `keygen` without a `--kid`.
+ */
+function freeDatedKid(taken: (kid: string) => boolean): string {
+  const dated = `k${new Date().toISOString().slice(0, 10).replaceAll('-', '')}`;
+  if (!taken(dated)) return dated;
+  for (const suffix of 'bcdefghijklmnopqrstuvwxyz') {
+    if (!taken(dated + suffix)) return dated + suffix;
+  }
+  throw new LatchkeyError('ERR_LATCHKEY_KEY', 'every dated key id for today is in use: pass --kid ID');
+}
+
+/** The package's version, read from its package.json (two levels up from src/cli and dist/cli). */
+function version(): string {
+  const file = new URL('../../package.json', import.meta.url);
+  const { version: v } = JSON.parse(readFileSync(file, 'utf8')) as { version: string };
+  return `latchkey ${v}`;
+}
+
 /** Run the CLI with `args` (without `node` and the script); resolves to the exit status. */
 export async function run(args: readonly string[], io: Output = processOutput): Promise<number> {
   const [command, ...rest] = args;
@@ -262,17 +305,27 @@ export async function run(args: readonly string[], io: Output = processOutput): 
         }
         const existing = process.env.LATCHKEY_KEYS ?? '';
         const ring = parseKeyring(existing);
-        const line = generateKeyLine(values.kid);
+        const line = generateKeyLine(values.kid ?? freeDatedKid((kid) => ring.get(kid) !== undefined));
         const kid = line.slice(0, line.indexOf(':'));
-        if (ring.get(kid)) throw new LatchkeyError('ERR_LATCHKEY_KEY', `key id '${kid}' is already in use`);
+        if (ring.get(kid)) {
+          throw new LatchkeyError(
+            'ERR_LATCHKEY_KEY',
+            `key id '${kid}' is already in LATCHKEY_KEYS: choose another with --kid ID`,
+          );
+        }
         io.out([line, ...existing.split(',').map((entry) => entry.trim())].join(','));
         return 0;
       }
       case 'inspect':
-        return inspect(rest, io);
+        return await inspect(rest, io);
       case 'sessions':
       case 'migrate':
         return await storeCommand(command, rest, io);
+      case '--version':
+      case '-v':
+      case 'version':
+        io.out(version());
+        return 0;
       case undefined:
       case 'help':
       case '--help':

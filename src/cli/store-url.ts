@@ -59,9 +59,16 @@ async function openSqliteDatabase(path: string): Promise<ClosableDatabase> {
     return new Database(path);
   } catch {
     // better-sqlite3 missing or built for another Node: node:sqlite (Node ≥ 22.5) takes the same SQL.
-    const sqlite = await load<{
-      DatabaseSync: new (path: string, options?: object) => ClosableDatabase;
-    }>('node:sqlite');
+    let sqlite: { DatabaseSync: new (path: string, options?: object) => ClosableDatabase };
+    try {
+      const specifier = 'node:sqlite'; // not in @types/node 20
+      sqlite = (await import(specifier)) as typeof sqlite;
+    } catch (error) {
+      throw new ConfigError(
+        `sqlite: URLs need the 'better-sqlite3' package (npm install better-sqlite3) or Node ≥ 22.5, whose node:sqlite needs nothing installed (this is Node ${process.versions.node})`,
+        { cause: error },
+      );
+    }
     return new sqlite.DatabaseSync(path, { timeout: 5000 });
   }
 }

@@ -196,6 +196,10 @@ export class CookieSessions<T extends SessionData> extends BaseSessions implemen
     );
   }
 
+  async inspectStored(value: string): Promise<Inspection> {
+    return this.inspect(value);
+  }
+
   async commit(session: Session<T>): Promise<string[]> {
     return this.commitNow(session);
   }

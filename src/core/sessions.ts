@@ -8,7 +8,10 @@ import { StoreSessions } from './store-mode.ts';
 
 /** What `inspect()` finds in a cookie value: for the CLI and for debugging, never for authorization. */
 export type Inspection =
-  | { status: 'invalid'; reason: 'malformed' | 'tampered' | 'unknown-key' | 'payload' | 'ambiguous' }
+  | {
+      status: 'invalid';
+      reason: 'malformed' | 'tampered' | 'unknown-key' | 'payload' | 'ambiguous' | 'unknown-session';
+    }
   | {
       status: 'valid' | 'expired';
       verdict: 'live' | 'idle' | 'absolute' | 'future';
@@ -49,6 +52,11 @@ export interface Sessions<T extends SessionData = Record<string, unknown>> {
   commit(session: Session<T>): Promise<string[]>;
   /** Cookie mode: open a cookie value (or a Cookie header holding its chunks) and report what is inside. */
   inspect(value: string): Inspection;
+  /**
+   * Either mode: cookie mode opens the value as `inspect` does; store mode reads the record a token
+   * names (read-only: nothing is renewed or deleted) and reports what is inside.
+   */
+  inspectStored(value: string): Promise<Inspection>;
   /** Store mode: the user's live sessions, oldest first. */
   listUserSessions(userId: string, options?: { current?: Session<T> }): Promise<DeviceSession[]>;
   /**

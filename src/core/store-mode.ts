@@ -215,7 +215,30 @@ export class StoreSessions<T extends SessionData> extends BaseSessions implement
   }
 
   inspect(): Inspection {
-    throw new ConfigError('inspect() opens cookie-mode values; store-mode cookies hold only a token');
+    throw new ConfigError(
+      'inspect() opens cookie-mode values; store-mode cookies hold only a token: use inspectStored(token)',
+    );
+  }
+
+  async inspectStored(value: string): Promise<Inspection> {
+    const token = typeof value === 'string' ? value.trim() : '';
+    if (!isTokenText(token)) return { status: 'invalid', reason: 'malformed' };
+    const storeKey = storeKeyOf(token);
+    const record = await this.#call(() => this.#store.get(storeKey));
+    if (!record) return { status: 'invalid', reason: 'unknown-session' };
+    const result = openValue(this.keyring, 'store', storeKey, record.sealed);
+    if (!result.ok) return { status: 'invalid', reason: result.reason };
+    const opened = this.#openRecord(storeKey, record);
+    if (!opened) return { status: 'invalid', reason: 'payload' };
+    const verdict = checkClocks(opened.state, this.policy, this.clock.now());
+    return {
+      status: verdict === 'live' ? 'valid' : 'expired',
+      verdict,
+      kid: result.kid,
+      stale: result.stale,
+      state: opened.state,
+      expiresAt: expiresAt(opened.state, this.policy),
+    };
   }
 
   async commit(session: Session<T>): Promise<string[]> {
