@@ -9,6 +9,7 @@ import {
 } from '../core/index.ts';
 import { generateKeyLine, parseKeyring } from '../crypto/keyring.ts';
 import { LatchkeyError } from '../errors.ts';
+import { createProgress, type ProgressSink } from './progress.ts';
 import { openStore } from './store-url.ts';
 
 const HELP = `latchkey: encrypted, hardened web sessions
@@ -48,12 +49,29 @@ inspect does not consult a revocation store: a revoked cookie may still show as 
 export interface Output {
   out(text: string): void;
   err(text: string): void;
+  /** Where progress goes (stderr for the real CLI); without it, plain lines through `err`. */
+  progress?: ProgressSink;
 }
 
 const processOutput: Output = {
   out: (text) => process.stdout.write(`${text}\n`),
   err: (text) => process.stderr.write(`${text}\n`),
+  progress: {
+    write: (text) => process.stderr.write(text),
+    get isTTY() {
+      return process.stderr.isTTY === true;
+    },
+    get columns() {
+      return process.stderr.columns;
+    },
+  },
 };
+
+/** Progress as plain lines through `err` (tests, embedders without a terminal). */
+const lineSink = (io: Output): ProgressSink => ({
+  write: (text) => io.err(text.replace(/\n$/, '')),
+  isTTY: false,
+});
 
 const iso = (ms: number) => new Date(ms).toISOString();
 
@@ -207,9 +225,13 @@ async function storeCommand(command: string, args: string[], io: Output): Promis
         io.out(`revoked ${await opened.store.deleteByUser(values.user!)} session(s) of ${values.user}`);
         return 0;
       case 'purge': {
-        const purged = await opened.purge((count, scanned) =>
-          io.err(scanned === undefined ? `purged ${count}…` : `scanned ${scanned}, purged ${count}…`),
+        const progress = createProgress(io.progress ?? lineSink(io), 'purge');
+        const purged = await opened.purge((count, scanned, total) =>
+          scanned === undefined
+            ? progress.update(count, undefined, 'purged')
+            : progress.update(scanned, total, `scanned, ${count.toLocaleString('en-US')} purged`),
         );
+        progress.finish();
         io.out(`purged ${purged} expired session(s)`);
         return 0;
       }

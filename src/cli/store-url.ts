@@ -11,8 +11,11 @@ export interface OpenedStore {
   readonly store: SessionStore;
   /** Create what the store needs (tables, indexes, folders); returns a line saying what was done. */
   migrate(): Promise<string>;
-  /** Delete expired sessions, reporting progress; for Redis, which expires keys itself, 0. */
-  purge(onProgress: (purged: number, scanned?: number) => void): Promise<number>;
+  /**
+   * Delete expired sessions, reporting progress (`scanned` and `total` when the store walks its records);
+   * for Redis, which expires keys itself, 0.
+   */
+  purge(onProgress: (purged: number, scanned?: number, total?: number) => void): Promise<number>;
   close(): Promise<void>;
 }
 
@@ -99,7 +102,8 @@ async function openStoreUnchecked(storeUrl: string, mustExist: boolean): Promise
     return {
       store,
       migrate: async () => 'folders ready (the fs store needs no migration)',
-      purge: (onProgress) => store.purgeExpired(undefined, (scanned, purged) => onProgress(purged, scanned)),
+      purge: (onProgress) =>
+        store.purgeExpired(undefined, (scanned, purged, total) => onProgress(purged, scanned, total)),
       close: async () => {},
     };
   }

@@ -319,4 +319,25 @@ describe('fs store concurrency', () => {
     assert.equal(final?.sealed, 'v1.k1.200');
     assert.equal(final?.version, 201);
   });
+
+  test('purgeExpired removes lock files left by a crashed process, and only old ones', async () => {
+    const dir = await freshDir();
+    const clock = createFakeClock();
+    const store = fsStore({ dir, clock });
+    const key = newStoreKey();
+    await store.create(key, sampleRecord(clock.now()));
+    const shard = join(dir, 'sessions', hexOf(key).slice(0, 2));
+    const crashed = `${hexOf(newStoreKey())}.lock`;
+    await writeFile(join(shard, crashed), 'token');
+    await writeFile(join(shard, `${crashed}.break`), '');
+    for (const name of [crashed, `${crashed}.break`])
+      await utimes(join(shard, name), new Date(Date.now() - 2 * HOUR), new Date(Date.now() - 2 * HOUR));
+    const held = `${hexOf(newStoreKey())}.lock`;
+    await writeFile(join(shard, held), 'token'); // a lock some process holds right now
+    assert.equal(await store.purgeExpired(), 0);
+    const left = await readdir(shard);
+    assert.ok(!left.includes(crashed) && !left.includes(`${crashed}.break`), 'old locks went');
+    assert.ok(left.includes(held), 'a fresh lock stays');
+    assert.ok(await store.get(key), 'the live record stays');
+  });
 });

@@ -48,13 +48,41 @@ export interface FsStoreOptions {
 }
 
 export interface FsStore extends SessionStore {
-  /** Delete expired and unreadable records and stale index markers; returns how many records went. */
-  purgeExpired(now?: number, onProgress?: (scanned: number, purged: number) => void): Promise<number>;
+  /**
+   * Delete expired and unreadable records and stale index markers; returns how many records went.
+   * `onProgress` hears about every 1 % of the records, and once at the end, with the total found.
+   */
+  purgeExpired(
+    now?: number,
+    onProgress?: (scanned: number, purged: number, total: number) => void,
+  ): Promise<number>;
 }
 
 const FIELDS = ['sealed', 'userId', 'createdAt', 'expiresAt', 'absoluteAt', 'lastSeenAt', 'version', 'label'];
 const HEX64 = /^[0-9a-f]{64}$/;
 const STALE_TEMP_MS = 3_600_000;
+/** What a crashed writer or lock holder leaves in a shard: temp copies, lock and lock-breaker files. */
+const LEFTOVER = /\.(tmp|stale|lock|lock\.break)$/;
+/** Records a purge checks at once: enough to keep the thread pool's file operations overlapping. */
+const PURGE_PARALLEL = 32;
+
+/** Run `body` on every item, PURGE_PARALLEL at a time; the first failure rejects (the rest stop). */
+async function eachInParallel<T>(items: readonly T[], body: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  let failed = false;
+  const worker = async () => {
+    while (!failed && next < items.length) {
+      const item = items[next++]!;
+      try {
+        await body(item);
+      } catch (error) {
+        failed = true;
+        throw error;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(PURGE_PARALLEL, items.length) }, worker));
+}
 
 /**
  * File names are hex: base64url is unsafe on case-insensitive filesystems (#56). Node's decoder ignores the
@@ -213,43 +241,82 @@ export function fsStore(options: FsStoreOptions): FsStore {
     }
   };
 
-  /** Purge, step 1: every shard's records; a corrupt file counts as expired (#53). */
-  async function purgeRecords(now: number, onProgress?: (scanned: number, purged: number) => void) {
-    let scanned = 0;
-    let purged = 0;
+  /**
+   * Purge, step 1: every shard's records; a corrupt file counts as expired (#53). The shards are listed
+   * first (so progress knows the total), then records are checked PURGE_PARALLEL at a time.
+   *
+   * A record that is expired (or unreadable) at a `now` no later than the store's clock can never change
+   * again: update and touch refuse a record that is not live, and create never replaces a name that
+   * exists. So such a record is unlinked on the strength of the one read, without the per-key lock or a
+   * second read. A `now` in the future (a caller sweeping ahead of time) could call a record expired that
+   * a writer may still touch: then each removal is decided again under the lock, as before.
+   */
+  async function purgeRecords(
+    now: number,
+    onProgress?: (scanned: number, purged: number, total: number) => void,
+  ) {
+    const lockFree = now <= clock.now();
+    const records: string[] = [];
+    const leftovers: string[] = [];
     for (const shard of await readdir(sessionsDir, { withFileTypes: true })) {
       // Dirent types come from lstat: a symlinked shard is not a directory here, so it is never walked.
       if (!shard.isDirectory() || !/^[0-9a-f]{2}$/.test(shard.name)) continue;
       for (const entry of await readdir(join(sessionsDir, shard.name), { withFileTypes: true })) {
         const hex = /^([0-9a-f]{64})\.json$/.exec(entry.name)?.[1];
-        if (hex !== undefined && (entry.isFile() || entry.isSymbolicLink())) {
-          scanned++;
-          // Checked again under the lock: a record touched meanwhile is live, and stays (#53).
-          if (live(await readRecord(hex), now)) continue;
-          if ((await withLock(hex, () => removeUnlessLive(hex, now))) !== undefined) purged++;
-        } else if (entry.isFile() && /\.(tmp|stale)$/.test(entry.name)) {
-          // Left by a crashed writer (an old one: a live writer renames its temp file within milliseconds).
-          const path = join(sessionsDir, shard.name, entry.name);
-          const stat = await lstat(path).catch(ignore('ENOENT'));
-          if (stat && Date.now() - stat.mtimeMs > STALE_TEMP_MS) await unlink(path).catch(ignore('ENOENT'));
-        }
+        if (hex !== undefined && (entry.isFile() || entry.isSymbolicLink())) records.push(hex);
+        else if (entry.isFile() && LEFTOVER.test(entry.name)) leftovers.push(join(shard.name, entry.name));
       }
-      onProgress?.(scanned, purged);
     }
+    const total = records.length;
+    let scanned = 0;
+    let purged = 0;
+    let reportedAt = 0;
+    const report = (force: boolean) => {
+      // At most every 1 % of the records (and at the end): a caller's progress output stays readable.
+      if (onProgress && (force || scanned - reportedAt >= Math.max(1, Math.floor(total / 100)))) {
+        reportedAt = scanned;
+        onProgress(scanned, purged, total);
+      }
+    };
+    const removeExpired = async (hex: string) => {
+      const record = await readRecord(hex);
+      if (live(record, now)) return false;
+      if (!lockFree) return (await withLock(hex, () => removeUnlessLive(hex, now))) !== undefined;
+      if ((await unlink(recordPath(hex)).then(() => true, ignore('ENOENT', 'ENOTDIR'))) !== true)
+        return false;
+      if (record?.userId !== undefined) await removeMarker(userFolder(record.userId), hex);
+      return true;
+    };
+    await eachInParallel(records, async (hex) => {
+      if (await removeExpired(hex)) purged++;
+      scanned++;
+      report(false);
+    });
+    report(true);
+    // Left by a crashed writer or lock holder: a live writer renames its temp file within milliseconds,
+    // and a lock older than lockTimeout is broken by the next writer anyway.
+    await eachInParallel(leftovers, async (name) => {
+      const path = join(sessionsDir, name);
+      const stat = await lstat(path).catch(ignore('ENOENT'));
+      if (stat && Date.now() - stat.mtimeMs > Math.max(STALE_TEMP_MS, 2 * lockTimeout))
+        await unlink(path).catch(ignore('ENOENT'));
+    });
     return purged;
   }
 
   /** Purge, step 2: markers whose record is gone (a crash, a corrupt file), then emptied user folders. */
   async function purgeMarkers(now: number) {
-    for (const folder of await readdir(usersDir, { withFileTypes: true })) {
-      if (!folder.isDirectory() || !HEX64.test(folder.name)) continue;
+    const folders = (await readdir(usersDir, { withFileTypes: true })).filter(
+      (folder) => folder.isDirectory() && HEX64.test(folder.name),
+    );
+    await eachInParallel(folders, async (folder) => {
       for (const hex of await markersOf(folder.name)) {
         const record = await readRecord(hex);
         if (!live(record, now) || userFolder(record?.userId ?? '') !== folder.name)
           await withLock(hex, () => sweepMarker(folder.name, hex));
       }
       await rmdir(join(usersDir, folder.name)).catch(ignore('ENOTEMPTY', 'EEXIST', 'ENOENT'));
-    }
+    });
   }
 
   return {
