@@ -28,7 +28,7 @@ Usage:
   latchkey migrate --store URL                     create the store's tables and indexes
 
 Store URLs: file:<dir>, sqlite:<path>, redis://host:port, redis+cluster://h1:p1,h2:p2,
-postgres://user@host/db.
+postgres://user@host/db, mysql://user@host/db (MariaDB too); ?table=NAME for SQL stores.
 
 inspect options:
   --name NAME        the cookie name the value was sealed for (default __Host-lk)

@@ -4,6 +4,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
+import mysql from 'mysql2/promise';
 import pg from 'pg';
 import { createSessions } from '../core/sessions.ts';
 import { generateKeyLine } from '../crypto/keyring.ts';
@@ -14,11 +15,15 @@ import { openStore } from './store-url.ts';
 const KEYS = generateKeyLine('k1');
 const dirs: string[] = [];
 const tables: string[] = [];
+const mysqlTables: string[] = [];
 after(async () => {
   for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
   const pool = new pg.Pool({ host: '127.0.0.1', user: 'postgres', database: 'test', max: 1 });
   for (const table of tables) await pool.query(`DROP TABLE IF EXISTS "${table}"`);
   await pool.end();
+  const maria = await mysql.createConnection({ host: '127.0.0.1', user: 'root', database: 'test' });
+  for (const table of mysqlTables) await maria.query(`DROP TABLE IF EXISTS \`${table}\``);
+  await maria.end();
 });
 
 async function cli(args: string[]) {
@@ -65,6 +70,14 @@ function urls(): Array<[string, () => string]> {
         const table = `lk_cli_${randomBytes(6).toString('hex')}`;
         tables.push(table);
         return `postgres://postgres@127.0.0.1:5432/test?table=${table}`;
+      },
+    ],
+    [
+      'mysql://',
+      () => {
+        const table = `lk_cli_${randomBytes(6).toString('hex')}`;
+        mysqlTables.push(table);
+        return `mysql://root@127.0.0.1:3306/test?table=${table}`;
       },
     ],
   ];

@@ -1,6 +1,6 @@
 /**
  * Store URLs for the CLI: `file:<dir>`, `sqlite:<path>`, `redis://…` (`redis+cluster://h1:p1,h2:p2` for
- * a cluster), `postgres://…`. Each driver is loaded only when its URL is used (they are optional peers).
+ * a cluster), `postgres://…`, `mysql://…` (MariaDB too; `mariadb://` is the same). Each driver is loaded only when its URL is used (they are optional peers).
  */
 import { existsSync } from 'node:fs';
 import { ConfigError, LatchkeyError, StoreUnavailable } from '../errors.ts';
@@ -152,6 +152,34 @@ async function openStoreUnchecked(storeUrl: string, mustExist: boolean): Promise
       close: () => pool.end(),
     };
   }
+  if (url.startsWith('mysql://') || url.startsWith('mariadb://')) {
+    // `?table=` picks the sessions table (default latchkey_sessions); the rest goes to mysql2.
+    const parsed = new URL(url);
+    const table = parsed.searchParams.get('table') ?? undefined;
+    parsed.searchParams.delete('table');
+    parsed.protocol = 'mysql:';
+    const mysql = await load<{
+      default: {
+        createPool(config: object): import('../stores/mysql.ts').MysqlQueryable & { end(): Promise<void> };
+      };
+    }>('mysql2/promise');
+    const pool = mysql.default.createPool({
+      uri: parsed.toString(),
+      connectionLimit: 2,
+      connectTimeout: 5000,
+    });
+    const { mysqlStore, migrateMysql } = await import('../stores/mysql.ts');
+    const store = mysqlStore({ client: pool, ...(table ? { table } : {}) });
+    return {
+      store,
+      migrate: async () => {
+        const result = await migrateMysql(pool, table ? { table } : {});
+        return `table ${result.table} and its indexes are in place`;
+      },
+      purge: (onProgress) => store.purgeExpired(undefined, { onProgress }),
+      close: () => pool.end(),
+    };
+  }
   if (url.startsWith('redis://') || url.startsWith('rediss://') || url.startsWith('redis+cluster://')) {
     // `?prefix=` picks the key prefix (default latchkey:).
     const queryAt = url.indexOf('?');
@@ -185,6 +213,6 @@ async function openStoreUnchecked(storeUrl: string, mustExist: boolean): Promise
     };
   }
   throw new ConfigError(
-    `unknown store URL '${url.split(':')[0]}:': use file:, sqlite:, redis://, redis+cluster:// or postgres://`,
+    `unknown store URL '${url.split(':')[0]}:': use file:, sqlite:, redis://, redis+cluster://, postgres:// or mysql://`,
   );
 }
