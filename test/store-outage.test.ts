@@ -11,6 +11,7 @@ import { withSession } from '../src/adapters/node.ts';
 import { createSessions } from '../src/core/sessions.ts';
 import { generateKeyLine } from '../src/crypto/keyring.ts';
 import { redisStore } from '../src/stores/redis.ts';
+import { newStoreKey, sampleRecord } from '../src/testing/store-conformance.ts';
 import { listen } from './scenarios/apps/serve.ts';
 import { CookieJar } from './support/cookies.ts';
 import {
@@ -156,5 +157,42 @@ test('cookie mode with a revocation store on Redis: signed-in requests get 503 w
   } finally {
     await server.close();
     await client.close().catch(() => {});
+  }
+});
+
+test('clients at their defaults (node-redis offline queue, ioredis retries): an outage is answered within about a second', async () => {
+  const { Redis: IORedis } = await import('ioredis');
+  const redis = await startRedisServer();
+  // What apps write when they copy the client's quick start: no timeouts, no queue settings.
+  const nodeRedis = createClient({ url: redis.url });
+  nodeRedis.on('error', () => {});
+  await nodeRedis.connect();
+  const ioredis = new IORedis(redis.url, { lazyConnect: true });
+  ioredis.on('error', () => {});
+  await ioredis.connect();
+  try {
+    for (const [name, client] of [
+      ['node-redis', nodeRedis],
+      ['ioredis', ioredis],
+    ] as const) {
+      const store = redisStore({ client });
+      const key = newStoreKey();
+      assert.equal(await store.create(key, sampleRecord(Date.now())), true, name);
+      await stopRedisServer(redis);
+      const started = Date.now();
+      await assert.rejects(store.get(key), { code: 'ERR_LATCHKEY_STORE_UNAVAILABLE' }, name);
+      const waited = Date.now() - started;
+      assert.ok(waited < 1500, `${name}: 503 after ${waited} ms`);
+      await restartRedisServer(redis);
+      // Back: the client reconnects by itself and the store serves again (nothing was kept on disk).
+      const back = await eventually(
+        () => store.create(newStoreKey(), sampleRecord(Date.now())).catch(() => false),
+        (created) => created === true,
+      );
+      assert.equal(back, true, `${name} recovers`);
+    }
+  } finally {
+    await nodeRedis.close().catch(() => {});
+    ioredis.disconnect();
   }
 });

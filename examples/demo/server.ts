@@ -32,7 +32,12 @@ function demoKeys(): { keys: string | undefined; source: string } {
 /** REDIS_URL shares sessions between demo processes; otherwise an fs store under .demo-data/. */
 async function demoStore(): Promise<{ store: SessionStore; where: string }> {
   if (process.env.REDIS_URL) {
-    const client = createClient({ url: process.env.REDIS_URL, socket: { connectTimeout: 3000 } });
+    // While Redis is down: fail at once (503) instead of queueing, and reconnect in the background.
+    const client = createClient({
+      url: process.env.REDIS_URL,
+      disableOfflineQueue: true,
+      socket: { connectTimeout: 1000, reconnectStrategy: (retries) => Math.min(100 * 2 ** retries, 2000) },
+    });
     client.on('error', (error) => console.error(`redis: ${error.message}`));
     await client.connect();
     return { store: redisStore({ client }), where: `Redis at ${process.env.REDIS_URL}` };

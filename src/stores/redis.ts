@@ -70,9 +70,10 @@ export interface RedisStoreOptions {
   /** The time source for expiry decisions; tests pass a fake clock. */
   clock?: Clock;
   /**
-   * Milliseconds to wait for each reply before failing with StoreUnavailable. Default 5000. A backstop
-   * under the client's own timeouts: node-redis v5 never times out a command already sent to a server
-   * that stopped answering.
+   * Milliseconds to wait for each reply before failing with StoreUnavailable. Default 1000: an outage
+   * answers 503 within about a second whatever the client's settings, also with node-redis's default
+   * offline queue (which would hold commands until the server is back) and ioredis's default retries.
+   * node-redis v5 never times out a command already sent to a server that stopped answering; this does.
    */
   timeout?: number;
 }
@@ -215,7 +216,7 @@ export function redisStore(options: RedisStoreOptions): SessionStore {
   if (typeof prefix !== 'string' || prefix.length > 64 || /[{}]/.test(prefix)) {
     throw new TypeError('redisStore: prefix must be a string of at most 64 characters without { or }');
   }
-  const timeout = options.timeout ?? 5000;
+  const timeout = options.timeout ?? 1000;
   if (!Number.isSafeInteger(timeout) || timeout < 1)
     throw new TypeError('redisStore: timeout must be a positive integer (ms)');
   const driver = driverFor(options.client);
