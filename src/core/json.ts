@@ -9,6 +9,13 @@ export type JsonValue = null | boolean | number | string | JsonValue[] | { [key:
 const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
 
 export const MAX_JSON_DEPTH = 32;
+/**
+ * The depth a sealed payload is parsed with: a value `set()` accepts (containers up to MAX_JSON_DEPTH
+ * levels below it, checked by assertJsonValue) sits two levels down in the payload (the root object, then
+ * `d` or `f`), and harden counts the containers at the cap as too deep: so the reader allows three more,
+ * and everything that was accepted reads back (a value accepted then refused on read lost the session).
+ */
+export const PAYLOAD_MAX_DEPTH = MAX_JSON_DEPTH + 3;
 
 /** True when `key` may be used as a session or object key. */
 export function isAllowedKey(key: string): boolean {

@@ -1,5 +1,5 @@
 import { isTokenText } from '../crypto/random.ts';
-import { hasKeys, isPlainObject, parseSafeJson } from './json.ts';
+import { hasKeys, isPlainObject, PAYLOAD_MAX_DEPTH, parseSafeJson } from './json.ts';
 import type { TimeoutPolicy } from './policy.ts';
 
 /** The clocks and contents of one session, as sealed into the cookie (DESIGN.md §2, "Inside the seal"). */
@@ -80,7 +80,7 @@ export function openPayloadObject(plaintext: Uint8Array): Record<string, unknown
   } catch {
     return undefined;
   }
-  const payload = parseSafeJson(text);
+  const payload = parseSafeJson(text, PAYLOAD_MAX_DEPTH);
   return isPlainObject(payload) && payload.v === 1 ? payload : undefined;
 }
 

@@ -2,7 +2,7 @@ import { createHash, randomInt } from 'node:crypto';
 import { serializeSetCookie } from '../cookie/serialize.ts';
 import { isTokenText, newToken } from '../crypto/random.ts';
 import { openValue, sealValue } from '../crypto/seal.ts';
-import { ConfigError, ConflictError } from '../errors.ts';
+import { ConfigError, ConflictError, SessionTooLarge } from '../errors.ts';
 import { callStore, isStoreKey, type SessionStore, type StoredRecord } from '../stores/types.ts';
 import { BaseSessions } from './base.ts';
 import { CookieCache } from './cookie-cache.ts';
@@ -33,6 +33,12 @@ export function storeKeyOf(token: string): string {
 }
 
 const CREATE_ATTEMPTS = 3;
+/**
+ * The longest sealed record store mode writes and reads (characters): 4 MiB, far past any cookie, and the
+ * same bound on both sides, so a record that could be written can always be read back. A session over it
+ * is refused at commit with ERR_LATCHKEY_TOO_LARGE instead of being written and then lost.
+ */
+export const MAX_STORE_SEALED_LENGTH = 4 * 1024 * 1024;
 
 /** What a write sent (its Set-Cookie lines) and the data's JSON it wrote, for the next baseline. */
 type Written = { lines: string[]; dataJson: string | undefined };
@@ -172,6 +178,11 @@ export class StoreSessions<T extends SessionData> extends BaseSessions implement
     const opened = this.#openRecord(storeKey, record);
     if (!opened) {
       this.event({ type: 'invalid', reason: 'payload' });
+      // Authenticated under one of our keys yet unreadable (an older bug, a store-side edit): it can never
+      // be read, so it goes now instead of lingering in the user's device list until it expires. A record
+      // under a key this process lacks (another instance mid-rotation) is left alone.
+      if (openValue(this.keyring, 'store', storeKey, record.sealed, MAX_STORE_SEALED_LENGTH).ok)
+        await this.#call(() => this.#store.delete(storeKey));
       return undefined;
     }
     const verdict = checkClocks(opened.state, this.policy, this.clock.now());
@@ -195,7 +206,7 @@ export class StoreSessions<T extends SessionData> extends BaseSessions implement
     storeKey: string,
     record: StoredRecord,
   ): { state: SessionState; staleKid: string | undefined } | undefined {
-    const result = openValue(this.keyring, 'store', storeKey, record.sealed);
+    const result = openValue(this.keyring, 'store', storeKey, record.sealed, MAX_STORE_SEALED_LENGTH);
     if (!result.ok) return undefined;
     const payload = decodeStorePayload(result.plaintext);
     // The unsealed columns must agree with the sealed payload: a store-side edit is no session.
@@ -226,7 +237,7 @@ export class StoreSessions<T extends SessionData> extends BaseSessions implement
     const storeKey = storeKeyOf(token);
     const record = await this.#call(() => this.#store.get(storeKey));
     if (!record) return { status: 'invalid', reason: 'unknown-session' };
-    const result = openValue(this.keyring, 'store', storeKey, record.sealed);
+    const result = openValue(this.keyring, 'store', storeKey, record.sealed, MAX_STORE_SEALED_LENGTH);
     if (!result.ok) return { status: 'invalid', reason: result.reason };
     const opened = this.#openRecord(storeKey, record);
     if (!opened) return { status: 'invalid', reason: 'payload' };
@@ -409,8 +420,14 @@ export class StoreSessions<T extends SessionData> extends BaseSessions implement
 
   #record(state: SessionState, backing: StoreBacking, dataJson?: string): StoredRecord {
     const payload = encodeStorePayload(state, backing.version, undefined, dataJson);
+    const sealed = sealValue(this.keyring, 'store', backing.storeKey, payload);
+    if (sealed.length > MAX_STORE_SEALED_LENGTH) {
+      throw new SessionTooLarge(
+        `the session seals to ${sealed.length} characters; a store record holds at most ${MAX_STORE_SEALED_LENGTH}`,
+      );
+    }
     return {
-      sealed: sealValue(this.keyring, 'store', backing.storeKey, payload),
+      sealed,
       userId: state.userId,
       createdAt: state.createdAt,
       lastSeenAt: state.lastActiveAt,
