@@ -8,7 +8,10 @@ import { StoreSessions } from './store-mode.ts';
 
 /** What `inspect()` finds in a cookie value: for the CLI and for debugging, never for authorization. */
 export type Inspection =
-  | { status: 'invalid'; reason: 'malformed' | 'tampered' | 'unknown-key' | 'payload' | 'ambiguous' }
+  | {
+      status: 'invalid';
+      reason: 'malformed' | 'tampered' | 'unknown-key' | 'unsupported' | 'payload' | 'ambiguous';
+    }
   | {
       status: 'valid' | 'expired';
       verdict: 'live' | 'idle' | 'absolute' | 'future';
