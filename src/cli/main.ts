@@ -82,7 +82,8 @@ function describe(
 ): Record<string, unknown> {
   if (inspection.status === 'invalid') {
     const why = {
-      malformed: 'malformed: not a Latchkey v1 sealed value',
+      malformed: 'malformed: not a Latchkey sealed value (v1 or v2x)',
+      unsupported: 'unsupported: a v2x (XChaCha20-Poly1305) value; install sodium-native to open it',
       tampered:
         'tampered: the value does not authenticate under its key (altered, truncated, or sealed for another cookie name)',
       'unknown-key':

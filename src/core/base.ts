@@ -5,6 +5,7 @@ import { overLimitReason, type ParseLimits, readCookie } from '../cookie/parse.t
 import type { SetCookieAttributes } from '../cookie/serialize.ts';
 import { attributesOf, serializeCookieDeletion, serializeSetCookie } from '../cookie/serialize.ts';
 import type { Keyring } from '../crypto/keyring.ts';
+import { emitWarning } from '../crypto/runtime.ts';
 import type { Clock } from './clock.ts';
 import { type EventListener, type SessionEvent, safeListener } from './events.ts';
 import { markSignOut } from './headers.ts';
@@ -139,10 +140,10 @@ export abstract class BaseSessions {
     this.event({ type: 'insecure-transport' });
     if (!this.#warnedInsecure) {
       this.#warnedInsecure = true;
-      process.emitWarning(
+      emitWarning(
         'latchkey: a session cookie was not sent because the request came over plain HTTP. Serve over ' +
           'HTTPS, set trustProxy: true behind a TLS-terminating proxy, or use development: true locally.',
-        { code: 'LATCHKEY_INSECURE_TRANSPORT' },
+        'LATCHKEY_INSECURE_TRANSPORT',
       );
     }
     return false;

@@ -1,7 +1,7 @@
 import { assembleCandidates, presentChunkNames, splitIntoCookies } from '../cookie/chunk.ts';
 import { serializeSetCookie } from '../cookie/serialize.ts';
 import { newToken } from '../crypto/random.ts';
-import { openValue, sealValue } from '../crypto/seal.ts';
+import { type OpenResult, openValue, openValueAsync, sealValue, sealValueAsync } from '../crypto/seal.ts';
 import { ConfigError, SessionStateError, SessionTooLarge } from '../errors.ts';
 import { isUserId } from '../stores/types.ts';
 import { BaseSessions } from './base.ts';
@@ -35,6 +35,7 @@ export class CookieSessions<T extends SessionData> extends BaseSessions implemen
     super(resolved);
     this.#maxSealedLength = this.cookie.maxChunks * 4096;
     if (resolved.revocation) {
+      if (!this.keyring.synchronous) throw asyncCryptoRefused('a revocation store');
       const revocations = new Revocations({
         store: resolved.revocation,
         keyring: this.keyring,
@@ -80,10 +81,27 @@ export class CookieSessions<T extends SessionData> extends BaseSessions implemen
    * loadNow() and commitNow() and save a promise and a microtask per request.
    */
   get synchronous(): boolean {
-    return this.#revocations === undefined;
+    return this.#revocations === undefined && this.keyring.synchronous;
   }
 
   async load(request: RequestLike, options?: { secure?: boolean }): Promise<Session<T>> {
+    if (!this.keyring.synchronous) {
+      // WebCrypto only (docs/crypto.md): the same steps, with the cookie values opened asynchronously.
+      const facts = requestFacts(request, this.trustProxy);
+      const readCookie = this.cookieReader(facts.cookieHeader);
+      const candidates = this.#candidates(facts.cookieHeader, readCookie);
+      const found =
+        typeof candidates === 'string'
+          ? candidates
+          : this.#found(
+              await Promise.all(
+                candidates.map((candidate) =>
+                  openValueAsync(this.keyring, 'cookie', this.cookieName, candidate, this.#maxSealedLength),
+                ),
+              ),
+            );
+      return this.#session(found, readCookie, options?.secure ?? facts.secure);
+    }
     const session = this.loadNow(request, options) as SessionImpl<T>;
     const revocations = this.#revocations;
     if (!revocations || session._origin !== 'loaded' || session._state.userId === undefined) return session;
@@ -128,11 +146,28 @@ export class CookieSessions<T extends SessionData> extends BaseSessions implemen
     cookieHeader: string | readonly string[] | undefined,
     readCookie: (name: string) => readonly string[],
   ): Found {
+    const candidates = this.#candidates(cookieHeader, readCookie);
+    if (typeof candidates === 'string') return candidates;
+    return this.#found(candidates.map((candidate) => this.#open(candidate)));
+  }
+
+  /** The sealed values the request's cookies assemble into, or why there are none. */
+  #candidates(
+    cookieHeader: string | readonly string[] | undefined,
+    readCookie: (name: string) => readonly string[],
+  ): readonly string[] | 'none' | 'invalid' {
     if (cookieHeader === undefined || cookieHeader.length === 0) return 'none';
     const candidates = assembleCandidates(this.cookieName, readCookie, this.cookie.maxChunks);
-    if (candidates.length === 0) return this.overLimit(candidates);
+    return candidates.length === 0 ? this.overLimit(candidates) : candidates;
+  }
 
-    const opened = this.#openOne(candidates);
+  #open(sealed: string): OpenResult {
+    return openValue(this.keyring, 'cookie', this.cookieName, sealed, this.#maxSealedLength);
+  }
+
+  /** The session among the candidates' opened values, with its event. */
+  #found(results: readonly OpenResult[]): Found {
+    const opened = this.#openOne(results);
     if (opened.status === 'invalid') {
       this.event({ type: 'invalid', reason: opened.reason });
       return 'invalid';
@@ -156,11 +191,11 @@ export class CookieSessions<T extends SessionData> extends BaseSessions implemen
    * Try every candidate; accept only when exactly one distinct value opens (checklist #17). The
    * candidates come from assembleCandidates, which lists each value once.
    */
-  #openOne(candidates: readonly string[]): Inspection {
+  #openOne(results: readonly OpenResult[]): Inspection {
     let found: Inspection | undefined;
     let firstFailure: Inspection | undefined;
-    for (const candidate of candidates) {
-      const result = this.#inspectSealed(candidate);
+    for (const opened of results) {
+      const result = this.#inspectOpened(opened);
       if (result.status === 'invalid') {
         firstFailure ??= result;
         continue;
@@ -171,8 +206,7 @@ export class CookieSessions<T extends SessionData> extends BaseSessions implemen
     return found ?? firstFailure ?? { status: 'invalid', reason: 'malformed' };
   }
 
-  #inspectSealed(sealed: string): Inspection {
-    const result = openValue(this.keyring, 'cookie', this.cookieName, sealed, this.#maxSealedLength);
+  #inspectOpened(result: OpenResult): Inspection {
     if (!result.ok) return { status: 'invalid', reason: result.reason };
     const state = decodePayload(result.plaintext);
     if (!state) return { status: 'invalid', reason: 'payload' };
@@ -190,10 +224,9 @@ export class CookieSessions<T extends SessionData> extends BaseSessions implemen
   inspect(value: string): Inspection {
     if (typeof value !== 'string') return { status: 'invalid', reason: 'malformed' };
     const trimmed = value.trim();
-    if (!trimmed.includes('=')) return this.#inspectSealed(trimmed);
-    return this.#openOne(
-      assembleCandidates(this.cookieName, this.cookieReader(trimmed), this.cookie.maxChunks),
-    );
+    if (!trimmed.includes('=')) return this.#inspectOpened(this.#open(trimmed));
+    const candidates = assembleCandidates(this.cookieName, this.cookieReader(trimmed), this.cookie.maxChunks);
+    return this.#openOne(candidates.map((candidate) => this.#open(candidate)));
   }
 
   async inspectStored(value: string): Promise<Inspection> {
@@ -201,12 +234,24 @@ export class CookieSessions<T extends SessionData> extends BaseSessions implemen
   }
 
   async commit(session: Session<T>): Promise<string[]> {
-    return this.commitNow(session);
+    if (this.keyring.synchronous) return this.commitNow(session);
+    const impl = asImpl(session);
+    const plan = this.#plan(impl);
+    if (Array.isArray(plan)) return plan;
+    const sealed = await sealValueAsync(this.keyring, 'cookie', this.cookieName, plan.payload);
+    return this.#written(impl, sealed, plan);
   }
 
   /** @internal `commit()` without the promise (see loadNow); throws what commit() would reject with. */
   commitNow(session: Session<T>): string[] {
     const impl = asImpl(session);
+    const plan = this.#plan(impl);
+    if (Array.isArray(plan)) return plan;
+    return this.#written(impl, sealValue(this.keyring, 'cookie', this.cookieName, plan.payload), plan);
+  }
+
+  /** What commit sends without sealing anything (its lines), or the payload to seal and when. */
+  #plan(impl: SessionImpl<T>): string[] | { payload: string; dataJson: string; now: number } {
     const now = this.clock.now();
     // Revoked while this request was under way, then regenerated: nothing of it is sent (checklist #32).
     if (impl._ended && !impl._destroyed) return this.#emit([], impl, false);
@@ -229,7 +274,12 @@ export class CookieSessions<T extends SessionData> extends BaseSessions implemen
     // Never move a clock backwards: a server whose clock lags (within the skew allowance) or steps
     // back must not seal lastActive < createdAt, which would never open again.
     impl._state.lastActiveAt = Math.max(now, impl._state.lastActiveAt, impl._state.createdAt);
-    const sealed = sealValue(this.keyring, 'cookie', this.cookieName, encodePayload(impl._state, dataJson));
+    return { payload: encodePayload(impl._state, dataJson), dataJson, now };
+  }
+
+  /** The Set-Cookie lines for the freshly sealed value: one cookie, or chunks. */
+  #written(impl: SessionImpl<T>, sealed: string, plan: { dataJson: string; now: number }): string[] {
+    const { dataJson, now } = plan;
     const attributes = this.attributesUntil(expiresAt(impl._state, this.policy), now);
     const line = this.ownValueLine(this.cookieName, sealed, attributes);
     if (line !== undefined) {
@@ -299,6 +349,14 @@ export class CookieSessions<T extends SessionData> extends BaseSessions implemen
   revokeUserSession(): Promise<boolean> {
     return Promise.reject(noStore('revokeUserSession'));
   }
+}
+
+/** Store I/O paths seal synchronously; on WebCrypto-only runtimes cookie mode is what works today. */
+export function asyncCryptoRefused(what: string): ConfigError {
+  return new ConfigError(
+    `${what} needs synchronous crypto (node:crypto or sodium-native); this runtime has WebCrypto only: ` +
+      'use cookie mode without a revocation store here, or enable node:crypto (workerd: nodejs_compat)',
+  );
 }
 
 function noStore(method: string, or = ''): ConfigError {

@@ -14,6 +14,8 @@ export type SessionEvent =
         | 'malformed'
         | 'tampered'
         | 'unknown-key'
+        /** A value of an algorithm whose backend is missing here (`v2x.` without sodium-native). */
+        | 'unsupported'
         | 'ambiguous'
         | 'payload'
         | 'future'

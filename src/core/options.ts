@@ -1,6 +1,14 @@
 import type { CookieOptions } from '../cookie/options.ts';
-import { createKeyring, isKeyring, type Keyring, parseKeyring } from '../crypto/keyring.ts';
+import type { CryptoBackend, SealAlgorithm } from '../crypto/aead.ts';
+import {
+  createKeyring,
+  isKeyring,
+  type Keyring,
+  type KeyringOptions,
+  parseKeyring,
+} from '../crypto/keyring.ts';
 import { randomBytes } from '../crypto/random.ts';
+import { emitWarning, environmentVariable } from '../crypto/runtime.ts';
 import { ConfigError, KeyError } from '../errors.ts';
 import type { SessionStore } from '../stores/types.ts';
 import { type Clock, systemClock } from './clock.ts';
@@ -19,6 +27,14 @@ export interface SessionsOptions {
    * Keyring. Defaults to `process.env.LATCHKEY_KEYS`. Generate keys with `npx latchkey keygen`.
    */
   keys?: string | Keyring | undefined;
+  /**
+   * The AEAD that seals new values: `'xaes-256-gcm'` (default) or `'xchacha20-poly1305'` (needs the
+   * optional sodium-native package). Values of either open where their backend is present. See
+   * docs/crypto.md. With a ready-made Keyring, set it when creating the keyring instead.
+   */
+  algorithm?: SealAlgorithm | undefined;
+  /** Where XAES-256-GCM runs: `'auto'` (default: node:crypto where it works, else WebCrypto). */
+  cryptoBackend?: CryptoBackend | undefined;
   /**
    * Plain-HTTP local development: allows a cookie without Secure (named `lk` by default) and, when no
    * key is configured, an ephemeral key with a warning. Refused when NODE_ENV is 'production'.
@@ -75,6 +91,8 @@ export interface SessionsOptions {
 
 const KNOWN_OPTIONS = new Set([
   'keys',
+  'algorithm',
+  'cryptoBackend',
   'development',
   'cookie',
   'preset',
@@ -131,13 +149,13 @@ function checkBoolean(value: unknown, name: string): boolean {
   return value;
 }
 
-function ephemeralKeyring(): Keyring {
-  process.emitWarning(
+function ephemeralKeyring(options: KeyringOptions): Keyring {
+  emitWarning(
     'latchkey: no LATCHKEY_KEYS set; using a random key that lasts until this process exits. ' +
       'Sessions will not survive a restart. Never run like this in production: `npx latchkey keygen`.',
-    { code: 'LATCHKEY_EPHEMERAL_KEY' },
+    'LATCHKEY_EPHEMERAL_KEY',
   );
-  return createKeyring([{ kid: 'dev', key: randomBytes(32) }]);
+  return createKeyring([{ kid: 'dev', key: randomBytes(32) }], options);
 }
 
 /** Check every option once, at start-up; a mistake is a coded error now, not a surprise in production. */
@@ -147,22 +165,26 @@ export function resolveSessionsOptions(options: SessionsOptions): ResolvedSessio
     if (!KNOWN_OPTIONS.has(key)) throw new ConfigError(`unknown option '${key}'`);
   }
   const development = checkBoolean(options.development, 'development');
-  if (development && process.env.NODE_ENV === 'production') {
+  if (development && environmentVariable('NODE_ENV') === 'production') {
     throw new ConfigError("development: true is refused when NODE_ENV is 'production'");
   }
-  const keys = options.keys ?? process.env.LATCHKEY_KEYS;
+  const keys = options.keys ?? environmentVariable('LATCHKEY_KEYS');
+  const keyringOptions: KeyringOptions = {
+    algorithm: options.algorithm,
+    cryptoBackend: options.cryptoBackend,
+  };
   let keyring: Keyring;
   if (isKeyring(keys)) {
-    keyring = keys;
+    keyring = parseKeyring(keys, keyringOptions); // refuses options that would change it
   } else if ((keys === undefined || keys === '') && development) {
-    keyring = ephemeralKeyring();
+    keyring = ephemeralKeyring(keyringOptions);
   } else if (keys === undefined || keys === '') {
     throw new KeyError(
       'no keys: set LATCHKEY_KEYS (generate one with `npx latchkey keygen`) or pass { keys }; ' +
         'for plain-HTTP local development pass { development: true }',
     );
   } else {
-    keyring = parseKeyring(keys);
+    keyring = parseKeyring(keys, keyringOptions);
   }
   if (options.onEvent !== undefined && typeof options.onEvent !== 'function') {
     throw new ConfigError('onEvent must be a function');

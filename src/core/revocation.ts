@@ -1,4 +1,5 @@
-import { createHash } from 'node:crypto';
+import { encodeBase64url } from '../crypto/base64url.ts';
+import { sha256 } from '../crypto/hmac.ts';
 import type { Keyring } from '../crypto/keyring.ts';
 import { isTokenText } from '../crypto/random.ts';
 import { openValue, sealValue } from '../crypto/seal.ts';
@@ -31,9 +32,9 @@ const NOTHING_REVOKED: Revoked = Object.freeze({ notBefore: -1, denied: Object.f
  */
 function sessionIdOf(state: SessionState & { userId: string }): string {
   if (state.sessionId !== undefined) return state.sessionId;
-  return createHash('sha256')
-    .update(`latchkey/v1|session-id|${state.createdAt}|${state.absoluteDeadline}|${state.userId}`)
-    .digest('base64url');
+  return encodeBase64url(
+    sha256(`latchkey/v1|session-id|${state.createdAt}|${state.absoluteDeadline}|${state.userId}`),
+  );
 }
 
 /**
@@ -44,9 +45,7 @@ function sessionIdOf(state: SessionState & { userId: string }): string {
  */
 export function revocationRecord(userId: string, lifetime: number, signedInAt: number) {
   const window = Math.floor(signedInAt / lifetime);
-  const key = createHash('sha256')
-    .update(`latchkey/v1|revocation|${lifetime}|${window}|${userId}`)
-    .digest('base64url');
+  const key = encodeBase64url(sha256(`latchkey/v1|revocation|${lifetime}|${window}|${userId}`));
   return { key, expiresAt: (window + 2) * lifetime };
 }
 

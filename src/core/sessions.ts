@@ -10,7 +10,14 @@ import { StoreSessions } from './store-mode.ts';
 export type Inspection =
   | {
       status: 'invalid';
-      reason: 'malformed' | 'tampered' | 'unknown-key' | 'payload' | 'ambiguous' | 'unknown-session';
+      reason:
+        | 'malformed'
+        | 'tampered'
+        | 'unknown-key'
+        | 'unsupported'
+        | 'payload'
+        | 'ambiguous'
+        | 'unknown-session';
     }
   | {
       status: 'valid' | 'expired';

@@ -1,11 +1,13 @@
-import { createHash, randomInt } from 'node:crypto';
 import { serializeSetCookie } from '../cookie/serialize.ts';
-import { isTokenText, newToken } from '../crypto/random.ts';
+import { encodeBase64url } from '../crypto/base64url.ts';
+import { sha256 } from '../crypto/hmac.ts';
+import { isTokenText, jitterBelow, newToken } from '../crypto/random.ts';
 import { openValue, sealValue } from '../crypto/seal.ts';
 import { ConfigError, ConflictError, SessionTooLarge } from '../errors.ts';
 import { callStore, isStoreKey, type SessionStore, type StoredRecord } from '../stores/types.ts';
 import { BaseSessions } from './base.ts';
 import { CookieCache } from './cookie-cache.ts';
+import { asyncCryptoRefused } from './cookie-mode.ts';
 import type { ResolvedSessionsOptions } from './options.ts';
 import {
   checkClocks,
@@ -29,7 +31,7 @@ import { deviceLabel } from './user-agent.ts';
 
 /** The store key: base64url(SHA-256(token)). The token itself never reaches a store (checklist #5). */
 export function storeKeyOf(token: string): string {
-  return createHash('sha256').update(token).digest('base64url');
+  return encodeBase64url(sha256(token));
 }
 
 const CREATE_ATTEMPTS = 3;
@@ -64,6 +66,7 @@ export class StoreSessions<T extends SessionData> extends BaseSessions implement
 
   constructor(resolved: ResolvedSessionsOptions, store: SessionStore) {
     super(resolved);
+    if (!this.keyring.synchronous) throw asyncCryptoRefused('store mode');
     this.#store = store;
     this.#maxPerUser = resolved.maxSessionsPerUser;
     if (resolved.cookieCacheMaxAge !== undefined) {
@@ -393,7 +396,7 @@ export class StoreSessions<T extends SessionData> extends BaseSessions implement
       this.event({ type: 'conflict', attempt: attempt + 1 });
       changes ??= impl._changes();
       // Back off a little, with jitter, so racing writers stop colliding in lockstep.
-      await new Promise((resolve) => setTimeout(resolve, randomInt(0, Math.min(2 ** attempt, 50) + 1)));
+      await new Promise((resolve) => setTimeout(resolve, jitterBelow(Math.min(2 ** attempt, 50) + 1)));
       const fresh = await this.#call(() => this.#store.get(backing.storeKey));
       const opened = fresh ? this.#openRecord(backing.storeKey, fresh) : undefined;
       if (!fresh || !opened) return undefined;

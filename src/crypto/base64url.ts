@@ -2,7 +2,10 @@
  * Strict, canonical base64url (RFC 4648 §5, no padding). Every sealed value and key passes through here,
  * so decoding accepts exactly one spelling per byte string (checklist #46).
  */
-import { Buffer } from 'node:buffer';
+
+/** Node's Buffer (Node, Bun, Deno, workerd with nodejs_compat) does base64url natively; else plain code. */
+const NodeBuffer = (globalThis as { Buffer?: typeof Buffer }).Buffer;
+const CHARACTERS = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
 
 /**
  * Encodes bytes as base64url without padding.
@@ -13,7 +16,44 @@ import { Buffer } from 'node:buffer';
  * ```
  */
 export function encodeBase64url(bytes: Uint8Array): string {
-  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64url');
+  if (NodeBuffer !== undefined) {
+    return NodeBuffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64url');
+  }
+  let text = '';
+  let i = 0;
+  for (; i + 3 <= bytes.length; i += 3) {
+    const triple = (bytes[i]! << 16) | (bytes[i + 1]! << 8) | bytes[i + 2]!;
+    text +=
+      CHARACTERS[triple >>> 18]! +
+      CHARACTERS[(triple >>> 12) & 63]! +
+      CHARACTERS[(triple >>> 6) & 63]! +
+      CHARACTERS[triple & 63]!;
+  }
+  if (bytes.length - i === 1) {
+    const byte = bytes[i]!;
+    text += CHARACTERS[byte >>> 2]! + CHARACTERS[(byte & 3) << 4]!;
+  } else if (bytes.length - i === 2) {
+    const pair = (bytes[i]! << 8) | bytes[i + 1]!;
+    text += CHARACTERS[pair >>> 10]! + CHARACTERS[(pair >>> 4) & 63]! + CHARACTERS[(pair & 15) << 2]!;
+  }
+  return text;
+}
+
+/** Decodes text that isCanonical accepted, without Buffer. */
+function decodePortable(text: string): Uint8Array {
+  const out = new Uint8Array(Math.floor((text.length * 3) / 4));
+  let bits = 0;
+  let count = 0;
+  let o = 0;
+  for (let i = 0; i < text.length; i++) {
+    bits = (bits << 6) | SEXTET[text.charCodeAt(i)]!;
+    count += 6;
+    if (count >= 8) {
+      count -= 8;
+      out[o++] = (bits >>> count) & 0xff;
+    }
+  }
+  return out;
 }
 
 /**
@@ -29,9 +69,10 @@ export function encodeBase64url(bytes: Uint8Array): string {
  */
 export function decodeBase64url(text: string): Uint8Array | null {
   if (!isCanonical(text)) return null;
+  if (NodeBuffer === undefined) return decodePortable(text);
   // Decode into memory of our own (allocUnsafeSlow is never a slice of Node's shared pool, so decoded
   // keys do not linger there and `.buffer` shows nothing else).
-  const out = Buffer.allocUnsafeSlow(Math.floor((text.length * 3) / 4));
+  const out = NodeBuffer.allocUnsafeSlow(Math.floor((text.length * 3) / 4));
   const written = out.write(text, 'base64url');
   if (written !== out.length) {
     out.fill(0);
@@ -47,7 +88,8 @@ export function decodeBase64url(text: string): Uint8Array | null {
  */
 export function decodePublicBase64url(text: string): Uint8Array | null {
   if (!isCanonical(text)) return null;
-  const out = Buffer.from(text, 'base64url');
+  if (NodeBuffer === undefined) return decodePortable(text);
+  const out = NodeBuffer.from(text, 'base64url');
   return out.length === Math.floor((text.length * 3) / 4) ? out : null;
 }
 

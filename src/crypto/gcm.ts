@@ -2,9 +2,14 @@
  * The AES-GCM layer under XAES-256-GCM. Internal: callers use xaes.ts, whose random 192-bit nonces are
  * safe where GCM's 96-bit ones are not.
  */
-import { Buffer } from 'node:buffer';
-import { createCipheriv, createDecipheriv } from 'node:crypto';
 import { DecryptError } from '../errors.ts';
+import { type NodeCrypto, nodeCrypto } from './runtime.ts';
+
+/** Only the node:crypto backend calls into this file, and only where node:crypto exists. */
+function node(): NodeCrypto {
+  if (nodeCrypto === undefined) throw new TypeError('AES-GCM (node:crypto) is not available here');
+  return nodeCrypto;
+}
 
 /** GCM's tag is always the full 16 bytes here (checklist #38). */
 export const TAG_BYTES = 16;
@@ -39,7 +44,7 @@ export function gcmSeal(
   // Only 96-bit IVs: other lengths go through GHASH and are where GCM implementations go wrong.
   if (iv.length !== IV_BYTES) throw new TypeError('AES-GCM IV must be 12 bytes');
   // Node DEP0090: authTagLength pins the tag size (checklist #38).
-  const cipher = createCipheriv(algorithm, key, iv, { authTagLength: TAG_BYTES });
+  const cipher = node().createCipheriv(algorithm, key, iv, { authTagLength: TAG_BYTES });
   if (aad.length > 0) cipher.setAAD(aad);
   const body = typeof plaintext === 'string' ? cipher.update(plaintext, 'utf8') : cipher.update(plaintext);
   const rest = cipher.final(); // empty for GCM, kept for form's sake
@@ -67,7 +72,7 @@ export function gcmOpen(
     if (ciphertextLength < 0) throw new DecryptError();
     // authTagLength: 16 on the decipher is what makes a 4..15-byte tag impossible to verify (DEP0090,
     // checklist #38); the tag we pass is always the last 16 bytes anyway.
-    const decipher = createDecipheriv(algorithm, key, iv, { authTagLength: TAG_BYTES });
+    const decipher = node().createDecipheriv(algorithm, key, iv, { authTagLength: TAG_BYTES });
     decipher.setAuthTag(ciphertextWithTag.subarray(ciphertextLength));
     if (aad.length > 0) decipher.setAAD(aad);
     const plaintext = decipher.update(ciphertextWithTag.subarray(0, ciphertextLength));

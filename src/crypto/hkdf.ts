@@ -1,7 +1,8 @@
 /**
  * HKDF-SHA256 (RFC 5869) and the per-purpose subkeys derived from each master key (checklist #44).
  */
-import { hkdfSync } from 'node:crypto';
+import { nodeCrypto } from './runtime.ts';
+import { portableHkdfSha256 } from './sha256-portable.ts';
 
 /** RFC 5869 §2.3: L <= 255 * HashLen. */
 const MAX_OUTPUT = 255 * 32;
@@ -23,7 +24,8 @@ export function hkdfSha256(ikm: Uint8Array, salt: Uint8Array, info: Uint8Array, 
   if (!Number.isInteger(length) || length < 1 || length > MAX_OUTPUT) {
     throw new TypeError(`HKDF-SHA256 output length must be an integer from 1 to ${MAX_OUTPUT}`);
   }
-  return new Uint8Array(hkdfSync('sha256', ikm, salt, info, length));
+  if (nodeCrypto === undefined) return portableHkdfSha256(ikm, salt, info, length);
+  return new Uint8Array(nodeCrypto.hkdfSync('sha256', ikm, salt, info, length));
 }
 
 /**

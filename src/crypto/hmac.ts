@@ -1,5 +1,27 @@
-/** HMAC-SHA256 and the one comparison that every secret-dependent equality check goes through. */
-import { createHmac, timingSafeEqual } from 'node:crypto';
+/**
+ * SHA-256, HMAC-SHA256 and the one comparison that every secret-dependent equality check goes through:
+ * node:crypto where the runtime has it, plain code elsewhere (runtime.ts).
+ */
+import { nodeCrypto } from './runtime.ts';
+import { portableHmacSha256, portableSha256 } from './sha256-portable.ts';
+
+const utf8 = new TextEncoder();
+
+/**
+ * SHA-256 of bytes, or of a string's UTF-8 bytes (32 bytes out).
+ *
+ * @example
+ * ```ts
+ * const storeKey = encodeBase64url(sha256(token));
+ * ```
+ */
+export function sha256(data: Uint8Array | string): Uint8Array {
+  if (nodeCrypto !== undefined) {
+    const digest = nodeCrypto.createHash('sha256').update(data).digest();
+    return new Uint8Array(digest.buffer, digest.byteOffset, digest.byteLength);
+  }
+  return portableSha256(typeof data === 'string' ? utf8.encode(data) : data);
+}
 
 /**
  * HMAC-SHA256 of `message` under `key` (32 bytes out).
@@ -10,7 +32,8 @@ import { createHmac, timingSafeEqual } from 'node:crypto';
  * ```
  */
 export function hmacSha256(key: Uint8Array, message: Uint8Array): Uint8Array {
-  const digest = createHmac('sha256', key).update(message).digest();
+  if (nodeCrypto === undefined) return portableHmacSha256(key, message);
+  const digest = nodeCrypto.createHmac('sha256', key).update(message).digest();
   return new Uint8Array(digest.buffer, digest.byteOffset, digest.byteLength);
 }
 
@@ -25,5 +48,9 @@ export function hmacSha256(key: Uint8Array, message: Uint8Array): Uint8Array {
  */
 export function constantTimeEqual(a: Uint8Array, b: Uint8Array): boolean {
   if (!(a instanceof Uint8Array) || !(b instanceof Uint8Array) || a.length !== b.length) return false;
-  return timingSafeEqual(a, b);
+  if (nodeCrypto !== undefined) return nodeCrypto.timingSafeEqual(a, b);
+  // Every byte is visited whatever the differences; only the or of all xors decides.
+  let difference = 0;
+  for (let i = 0; i < a.length; i++) difference |= a[i]! ^ b[i]!;
+  return difference === 0;
 }

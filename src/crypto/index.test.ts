@@ -16,11 +16,17 @@ test('latchkey/crypto exports exactly the public API; the AES-GCM layer stays in
     'newNonce',
     'newToken',
     'openValue',
+    'openValueAsync',
     'parseKeyring',
     'randomBytes',
     'sealValue',
+    'sealValueAsync',
+    'sodiumAvailable',
+    'webXaesKey',
     'xaes256gcm',
     'xaesKey',
+    'xchacha20poly1305',
+    'xchachaKey',
   ]);
 });
 

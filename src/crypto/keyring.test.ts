@@ -81,13 +81,13 @@ test('checklist #43: placeholder and weak keys are refused', () => {
     utf8.encode('0123456789abcdef0123456789abcdef'),
   ];
   for (const key of weak) assertKeyError(line('k1', key), 'k1');
-  // Each check alone: period 9 with 9 distinct non-ASCII values is caught by the distinct-values rule.
+  // Each check alone: period 9 with 9 distinct non-ASCII values is a repeat (issue 14 §5).
   assertKeyError(
     line(
       'k1',
       new Uint8Array(36).map((_, i) => 0x90 + (i % 9)),
     ),
-    'distinct',
+    'repeats every 9 bytes',
   );
 });
 

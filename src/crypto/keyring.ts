@@ -3,17 +3,48 @@
  * be rotated without logging anyone out (DESIGN.md §2, checklist #42). Raw key bytes live only in
  * closures here: nothing reachable from a Keyring (properties, JSON, util.inspect) exposes them.
  */
-import { KeyError } from '../errors.ts';
+import { ConfigError, KeyError } from '../errors.ts';
+import {
+  type AeadKey,
+  aeadKey,
+  type CryptoBackend,
+  isSealAlgorithm,
+  resolveBackend,
+  type SealAlgorithm,
+  VERSION_OF,
+} from './aead.ts';
 import { decodeBase64url, encodeBase64url } from './base64url.ts';
-import { deriveSubkey } from './hkdf.ts';
+import { deriveSubkey, hkdfSha256 } from './hkdf.ts';
 import { randomBytes } from './random.ts';
+import { weakKeyReason } from './weak-keys.ts';
 import { type XaesKey, xaesKey } from './xaes.ts';
+
+/** How a keyring seals: the algorithm new values get, and where XAES-256-GCM runs. */
+export interface KeyringOptions {
+  /**
+   * The AEAD that seals new values: `'xaes-256-gcm'` (default; `v1.` values) or
+   * `'xchacha20-poly1305'` (`v2x.` values; needs the optional sodium-native package). Values of
+   * either algorithm open whenever their backend is present here.
+   */
+  algorithm?: SealAlgorithm | undefined;
+  /** `'auto'` (default): node:crypto where it works, else WebCrypto. Set it only to override. */
+  cryptoBackend?: CryptoBackend | undefined;
+}
 
 /** One master key of a keyring, known by its key id. */
 export interface KeyringKey {
   readonly kid: string;
-  /** The XAES-256-GCM key for one purpose (HKDF subkey, checklist #44), derived once and cached. */
+  /**
+   * The synchronous node:crypto XAES-256-GCM key for one purpose (HKDF subkey, checklist #44), derived
+   * once and cached. Throws TypeError where node:crypto is missing: use {@link KeyringKey.aead}.
+   */
   forPurpose(purpose: string): XaesKey;
+  /**
+   * The AEAD key of `algorithm` for one purpose on the keyring's backend, derived once and cached. Each
+   * algorithm has its own HKDF label (`latchkey/v1/<purpose>`, `latchkey/v2x/<purpose>`), so one master
+   * key never keys two algorithms. ConfigError when the algorithm's backend is missing here.
+   */
+  aead(algorithm: SealAlgorithm, purpose: string): AeadKey;
 }
 
 /** An ordered set of master keys: `current` seals, every key opens. */
@@ -21,6 +52,10 @@ export interface Keyring {
   readonly current: KeyringKey;
   /** Key ids, current first. */
   readonly kids: readonly string[];
+  /** The algorithm that seals new values. */
+  readonly algorithm: SealAlgorithm;
+  /** True when sealing and opening need no waiting here (node:crypto or sodium-native, not WebCrypto). */
+  readonly synchronous: boolean;
   /** The key with this id, or undefined (also for `__proto__`, `toString` and other non-kids). */
   get(kid: string): KeyringKey | undefined;
 }
@@ -48,26 +83,39 @@ function checkKeyBytes(kid: string, key: Uint8Array): void {
       `key "${kid}" is ${key.length} bytes; keys must be ${MIN_KEY_BYTES} to ${MAX_KEY_BYTES} random bytes`,
     );
   }
-  const weak = (why: string) =>
-    new KeyError(
-      `key "${kid}" looks like a placeholder, not random bytes (${why}); generate one with latchkey`,
+  const why = weakKeyReason(key);
+  if (why !== undefined) {
+    throw new KeyError(
+      `key "${kid}" looks like a placeholder, not random bytes (${why}); generate one with latchkey keygen`,
     );
-  if (key.every((byte) => byte === key[0])) throw weak('every byte is the same');
-  for (let period = 2; period <= 8; period++) {
-    let repeats = true;
-    for (let i = period; i < key.length && repeats; i++) repeats = key[i] === key[i - period];
-    if (repeats) throw weak(`it repeats every ${period} bytes`);
   }
-  // A base64url-encoded passphrase decodes to printable ASCII; 32 random bytes almost never do (~1e-14).
-  if (key.every((byte) => byte >= 0x20 && byte <= 0x7e)) throw weak('every byte is printable ASCII');
-  // 32 random bytes have ~30 distinct values; fewer than 16 happens with probability ~3e-17.
-  if (new Set(key).size < 16) throw weak('fewer than 16 distinct byte values');
 }
 
-function makeKey(kid: string, masterKey: Uint8Array): KeyringKey {
+function makeKey(kid: string, masterKey: Uint8Array, backend: 'node' | 'webcrypto'): KeyringKey {
   const byPurpose = new Map<string, XaesKey>();
+  const aeads = new Map<string, AeadKey>();
   return Object.freeze({
     kid,
+    aead(algorithm: SealAlgorithm, purpose: string): AeadKey {
+      const cacheKey = `${algorithm}|${purpose}`;
+      let key = aeads.get(cacheKey);
+      if (key === undefined) {
+        const version = VERSION_OF[algorithm];
+        if (version === undefined) throw new TypeError('unknown algorithm');
+        // v1 keeps DESIGN.md §2's label; other algorithms get their own (checklist #44).
+        const subkey =
+          version === 'v1'
+            ? deriveSubkey(masterKey, purpose)
+            : deriveAlgorithmSubkey(masterKey, version, purpose);
+        try {
+          key = aeadKey(algorithm, backend, subkey);
+        } finally {
+          subkey.fill(0);
+        }
+        aeads.set(cacheKey, key);
+      }
+      return key;
+    },
     forPurpose(purpose: string): XaesKey {
       let key = byPurpose.get(purpose);
       if (key === undefined) {
@@ -86,7 +134,33 @@ function makeKey(kid: string, masterKey: Uint8Array): KeyringKey {
   });
 }
 
-function buildKeyring(entries: ReadonlyArray<{ kid: string; key: Uint8Array }>): Keyring {
+const utf8 = new TextEncoder();
+
+function deriveAlgorithmSubkey(masterKey: Uint8Array, version: string, purpose: string): Uint8Array {
+  deriveSubkey(masterKey, purpose).fill(0); // the same checks of purpose and key as v1
+  return hkdfSha256(masterKey, new Uint8Array(0), utf8.encode(`latchkey/${version}/${purpose}`), 32);
+}
+
+function resolveOptions(options: KeyringOptions | undefined): {
+  algorithm: SealAlgorithm;
+  backend: 'node' | 'webcrypto';
+} {
+  if (options !== undefined && (typeof options !== 'object' || options === null)) {
+    throw new ConfigError('keyring options must be an object');
+  }
+  const algorithm = options?.algorithm ?? 'xaes-256-gcm';
+  if (!isSealAlgorithm(algorithm)) {
+    throw new ConfigError('algorithm must be "xaes-256-gcm" or "xchacha20-poly1305"');
+  }
+  const backend = resolveBackend(options?.cryptoBackend ?? 'auto');
+  return { algorithm, backend };
+}
+
+function buildKeyring(
+  entries: ReadonlyArray<{ kid: string; key: Uint8Array }>,
+  options: KeyringOptions | undefined,
+): Keyring {
+  const { algorithm, backend } = resolveOptions(options);
   if (entries.length === 0) throw new KeyError('no keys configured: set LATCHKEY_KEYS to "kid:<base64url>"');
   // A Map, never a plain object: `get('__proto__')` must not find Object.prototype (checklist #42).
   const byKid = new Map<string, KeyringKey>();
@@ -98,13 +172,17 @@ function buildKeyring(entries: ReadonlyArray<{ kid: string; key: Uint8Array }>):
     if (byKid.has(kid)) throw new KeyError(`key id "${kid}" appears more than once`);
     if (!(key instanceof Uint8Array)) throw new KeyError(`key "${kid}" must be a Uint8Array`);
     checkKeyBytes(kid, key);
-    byKid.set(kid, makeKey(kid, key.slice())); // a private copy: later writes by the caller change nothing
+    byKid.set(kid, makeKey(kid, key.slice(), backend)); // a private copy: later writes by the caller change nothing
   });
   const kids = Object.freeze([...byKid.keys()]);
   const current = byKid.get(kids[0]!)!;
+  // Fails now, at configuration, when the sealing algorithm's backend is missing (ConfigError).
+  const sealing = current.aead(algorithm, 'cookie');
   const keyring: Keyring = Object.freeze({
     current,
     kids,
+    algorithm,
+    synchronous: sealing.sync !== undefined && backend === 'node',
     get: (kid: string) => (typeof kid === 'string' ? byKid.get(kid) : undefined),
     toJSON: () => ({ kids }),
     [INSPECT]: () => `Keyring { kids: [${kids.map((kid) => `'${kid}'`).join(', ')}] }`,
@@ -126,8 +204,18 @@ function buildKeyring(entries: ReadonlyArray<{ kid: string; key: Uint8Array }>):
  * keyring.current.kid; // 'k2'
  * ```
  */
-export function parseKeyring(input: string | Keyring | undefined): Keyring {
-  if (isKeyring(input)) return input;
+export function parseKeyring(input: string | Keyring | undefined, options?: KeyringOptions): Keyring {
+  if (isKeyring(input)) {
+    const differs =
+      (options?.algorithm !== undefined && options.algorithm !== input.algorithm) ||
+      (options?.cryptoBackend !== undefined && options.cryptoBackend !== 'auto');
+    if (differs) {
+      throw new ConfigError(
+        'a ready-made Keyring keeps its own algorithm: pass the options when creating it',
+      );
+    }
+    return input;
+  }
   if (typeof input !== 'string' || input.trim() === '') {
     throw new KeyError('no keys configured: set LATCHKEY_KEYS to "kid:<base64url>" (see `latchkey keygen`)');
   }
@@ -143,7 +231,7 @@ export function parseKeyring(input: string | Keyring | undefined): Keyring {
     if (key === null) throw new KeyError(`key "${kid}" is not canonical unpadded base64url`);
     return { kid, key };
   });
-  return buildKeyring(entries);
+  return buildKeyring(entries, options);
 }
 
 /**
@@ -154,9 +242,12 @@ export function parseKeyring(input: string | Keyring | undefined): Keyring {
  * const keyring = createKeyring([{ kid: 'k1', key: randomBytes(32) }]);
  * ```
  */
-export function createKeyring(entries: ReadonlyArray<{ kid: string; key: Uint8Array }>): Keyring {
+export function createKeyring(
+  entries: ReadonlyArray<{ kid: string; key: Uint8Array }>,
+  options?: KeyringOptions,
+): Keyring {
   if (!Array.isArray(entries)) throw new KeyError('createKeyring expects an array of { kid, key }');
-  return buildKeyring(entries);
+  return buildKeyring(entries, options);
 }
 
 /** True for keyrings made by {@link parseKeyring} or {@link createKeyring} (look-alikes are refused). */

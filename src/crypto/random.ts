@@ -1,9 +1,21 @@
 /**
- * Randomness for tokens, nonces and keys: node:crypto's CSPRNG only, never Math.random or randomUUID
+ * Randomness for tokens, nonces and keys: the runtime's CSPRNG only (node:crypto's randomFillSync, or
+ * WebCrypto's getRandomValues where node:crypto is missing), never Math.random or randomUUID
  * (checklist #1).
  */
-import { randomFillSync } from 'node:crypto';
 import { encodeBase64url } from './base64url.ts';
+import { nodeCrypto } from './runtime.ts';
+
+/** getRandomValues fills at most 65536 bytes per call (WebCrypto §10.1.1). */
+const GET_RANDOM_VALUES_LIMIT = 65536;
+
+function randomFill(bytes: Uint8Array): Uint8Array {
+  if (nodeCrypto !== undefined) return nodeCrypto.randomFillSync(bytes);
+  for (let offset = 0; offset < bytes.length; offset += GET_RANDOM_VALUES_LIMIT) {
+    globalThis.crypto.getRandomValues(bytes.subarray(offset, offset + GET_RANDOM_VALUES_LIMIT));
+  }
+  return bytes;
+}
 
 /** XAES-256-GCM nonce size: 192 bits, safe to draw at random for ~2^80 messages (DESIGN.md §2). */
 export const NONCE_BYTES = 24;
@@ -21,7 +33,7 @@ let poolOffset = POOL_BYTES;
 /** Reserves `size` fresh bytes of the block and returns their offset; the caller must zero them. */
 function reserve(size: number): number {
   if (poolOffset + size > POOL_BYTES) {
-    randomFillSync(pool);
+    randomFill(pool);
     poolOffset = 0;
   }
   const offset = poolOffset;
@@ -40,7 +52,7 @@ function reserve(size: number): number {
  */
 export function randomBytes(n: number): Uint8Array {
   if (!Number.isSafeInteger(n) || n < 0) throw new TypeError('randomBytes: n must be a non-negative integer');
-  return randomFillSync(new Uint8Array(n));
+  return randomFill(new Uint8Array(n));
 }
 
 /**
@@ -79,4 +91,18 @@ const TOKEN_TEXT = /^[A-Za-z0-9_-]{43}$/;
 /** True for a string shaped like {@link newToken}'s: 43 base64url characters (checked before any I/O). */
 export function isTokenText(value: unknown): value is string {
   return typeof value === 'string' && TOKEN_TEXT.test(value);
+}
+
+/**
+ * A random integer in [0, bound) for retry jitter, where a modulo bias of under 2^-16 does not matter
+ * (bound ≤ 65536). Not for secrets or ids.
+ */
+export function jitterBelow(bound: number): number {
+  if (!Number.isSafeInteger(bound) || bound < 1 || bound > 65536) {
+    throw new TypeError('jitterBelow: bound must be an integer from 1 to 65536');
+  }
+  const offset = reserve(4);
+  const value = new DataView(pool.buffer, offset, 4).getUint32(0);
+  pool.fill(0, offset, offset + 4);
+  return value % bound;
 }

@@ -3,14 +3,15 @@
  * nonces by deriving a per-nonce subkey with two AES-256 block encryptions (a CMAC-based KDF, NIST
  * SP 800-108r1). Steps are numbered as in DESIGN.md §2.
  */
-import { createCipheriv } from 'node:crypto';
 import { DecryptError } from '../errors.ts';
 import { gcmOpen, gcmSeal, TAG_BYTES } from './gcm.ts';
+import { nodeCrypto } from './runtime.ts';
 
 export const XAES_KEY_BYTES = 32;
 export const XAES_NONCE_BYTES = 24;
 
 const EMPTY = new Uint8Array(0);
+const NO_IV = new Uint8Array(0);
 
 /** An XAES-256-GCM key with its per-key KDF state precomputed. Holds no raw key bytes. */
 export interface XaesKey {
@@ -37,10 +38,15 @@ export function xaesKey(key: Uint8Array): XaesKey {
   if (!(key instanceof Uint8Array) || key.length !== XAES_KEY_BYTES) {
     throw new TypeError('XAES-256-GCM key must be 32 bytes');
   }
+  if (nodeCrypto === undefined) {
+    throw new TypeError('xaesKey needs node:crypto; where only WebCrypto exists use webXaesKey (async)');
+  }
   // One ECB cipher for the life of the key. It is never finalised, and every update() is whole blocks
   // with padding off, so no state carries from one call to the next: each call is plain AES-256_K on
   // each block. OpenSSL keeps its own copy of the key schedule, so `key` is not retained here.
-  const ecb = createCipheriv('aes-256-ecb', key, null);
+  // ECB takes no IV; a zero-length one, not null, because workerd's node:crypto (nodejs_compat) rejects
+  // a null IV while Node, Bun and Deno accept both at the same cost.
+  const ecb = nodeCrypto.createCipheriv('aes-256-ecb', key, NO_IV);
   ecb.setAutoPadding(false);
   // Steps 1-2: L = AES-256_K(0^128); K1 = L << 1, xor 0x87 into the last byte if L's top bit was set.
   const l = ecb.update(new Uint8Array(16));

@@ -22,9 +22,9 @@
  * if (refused) return new Response(csrfForbiddenBody(refused), { status: 403 });
  * ```
  */
-import { timingSafeEqual } from 'node:crypto';
 import { asImpl, type Session, type SessionData } from '../core/session.ts';
 import { decodeBase64url, encodeBase64url } from '../crypto/base64url.ts';
+import { constantTimeEqual } from '../crypto/hmac.ts';
 import { randomBytes } from '../crypto/random.ts';
 import { ConfigError, CsrfError, type CsrfReason } from '../errors.ts';
 
@@ -210,7 +210,7 @@ export function createCsrf(options: CsrfOptions = {}): Csrf {
         return new CsrfError('token-invalid', 'the CSRF token is not valid for this session');
       const unmasked = new Uint8Array(SECRET_BYTES);
       for (let i = 0; i < SECRET_BYTES; i++) unmasked[i] = token[i]! ^ token[SECRET_BYTES + i]!;
-      if (!timingSafeEqual(unmasked, secret)) {
+      if (!constantTimeEqual(unmasked, secret)) {
         return new CsrfError('token-invalid', 'the CSRF token is not valid for this session');
       }
       return undefined;
