@@ -5,6 +5,7 @@ import { openValue, sealValue } from '../crypto/seal.ts';
 import { ConfigError, SessionStateError, SessionTooLarge } from '../errors.ts';
 import { isUserId } from '../stores/types.ts';
 import { BaseSessions } from './base.ts';
+import { finishMigration, type LegacyFound, type LegacyReaders, withLegacyLines } from './legacy.ts';
 import type { ResolvedSessionsOptions } from './options.ts';
 import { checkClocks, decodePayload, encodePayload, expiresAt } from './payload.ts';
 import { type RequestLike, requestFacts } from './request.ts';
@@ -30,9 +31,11 @@ export class CookieSessions<T extends SessionData> extends BaseSessions implemen
   readonly #maxSealedLength: number;
   readonly #revocations: Revocations | undefined;
   readonly #lifecycle: SessionLifecycle | undefined;
+  readonly #legacy: LegacyReaders | undefined;
 
   constructor(resolved: ResolvedSessionsOptions) {
     super(resolved);
+    this.#legacy = resolved.legacy;
     this.#maxSealedLength = this.cookie.maxChunks * 4096;
     if (resolved.revocation) {
       const revocations = new Revocations({
@@ -80,11 +83,12 @@ export class CookieSessions<T extends SessionData> extends BaseSessions implemen
    * loadNow() and commitNow() and save a promise and a microtask per request.
    */
   get synchronous(): boolean {
-    return this.#revocations === undefined;
+    return this.#revocations === undefined && (this.#legacy?.synchronous ?? true);
   }
 
   async load(request: RequestLike, options?: { secure?: boolean }): Promise<Session<T>> {
-    const session = this.loadNow(request, options) as SessionImpl<T>;
+    const session = (await this.#loadWithLegacy(request, options)) as SessionImpl<T>;
+    if (session._legacy !== undefined) return session;
     const revocations = this.#revocations;
     if (!revocations || session._origin !== 'loaded' || session._state.userId === undefined) return session;
     if (await revocations.isRevoked(session._state)) {
@@ -99,10 +103,64 @@ export class CookieSessions<T extends SessionData> extends BaseSessions implemen
    * revocation check. Never throws for a bad cookie.
    */
   loadNow(request: RequestLike, options?: { secure?: boolean }): Session<T> {
+    const session = this.#loadWithLegacy(request, options);
+    if (session instanceof Promise) {
+      throw new SessionStateError('loadNow() met an asynchronous legacy reader: call load()');
+    }
+    return session;
+  }
+
+  /** The session, or a promise of it only when an asynchronous legacy reader has an old cookie to read. */
+  #loadWithLegacy(
+    request: RequestLike,
+    options?: { secure?: boolean },
+  ): SessionImpl<T> | Promise<SessionImpl<T>> {
     const facts = requestFacts(request, this.trustProxy);
     const readCookie = this.cookieReader(facts.cookieHeader);
     const found = this.#find(facts.cookieHeader, readCookie);
-    return this.#session(found, readCookie, options?.secure ?? facts.secure);
+    const secure = options?.secure ?? facts.secure;
+    if (found === 'none' && this.#legacy !== undefined) {
+      // No Latchkey cookie: an old library's cookie may carry a session to move (issue 12 §4).
+      const legacy = this.#legacy.find(readCookie, this.clock, this.policy);
+      if (legacy instanceof Promise)
+        return legacy.then((result) => this.#migrated(result, readCookie, secure));
+      if (legacy !== undefined) return this.#migrated(legacy, readCookie, secure);
+    }
+    return this.#session(found, readCookie, secure);
+  }
+
+  /** A session moved from an old library's cookie, or none (with its event) when the reader refused it. */
+  #migrated(
+    found: LegacyFound | undefined,
+    readCookie: (name: string) => readonly string[],
+    secureTransport: boolean | undefined,
+  ): SessionImpl<T> {
+    if (found === undefined) return this.#session('none', readCookie, secureTransport);
+    if (found === 'invalid') {
+      this.event({ type: 'invalid', reason: 'legacy' });
+      return this.#session('invalid', readCookie, secureTransport);
+    }
+    const state = found.state;
+    if (this.#revocations !== undefined && state.userId !== undefined) {
+      // As at a sign-in: an id for this session's own sign-out, after any revocation of the user.
+      state.sessionId = newToken();
+      state.authTime = this.#revocations.authTimeFor(state.userId, state.createdAt);
+    }
+    const session = this.#session(
+      {
+        status: 'valid',
+        verdict: 'live',
+        kid: this.keyring.current.kid,
+        stale: true,
+        state,
+        expiresAt: expiresAt(state, this.policy),
+      },
+      readCookie,
+      secureTransport,
+    );
+    session._legacy = found.migration;
+    this.event({ type: 'migrated', from: found.from });
+    return session;
   }
 
   #session(
@@ -257,9 +315,15 @@ export class CookieSessions<T extends SessionData> extends BaseSessions implemen
     return names.filter((name) => !written.includes(name)).map((name) => this.deletion(name));
   }
 
-  #emit(setCookie: string[], impl: SessionImpl<T>, wroteCookie: boolean, dataJson?: string): string[] {
+  #emit(sessionLines: string[], impl: SessionImpl<T>, wroteCookie: boolean, dataJson?: string): string[] {
+    const migration = impl._legacy;
+    const setCookie = withLegacyLines(sessionLines, migration);
     if (setCookie.length === 0 || !this.mayEmit(impl)) return [];
     impl._committed(wroteCookie, dataJson);
+    if (migration !== undefined) {
+      impl._legacy = undefined;
+      finishMigration(migration);
+    }
     return setCookie;
   }
 
