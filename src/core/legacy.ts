@@ -25,7 +25,10 @@ export interface LegacySession {
   readonly expiresAt?: number | undefined;
 }
 
-/** A cookie the old library set, to expire once its session has moved: its name, Path and Domain. */
+/**
+ * A cookie the old library set, to expire once its session has moved (when the request carried it):
+ * its name, Path and Domain.
+ */
 export interface LegacyCookie {
   readonly name: string;
   /** Default `/`. */
@@ -80,7 +83,7 @@ export interface LegacyReader {
   /** True when read() never returns a promise: cookie mode then keeps its synchronous fast path. */
   readonly synchronous?: boolean | undefined;
   read(request: LegacyRequest): LegacySession | undefined | Promise<LegacySession | undefined>;
-  migrated?(request: LegacyRequest): void | Promise<void>;
+  migrated?: ((request: LegacyRequest) => void | Promise<void>) | undefined;
 }
 
 /** A migration in progress on one request: the cookie lines to add to its response, and the clean-up. */
@@ -131,15 +134,18 @@ export class LegacyReaders {
   readonly synchronous: boolean;
   readonly #readers: readonly LegacyReader[];
   readonly #until: number;
-  readonly #lines: ReadonlyMap<LegacyReader, readonly string[]>;
+  readonly #deletions: ReadonlyMap<LegacyReader, ReadonlyArray<readonly [name: string, line: string]>>;
 
   constructor(readers: readonly LegacyReader[], until: number) {
     this.#readers = readers;
     this.#until = until;
     this.synchronous = readers.every((reader) => reader.synchronous === true);
     // The deletions are the same on every migration: made (and their names checked) once, here.
-    this.#lines = new Map(
-      readers.map((reader) => [reader, reader.expire.map((cookie) => deletionOf(cookie, reader.name))]),
+    this.#deletions = new Map(
+      readers.map((reader) => [
+        reader,
+        reader.expire.map((cookie) => [cookie.name, deletionOf(cookie, reader.name)] as const),
+      ]),
     );
   }
 
@@ -176,7 +182,12 @@ export class LegacyReaders {
       if (state === undefined) return 'invalid';
       const migrated = reader.migrated;
       const done = migrated === undefined ? undefined : () => migrated.call(reader, request);
-      return { state, migration: { lines: this.#lines.get(reader)!, done }, from: reader.name };
+      // Only the old cookies the request carried are expired.
+      const lines = this.#deletions
+        .get(reader)!
+        .filter(([name]) => readCookie(name).length > 0)
+        .map(([, line]) => line);
+      return { state, migration: { lines, done }, from: reader.name };
     };
     if (result instanceof Promise) return result.then(finish, (error) => rethrowOutage(error));
     return finish(result);
