@@ -101,11 +101,10 @@ function toSession(
  *
  * @example
  * ```ts
- * import session from 'express-session';
  * import { createSessions } from 'latchkey';
- * import { expressSession } from 'latchkey/legacy';
+ * import { type ConnectStoreLike, expressSession } from 'latchkey/legacy';
  *
- * const oldStore = new session.MemoryStore(); // your connect-redis or connect-pg-simple store
+ * declare const oldStore: ConnectStoreLike; // the connect-redis or connect-pg-simple store you had
  * const sessions = createSessions({
  *   legacy: [expressSession({ secret: ['old secret'], store: oldStore })],
  *   legacyUntil: '2027-03-01',
