@@ -24,8 +24,13 @@ export interface ExpressSessionReaderOptions extends LegacyCookieOptions {
   secret: string | readonly string[];
   /** express-session's `store`, which holds the old sessions. */
   store: ConnectStoreLike;
-  /** express-session's `name`. Default `connect.sid`. */
+  /** express-session's `name`. Default `connect.sid` (@fastify/session: `sessionId`). */
   name?: string | undefined;
+  /**
+   * What comes before `<sid>.<signature>` in the cookie: express-session's `s:` by default. Pass `''` for
+   * @fastify/session, which signs the same way (HMAC-SHA256, base64 without padding) without it.
+   */
+  prefix?: string | undefined;
   /** Delete the old record once the session has moved. Default false (it then ends by its own TTL). */
   destroyOld?: boolean | undefined;
   /** How long an old store may take to answer, in ms, before the request fails as an outage. Default 5000. */
@@ -36,10 +41,14 @@ export interface ExpressSessionReaderOptions extends LegacyCookieOptions {
  * The session id of an express-session cookie `s:<sid>.<signature>`, when the signature (cookie-signature:
  * HMAC-SHA256, base64 without padding) verifies with one of the secrets, compared in constant time.
  */
-export function unsignSessionId(value: string, secrets: readonly string[]): string | undefined {
+export function unsignSessionId(
+  value: string,
+  secrets: readonly string[],
+  prefix = 's:',
+): string | undefined {
   const decoded = decodeValue(value);
-  if (decoded === undefined || !decoded.startsWith('s:')) return undefined;
-  const signed = decoded.slice(2);
+  if (decoded === undefined || !decoded.startsWith(prefix)) return undefined;
+  const signed = decoded.slice(prefix.length);
   const dot = signed.lastIndexOf('.');
   if (dot <= 0) return undefined;
   const sid = signed.slice(0, dot);
@@ -119,11 +128,13 @@ export function expressSession(options: ExpressSessionReaderOptions): LegacyRead
     throw new ConfigError(`${label}: store must be the connect-style store express-session used`);
   }
   const name = options.name ?? 'connect.sid';
+  const prefix = options.prefix ?? 's:';
+  if (typeof prefix !== 'string') throw new ConfigError(`${label}: prefix must be a string`);
   const timeout = options.timeout ?? 5000;
   if (!(Number.isSafeInteger(timeout) && timeout > 0))
     throw new ConfigError(`${label}: timeout must be ms > 0`);
   const sidOf = (request: LegacyRequest) =>
-    acceptOne(request, name, (value) => unsignSessionId(value, secrets));
+    acceptOne(request, name, (value) => unsignSessionId(value, secrets, prefix));
   return {
     name: 'express-session',
     cookieNames: [name],

@@ -169,6 +169,38 @@ switchOver('express-session (MemoryStore)', async () => {
   };
 });
 
+switchOver('@fastify/session (Fastify, its memory store)', async () => {
+  const fastifyCookie = require('@fastify/cookie');
+  const fastifySession = require('@fastify/session');
+  const store = new fastifySession.MemoryStore();
+  const app = Fastify();
+  await app.register(fastifyCookie);
+  await app.register(fastifySession, {
+    secret: 'a @fastify/session secret of 32+ characters',
+    store,
+    cookie: { secure: false },
+  });
+  app.get('/login', async (request) => {
+    const session = request.session as unknown as Record<string, unknown>;
+    session.passport = { user: 'user-42' };
+    session.theme = 'dark';
+    return 'ok';
+  });
+  const response = await app.inject({ method: 'GET', url: '/login' });
+  const line = ([] as string[]).concat(response.headers['set-cookie'] ?? [])[0]!;
+  await app.close();
+  return {
+    cookie: line.split(';')[0]!,
+    reader: expressSession({
+      secret: 'a @fastify/session secret of 32+ characters',
+      store,
+      name: 'sessionId',
+      prefix: '',
+    }),
+    oldNames: ['sessionId'],
+  };
+});
+
 const IRON_PASSWORD = 'an iron-session password of 32+ characters';
 switchOver('iron-session (sealData, v8/v9 Fe26.2)', async () => {
   const sealed = await sealData(
