@@ -1,15 +1,18 @@
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { createServer, type RequestListener, type Server } from 'node:http';
 import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
 import { after, describe, test } from 'node:test';
 import secureSession from '@fastify/secure-session';
+import { RedisStore } from 'connect-redis';
 import express from 'express';
 import Fastify from 'fastify';
 import { sealData } from 'iron-session';
 import Koa from 'koa';
 import koaSessionMiddleware from 'koa-session';
+import { createClient } from 'redis';
 import { CookieJar } from '../../../test/support/cookies.ts';
 import { createSessions, type SessionEvent } from '../../core/index.ts';
 import type { LegacyReader } from '../../core/legacy.ts';
@@ -199,6 +202,32 @@ switchOver('@fastify/session (Fastify, its memory store)', async () => {
     }),
     oldNames: ['sessionId'],
   };
+});
+
+const redis = createClient({ url: 'redis://127.0.0.1:6379' });
+const redisPrefix = `lk-legacy-${randomBytes(6).toString('hex')}:`;
+after(async () => {
+  if (!redis.isOpen) return;
+  const keys = await redis.keys(`${redisPrefix}*`);
+  if (keys.length > 0) await redis.del(keys);
+  await redis.quit();
+});
+
+switchOver('express-session + connect-redis (Redis)', async () => {
+  if (!redis.isOpen) await redis.connect();
+  const store = new RedisStore({ client: redis, prefix: redisPrefix });
+  const app = express();
+  app.use(
+    expressSessionMiddleware({ secret: 'redis secret', store, resave: false, saveUninitialized: false }),
+  );
+  app.get('/login', (req, res) => {
+    const session = (req as unknown as { session: Record<string, unknown> }).session;
+    session.passport = { user: 'user-42' };
+    session.theme = 'dark';
+    res.end('ok');
+  });
+  const cookie = await signInCookie(await listen(app));
+  return { cookie, reader: expressSession({ secret: 'redis secret', store }), oldNames: ['connect.sid'] };
 });
 
 const IRON_PASSWORD = 'an iron-session password of 32+ characters';
