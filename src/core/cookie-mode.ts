@@ -5,6 +5,7 @@ import { type OpenResult, openValue, openValueAsync, sealValue, sealValueAsync }
 import { ConfigError, SessionStateError, SessionTooLarge } from '../errors.ts';
 import { isUserId } from '../stores/types.ts';
 import { BaseSessions } from './base.ts';
+import { finishMigration, type LegacyFound, type LegacyReaders, withLegacyLines } from './legacy.ts';
 import type { ResolvedSessionsOptions } from './options.ts';
 import { checkClocks, decodePayload, encodePayload, expiresAt } from './payload.ts';
 import { type RequestLike, requestFacts } from './request.ts';
@@ -30,9 +31,11 @@ export class CookieSessions<T extends SessionData> extends BaseSessions implemen
   readonly #maxSealedLength: number;
   readonly #revocations: Revocations | undefined;
   readonly #lifecycle: SessionLifecycle | undefined;
+  readonly #legacy: LegacyReaders | undefined;
 
   constructor(resolved: ResolvedSessionsOptions) {
     super(resolved);
+    this.#legacy = resolved.legacy;
     this.#maxSealedLength = this.cookie.maxChunks * 4096;
     if (resolved.revocation) {
       if (!this.keyring.synchronous) throw asyncCryptoRefused('a revocation store');
@@ -81,28 +84,12 @@ export class CookieSessions<T extends SessionData> extends BaseSessions implemen
    * loadNow() and commitNow() and save a promise and a microtask per request.
    */
   get synchronous(): boolean {
-    return this.#revocations === undefined && this.keyring.synchronous;
+    return this.#revocations === undefined && this.keyring.synchronous && (this.#legacy?.synchronous ?? true);
   }
 
   async load(request: RequestLike, options?: { secure?: boolean }): Promise<Session<T>> {
-    if (!this.keyring.synchronous) {
-      // WebCrypto only (docs/crypto.md): the same steps, with the cookie values opened asynchronously.
-      const facts = requestFacts(request, this.trustProxy);
-      const readCookie = this.cookieReader(facts.cookieHeader);
-      const candidates = this.#candidates(facts.cookieHeader, readCookie);
-      const found =
-        typeof candidates === 'string'
-          ? candidates
-          : this.#found(
-              await Promise.all(
-                candidates.map((candidate) =>
-                  openValueAsync(this.keyring, 'cookie', this.cookieName, candidate, this.#maxSealedLength),
-                ),
-              ),
-            );
-      return this.#session(found, readCookie, options?.secure ?? facts.secure);
-    }
-    const session = this.loadNow(request, options) as SessionImpl<T>;
+    const session = (await this.#loadWithLegacy(request, options)) as SessionImpl<T>;
+    if (session._legacy !== undefined) return session;
     const revocations = this.#revocations;
     if (!revocations || session._origin !== 'loaded' || session._state.userId === undefined) return session;
     if (await revocations.isRevoked(session._state)) {
@@ -117,10 +104,94 @@ export class CookieSessions<T extends SessionData> extends BaseSessions implemen
    * revocation check. Never throws for a bad cookie.
    */
   loadNow(request: RequestLike, options?: { secure?: boolean }): Session<T> {
+    const session = this.#loadWithLegacy(request, options);
+    if (session instanceof Promise) {
+      throw new SessionStateError(
+        'loadNow() met asynchronous work (a legacy reader, or WebCrypto-only crypto): call load()',
+      );
+    }
+    return session;
+  }
+
+  /** The session, or a promise of it only when an asynchronous legacy reader has an old cookie to read. */
+  #loadWithLegacy(
+    request: RequestLike,
+    options?: { secure?: boolean },
+  ): SessionImpl<T> | Promise<SessionImpl<T>> {
     const facts = requestFacts(request, this.trustProxy);
     const readCookie = this.cookieReader(facts.cookieHeader);
-    const found = this.#find(facts.cookieHeader, readCookie);
-    return this.#session(found, readCookie, options?.secure ?? facts.secure);
+    const secure = options?.secure ?? facts.secure;
+    if (!this.keyring.synchronous) {
+      // WebCrypto only (docs/crypto.md): the same steps, with the cookie values opened asynchronously.
+      return this.#findAsync(facts.cookieHeader, readCookie).then((found) =>
+        this.#withLegacy(found, readCookie, secure),
+      );
+    }
+    return this.#withLegacy(this.#find(facts.cookieHeader, readCookie), readCookie, secure);
+  }
+
+  async #findAsync(
+    cookieHeader: string | readonly string[] | undefined,
+    readCookie: (name: string) => readonly string[],
+  ) {
+    const candidates = this.#candidates(cookieHeader, readCookie);
+    if (typeof candidates === 'string') return candidates;
+    return this.#found(
+      await Promise.all(
+        candidates.map((candidate) =>
+          openValueAsync(this.keyring, 'cookie', this.cookieName, candidate, this.#maxSealedLength),
+        ),
+      ),
+    );
+  }
+
+  /** With no Latchkey session: an old library's cookie may carry one to move (issue 12 §4). */
+  #withLegacy(
+    found: Found,
+    readCookie: (name: string) => readonly string[],
+    secure: boolean | undefined,
+  ): SessionImpl<T> | Promise<SessionImpl<T>> {
+    if (found === 'none' && this.#legacy !== undefined) {
+      const legacy = this.#legacy.find(readCookie, this.clock, this.policy);
+      if (legacy instanceof Promise)
+        return legacy.then((result) => this.#migrated(result, readCookie, secure));
+      if (legacy !== undefined) return this.#migrated(legacy, readCookie, secure);
+    }
+    return this.#session(found, readCookie, secure);
+  }
+
+  /** A session moved from an old library's cookie, or none (with its event) when the reader refused it. */
+  #migrated(
+    found: LegacyFound | undefined,
+    readCookie: (name: string) => readonly string[],
+    secureTransport: boolean | undefined,
+  ): SessionImpl<T> {
+    if (found === undefined) return this.#session('none', readCookie, secureTransport);
+    if (found === 'invalid') {
+      this.event({ type: 'invalid', reason: 'legacy' });
+      return this.#session('invalid', readCookie, secureTransport);
+    }
+    const state = found.state;
+    if (this.#revocations !== undefined && state.userId !== undefined) {
+      // As at a sign-in: an id for this session's own sign-out, after any revocation of the user.
+      state.sessionId = newToken();
+      state.authTime = this.#revocations.authTimeFor(state.userId, state.createdAt);
+    }
+    const session = this.#session(
+      {
+        status: 'valid',
+        verdict: 'live',
+        kid: this.keyring.current.kid,
+        stale: true,
+        state,
+        expiresAt: expiresAt(state, this.policy),
+      },
+      readCookie,
+      secureTransport,
+    );
+    session._legacy = found.migration;
+    this.event({ type: 'migrated', from: found.from });
+    return session;
   }
 
   #session(
@@ -311,9 +382,15 @@ export class CookieSessions<T extends SessionData> extends BaseSessions implemen
     return names.filter((name) => !written.includes(name)).map((name) => this.deletion(name));
   }
 
-  #emit(setCookie: string[], impl: SessionImpl<T>, wroteCookie: boolean, dataJson?: string): string[] {
+  #emit(sessionLines: string[], impl: SessionImpl<T>, wroteCookie: boolean, dataJson?: string): string[] {
+    const migration = impl._legacy;
+    const setCookie = withLegacyLines(sessionLines, migration);
     if (setCookie.length === 0 || !this.mayEmit(impl)) return [];
     impl._committed(wroteCookie, dataJson);
+    if (migration !== undefined) {
+      impl._legacy = undefined;
+      finishMigration(migration);
+    }
     return setCookie;
   }
 

@@ -21,7 +21,9 @@ export type SessionEvent =
         | 'future'
         | 'oversized'
         /** Store mode: a well-formed token with no live record (never adopted, checklist #3). */
-        | 'unknown-session';
+        | 'unknown-session'
+        /** No Latchkey cookie, and an old library's cookie that its legacy reader did not accept. */
+        | 'legacy';
     }
   | { type: 'expired'; reason: 'idle' | 'absolute' }
   /**
@@ -39,7 +41,9 @@ export type SessionEvent =
   /** Store mode with maxSessionsPerUser: a sign-in ended the user's oldest sessions (checklist #34). */
   | { type: 'evicted'; count: number }
   /** Store mode: a write met a concurrent one and was re-applied on the fresher record. */
-  | { type: 'conflict'; attempt: number };
+  | { type: 'conflict'; attempt: number }
+  /** A legacy reader's session became a Latchkey session on this request (`from`: the reader's name). */
+  | { type: 'migrated'; from: string };
 
 export type SessionEventType = SessionEvent['type'];
 

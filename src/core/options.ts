@@ -13,6 +13,7 @@ import { ConfigError, KeyError } from '../errors.ts';
 import type { SessionStore } from '../stores/types.ts';
 import { type Clock, systemClock } from './clock.ts';
 import type { EventListener } from './events.ts';
+import { type LegacyReader, type LegacyReaders, resolveLegacy } from './legacy.ts';
 import {
   type Duration,
   parseDuration,
@@ -87,6 +88,14 @@ export interface SessionsOptions {
    * session writes, and cookie mode's revocation records.
    */
   maxConflictRetries?: number | undefined;
+  /**
+   * Live migration from another session library: readers from `latchkey/legacy` (or your own). A
+   * request with no Latchkey cookie but an old cookie a reader accepts gets a Latchkey session with the
+   * old session's data, and the old cookie expired, on the same response. Needs `legacyUntil`.
+   */
+  legacy?: readonly LegacyReader[] | undefined;
+  /** With `legacy`: the date (a Date or ISO string) from which old cookies are ignored. */
+  legacyUntil?: Date | string | undefined;
 }
 
 const KNOWN_OPTIONS = new Set([
@@ -109,6 +118,8 @@ const KNOWN_OPTIONS = new Set([
   'revocation',
   'maxSessionsPerUser',
   'clearSiteData',
+  'legacy',
+  'legacyUntil',
 ]);
 
 export interface ResolvedSessionsOptions {
@@ -129,6 +140,8 @@ export interface ResolvedSessionsOptions {
   /** Cookie-cache lifetime in ms, or undefined when off. */
   cookieCacheMaxAge: number | undefined;
   maxConflictRetries: number;
+  /** The legacy readers (live migration), or undefined when off. */
+  legacy: LegacyReaders | undefined;
 }
 
 const STORE_METHODS = ['create', 'get', 'update', 'touch', 'delete', 'listByUser', 'deleteByUser'] as const;
@@ -232,5 +245,6 @@ export function resolveSessionsOptions(options: SessionsOptions): ResolvedSessio
     clearSiteData: checkBoolean(options.clearSiteData, 'clearSiteData'),
     cookieCacheMaxAge,
     maxConflictRetries,
+    legacy: resolveLegacy(options.legacy, options.legacyUntil),
   };
 }

@@ -3,6 +3,7 @@ import { SessionStateError } from '../errors.ts';
 import { diff, flashJson, type SessionChanges } from './changes.ts';
 import type { Clock } from './clock.ts';
 import { assertJsonValue, hasKeys, isAllowedKey, type JsonValue } from './json.ts';
+import type { LegacyMigration } from './legacy.ts';
 import type { SessionState } from './payload.ts';
 import { type Duration, parseDuration, type TimeoutPolicy } from './policy.ts';
 
@@ -129,6 +130,8 @@ export class SessionImpl<T extends SessionData = Record<string, unknown>> implem
   _label: string | undefined;
   /** @internal Store mode: the request's User-Agent, labelling a record created without `_label`. */
   _userAgent: string | undefined;
+  /** @internal Migrated from a legacy reader: the old cookies' deletions, sent with the first commit. */
+  _legacy: LegacyMigration | undefined;
   readonly #lifecycle: SessionLifecycle | undefined;
   /** The user and clocks _startOver() dropped on this request, for _restoreUser. */
   #before:

@@ -8,6 +8,7 @@ import { callStore, isStoreKey, type SessionStore, type StoredRecord } from '../
 import { BaseSessions } from './base.ts';
 import { CookieCache } from './cookie-cache.ts';
 import { asyncCryptoRefused } from './cookie-mode.ts';
+import { finishMigration, type LegacyFound, type LegacyReaders, withLegacyLines } from './legacy.ts';
 import type { ResolvedSessionsOptions } from './options.ts';
 import {
   checkClocks,
@@ -63,10 +64,12 @@ export class StoreSessions<T extends SessionData> extends BaseSessions implement
   readonly #maxPerUser: number | undefined;
   readonly #maxRetries: number;
   readonly #lifecycle: SessionLifecycle;
+  readonly #legacy: LegacyReaders | undefined;
 
   constructor(resolved: ResolvedSessionsOptions, store: SessionStore) {
     super(resolved);
     if (!this.keyring.synchronous) throw asyncCryptoRefused('store mode');
+    this.#legacy = resolved.legacy;
     this.#store = store;
     this.#maxPerUser = resolved.maxSessionsPerUser;
     if (resolved.cookieCacheMaxAge !== undefined) {
@@ -114,12 +117,22 @@ export class StoreSessions<T extends SessionData> extends BaseSessions implement
   async load(request: RequestLike, options?: { secure?: boolean }): Promise<Session<T>> {
     const facts = requestFacts(request, this.trustProxy);
     const readCookie = this.cookieReader(facts.cookieHeader);
-    const found = await this.#find(readCookie);
+    let found = await this.#find(readCookie);
+    let migrated: LegacyFound | undefined;
+    if (found === 'none' && this.#legacy !== undefined) {
+      // No Latchkey cookie: an old library's cookie may carry a session to move (issue 12 §4).
+      migrated = await this.#legacy.find(readCookie, this.clock, this.policy);
+      if (migrated === 'invalid') {
+        this.event({ type: 'invalid', reason: 'legacy' });
+        found = 'invalid';
+      }
+    }
     const loaded = typeof found === 'string' ? undefined : found;
+    const moved = typeof migrated === 'object' ? migrated : undefined;
     const session = new SessionImpl<T>({
-      state: loaded?.state,
-      origin: typeof found === 'string' ? found : 'loaded',
-      forceWrite: loaded?.staleKid !== undefined,
+      state: moved?.state ?? loaded?.state,
+      origin: moved !== undefined ? 'loaded' : typeof found === 'string' ? found : 'loaded',
+      forceWrite: moved !== undefined || loaded?.staleKid !== undefined,
       readCookie,
       secureTransport: options?.secure ?? facts.secure,
       policy: this.policy,
@@ -130,6 +143,10 @@ export class StoreSessions<T extends SessionData> extends BaseSessions implement
     session._fromCache = loaded?.fromCache ?? false;
     session._label = loaded?.backing.label;
     session._userAgent = facts.userAgent;
+    if (moved !== undefined) {
+      session._legacy = moved.migration;
+      this.event({ type: 'migrated', from: moved.from });
+    }
     return session;
   }
 
@@ -448,9 +465,15 @@ export class StoreSessions<T extends SessionData> extends BaseSessions implement
   }
 
   /** What was committed becomes the baseline; the session is live afterwards iff a record backs it. */
-  #emit(setCookie: string[], impl: SessionImpl<T>, dataJson?: string): string[] {
+  #emit(sessionLines: string[], impl: SessionImpl<T>, dataJson?: string): string[] {
     impl._committed(impl._backing !== undefined, dataJson);
+    const migration = impl._legacy;
+    const setCookie = withLegacyLines(sessionLines, migration);
     if (setCookie.length === 0 || !this.mayEmit(impl)) return [];
+    if (migration !== undefined) {
+      impl._legacy = undefined;
+      finishMigration(migration);
+    }
     return setCookie;
   }
 
