@@ -17,7 +17,9 @@ export type LatchkeyErrorCode =
   | 'ERR_LATCHKEY_STATE'
   | 'ERR_LATCHKEY_STORE_UNAVAILABLE'
   | 'ERR_LATCHKEY_CONFLICT'
-  | 'ERR_LATCHKEY_CSRF';
+  | 'ERR_LATCHKEY_CSRF'
+  | 'ERR_LATCHKEY_VALUE'
+  | 'ERR_LATCHKEY_UNSUPPORTED';
 
 export class LatchkeyError extends Error {
   readonly code: LatchkeyErrorCode;
@@ -88,6 +90,24 @@ export class StoreUnavailable extends LatchkeyError {
 export class ConflictError extends LatchkeyError {
   constructor(message: string) {
     super('ERR_LATCHKEY_CONFLICT', message);
+  }
+}
+
+/**
+ * A value a session cannot keep as it is (a function, a symbol key, a Date, a cycle, nesting past the
+ * depth limit), written through a framework-native session object (`ctx.session.x = …`): refused at
+ * once rather than dropped or changed at commit.
+ */
+export class SessionValueError extends LatchkeyError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('ERR_LATCHKEY_VALUE', message, options);
+  }
+}
+
+/** A peer library's session API that Latchkey does not offer (the message says what to use instead). */
+export class UnsupportedError extends LatchkeyError {
+  constructor(message: string) {
+    super('ERR_LATCHKEY_UNSUPPORTED', message);
   }
 }
 

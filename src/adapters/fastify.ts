@@ -19,11 +19,22 @@
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { SessionsOptions } from '../core/options.ts';
-import type { Session } from '../core/session.ts';
+import type { Session, SessionImpl } from '../core/session.ts';
 import type { Sessions } from '../core/sessions.ts';
 import { type Csrf, type CsrfOptions, type CsrfRequest, csrfForbiddenBody } from '../csrf/index.ts';
-import { ConfigError } from '../errors.ts';
+import { ConfigError, UnsupportedError } from '../errors.ts';
 import { bodyForStatus, PLAIN_NO_STORE, statusForError } from './errors.ts';
+import {
+  assignSession,
+  type DataProperties,
+  type NativeApi,
+  type NativeSlot,
+  nativeSession,
+  newSlot,
+  settle,
+  trackAfter,
+  withCallback,
+} from './native-session.ts';
 import {
   type AdapterOptions,
   bodyField,
@@ -53,10 +64,48 @@ export interface SessionData {}
 /** The data type of `request.session`: your augmented {@link SessionData}, else any JSON record. */
 export type FastifySessionData = keyof SessionData extends never ? Record<string, unknown> : SessionData;
 
+type Callback = (error?: unknown) => void;
+
+/** @fastify/session's and @fastify/secure-session's additions, on `request.session`. */
+export interface FastifySessionApi {
+  /** `delete(key)` removes a key; `delete()` with no key destroys the session (@fastify/secure-session). */
+  delete(key?: string): void;
+  /**
+   * A new cookie value (store mode: a new token). Without `keys` the data is kept (Latchkey's
+   * regenerate); with `keys`, only those keys are kept, as @fastify/session and secure-session do.
+   */
+  regenerate(keys?: readonly string[] | Callback, callback?: Callback): Promise<void>;
+  /** Sign out (the record and cookie go), with @fastify/session's optional callback. */
+  destroy(callback?: Callback): Promise<void>;
+  /** Load the session again from the request's cookie (and the store): this request's changes go. */
+  reload(callback?: Callback): Promise<void>;
+  /** Write the session with this response even if nothing changed. */
+  save(callback?: Callback): Promise<void>;
+  /** Per-session cookie options: not supported yet, throws ERR_LATCHKEY_UNSUPPORTED. */
+  options(options: Record<string, unknown>): void;
+  /** Store mode: the record's id (SHA-256 of the token, never the token); undefined in cookie mode. */
+  readonly sessionId: string | undefined;
+  /** Throws ERR_LATCHKEY_UNSUPPORTED: the cookie's token is never handed to the app. */
+  readonly encryptedSessionId: string;
+  /** True when this request changed the data. */
+  isModified(): boolean;
+  /** A plain copy of the data. */
+  toJSON(): Record<string, unknown>;
+}
+
+/** `request.session`: Latchkey's Session, the peers' API beside it, the data's keys as properties. */
+export type FastifySession<T extends object = FastifySessionData> = Session<T> &
+  FastifySessionApi &
+  DataProperties<T, FastifySessionApi>;
+
 declare module 'fastify' {
   interface FastifyRequest {
-    /** This request's session, loaded before your hooks and handlers run. */
-    session: Session<FastifySessionData>;
+    /**
+     * This request's session, loaded before your hooks and handlers run. Assign `null` to sign out,
+     * or a plain object to replace its data.
+     */
+    get session(): FastifySession<FastifySessionData>;
+    set session(value: FastifySession<FastifySessionData> | Partial<FastifySessionData> | null);
     /** A fresh masked CSRF token for a form or page (register with the `csrf` option). */
     csrfToken(): string;
   }
@@ -103,6 +152,77 @@ export type LatchkeyFastifyOptions =
 // Not session options: the plugin's csrf, and what Fastify itself may pass to any plugin.
 const IGNORED_OPTIONS = ['csrf', 'prefix', 'logLevel', 'logSerializers'];
 const kFailed = Symbol('latchkey.failed');
+const kSlot = Symbol('latchkey.session');
+
+type SlotRequest = FastifyRequest & { [kSlot]: NativeSlot<FastifyRequest> | null };
+
+function keepOnly(slot: NativeSlot<FastifyRequest>, keys: readonly string[]): void {
+  const data = slot.impl.data as Record<string, unknown>;
+  for (const key of Object.keys(data)) if (!keys.includes(key)) slot.impl.delete(key as never);
+}
+
+const FASTIFY_API: NativeApi<FastifyRequest> = {
+  methods: {
+    delete: (slot: NativeSlot<FastifyRequest>, key?: unknown) => {
+      if (key === undefined) {
+        trackAfter(slot, () => slot.impl.destroy());
+        return;
+      }
+      if (typeof key !== 'string') throw new TypeError('delete(key): key must be a string');
+      slot.impl.delete(key as never);
+    },
+    regenerate: (slot: NativeSlot<FastifyRequest>, keys?: unknown, callback?: unknown) => {
+      const done = typeof keys === 'function' ? keys : callback;
+      if (Array.isArray(keys)) keepOnly(slot, keys as string[]);
+      return withCallback(
+        trackAfter(slot, () => slot.impl.regenerate()),
+        done,
+      );
+    },
+    destroy: (slot: NativeSlot<FastifyRequest>, callback?: unknown) =>
+      withCallback(
+        trackAfter(slot, () => slot.impl.destroy()),
+        callback,
+      ),
+    reload: (slot: NativeSlot<FastifyRequest>, callback?: unknown) =>
+      withCallback(
+        trackAfter(slot, async () => {
+          const request = slot.host;
+          const sessions = request.server.sessions;
+          const fresh = await sessions.load(request.raw, request.protocol === 'https' ? SECURE : undefined);
+          lockSession(slot.impl);
+          slot.impl = fresh as unknown as SessionImpl<object>;
+        }),
+        callback,
+      ),
+    save: (slot: NativeSlot<FastifyRequest>, callback?: unknown) => {
+      slot.impl.touch();
+      return withCallback(Promise.resolve(), callback);
+    },
+    options: () => {
+      throw new UnsupportedError(
+        'request.session.options() (per-session cookie options) is not supported yet: set cookie options when registering latchkey/fastify',
+      );
+    },
+    isModified: (slot: NativeSlot<FastifyRequest>) => slot.impl._changed(),
+  },
+  accessors: {
+    sessionId: { get: (slot) => slot.impl._backing?.storeKey },
+    encryptedSessionId: {
+      get: () => {
+        throw new UnsupportedError(
+          'request.session.encryptedSessionId: Latchkey never hands the session token to the app; use sessionId (store mode)',
+        );
+      },
+    },
+  },
+};
+
+/** The core session behind `request.session` (the proxy is for the app). */
+function coreSessionOf(request: FastifyRequest): Session<FastifySessionData> {
+  const slot = (request as SlotRequest)[kSlot];
+  return (slot?.impl ?? request.session) as unknown as Session<FastifySessionData>;
+}
 
 type HookDone = (error?: Error) => void;
 type SendDone = (error: Error | null, payload?: unknown) => void;
@@ -202,7 +322,7 @@ export function csrfProtection(
     if (!csrf.needsCheck(request.method) || request.routeOptions.config.csrf === false) return done();
     const refused = csrf.check(
       new FastifyCsrfRequest(request),
-      request.session,
+      coreSessionOf(request),
       bodyField(request.body, csrf.fieldName),
     );
     if (refused === undefined) return done();
@@ -222,6 +342,10 @@ function plugin(app: FastifyInstance, options: LatchkeyFastifyOptions, done: (er
   done();
 }
 
+function setSlot(request: FastifyRequest, session: Session<FastifySessionData>): void {
+  (request as SlotRequest)[kSlot] = newSlot(session as unknown as SessionImpl<object>, request);
+}
+
 function install(app: FastifyInstance, options: LatchkeyFastifyOptions): void {
   const { sessions, onError } = resolveAdapterOptions(
     options as AdapterOptions<FastifySessionData, FastifySessionErrorHandler>,
@@ -231,12 +355,24 @@ function install(app: FastifyInstance, options: LatchkeyFastifyOptions): void {
   const csrf = resolveCsrf(options.csrf);
 
   app.decorate('sessions', sessions);
-  app.decorateRequest('session', null as unknown as Session<FastifySessionData>);
+  app.decorateRequest(kSlot, null);
+  app.decorateRequest('session', {
+    getter(this: FastifyRequest) {
+      const slot = (this as SlotRequest)[kSlot];
+      return slot === null ? null : nativeSession(slot, FASTIFY_API);
+    },
+    setter(this: FastifyRequest, value: unknown) {
+      const slot = (this as SlotRequest)[kSlot];
+      if (slot === null)
+        throw new ConfigError('request.session is set by latchkey/fastify: register it first');
+      assignSession(slot, value);
+    },
+  } as never);
   app.decorateRequest(kFailed, false);
   app.decorateRequest('csrfToken', function csrfToken(this: FastifyRequest): string {
     if (csrf === undefined)
       throw new ConfigError('request.csrfToken() needs latchkey/fastify registered with the csrf option');
-    return csrf.token(this.session);
+    return csrf.token(coreSessionOf(this));
   });
 
   // Callback-style hooks, not async ones: in cookie mode (loadNow/commitNow) a request then costs no
@@ -252,7 +388,7 @@ function install(app: FastifyInstance, options: LatchkeyFastifyOptions): void {
     const options = request.protocol === 'https' ? SECURE : undefined;
     if (sync !== undefined) {
       try {
-        request.session = sync.loadNow(request.raw, options);
+        setSlot(request, sync.loadNow(request.raw, options));
       } catch (error) {
         failLoad(error, request, reply, done);
         return;
@@ -262,7 +398,7 @@ function install(app: FastifyInstance, options: LatchkeyFastifyOptions): void {
     }
     sessions.load(request.raw, options).then(
       (session) => {
-        request.session = session;
+        setSlot(request, session);
         done();
       },
       (error: unknown) => failLoad(error, request, reply, done),
@@ -289,11 +425,32 @@ function install(app: FastifyInstance, options: LatchkeyFastifyOptions): void {
     failureBody(error, request, reply, onError).then((body) => done(null, toPayload(body, reply)), done);
   };
   app.addHook('onSend', (request, reply, payload, done) => {
-    const session = request.session;
-    if (session === null || (request as FailedRequest)[kFailed]) {
+    const slot = (request as SlotRequest)[kSlot];
+    if (slot === null || (request as FailedRequest)[kFailed]) {
       done(null, payload);
       return;
     }
+    if (slot.inFlight > 0 || slot.pending !== undefined || slot.failed) {
+      // A sign-out or rotation the handler did not await (`request.session.delete()`): commit after it.
+      settle(slot).then(
+        () => commitSlot(slot, request, reply, payload, done),
+        (error: unknown) => {
+          lockSession(slot.impl);
+          failCommit(error, request, reply, payload, done);
+        },
+      );
+      return;
+    }
+    commitSlot(slot, request, reply, payload, done);
+  });
+  const commitSlot = (
+    slot: NativeSlot<FastifyRequest>,
+    request: FastifyRequest,
+    reply: FastifyReply,
+    payload: unknown,
+    done: SendDone,
+  ) => {
+    const session = slot.impl as unknown as Session<FastifySessionData>;
     // From here on a change could not reach this response: make it a loud error.
     lockSession(session);
     if (sync !== undefined) {
@@ -315,7 +472,7 @@ function install(app: FastifyInstance, options: LatchkeyFastifyOptions): void {
       },
       (error: unknown) => failCommit(error, request, reply, payload, done),
     );
-  });
+  };
 
   if (csrf !== undefined) app.addHook('preValidation', csrfProtection(csrf));
 }

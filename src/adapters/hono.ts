@@ -27,6 +27,14 @@ import { SessionStateError } from '../errors.ts';
 import { errorResponse } from './errors.ts';
 import { withSessionHeaders } from './fetch.ts';
 import {
+  type NativeApi,
+  type NativeSlot,
+  nativeSession,
+  newSlot,
+  settle,
+  trackAfter,
+} from './native-session.ts';
+import {
   type AdapterOptions,
   checkCsrf,
   fetchCsrfRequest,
@@ -36,11 +44,29 @@ import {
   toCsrf,
 } from './shared.ts';
 
+/** hono-sessions' calls, on `c.get('session')` beside Latchkey's Session. */
+export interface HonoSessionApi {
+  /** Remove a key (hono-sessions' name for `delete`). */
+  forget(key: string): void;
+  /** Sign out (hono-sessions): the commit waits for it; `await session.destroy()` to wait yourself. */
+  deleteSession(): void;
+  /** A plain copy of the data. */
+  toJSON(): Record<string, unknown>;
+}
+
+/**
+ * `c.get('session')`: Latchkey's Session with hono-sessions' calls. `get(key)` also reads, and removes,
+ * a flash message of that key, as hono-sessions does.
+ */
+export type HonoSession<T extends SessionData = Record<string, unknown>> = Session<T> & HonoSessionApi;
+
 /** Hono's `Env` for apps that use the session middleware: `new Hono<SessionEnv<MyData>>()`. */
 export type SessionEnv<T extends SessionData = Record<string, unknown>> = {
   Variables: {
     /** This request's session. */
-    session: Session<T>;
+    session: HonoSession<T>;
+    /** Set to true for a new cookie value (store mode: a new token) at commit, as hono-sessions. */
+    session_key_rotation?: boolean;
     /** The session manager, for `listUserSessions` and `revokeUserSessions` ("your devices"). */
     sessions: Sessions<T>;
   };
@@ -64,6 +90,22 @@ function replaceResponse(c: Context, response: Response): void {
   c.res = undefined;
   c.res = response;
 }
+
+const HONO_API: NativeApi<Context> = {
+  methods: {
+    get: (slot: NativeSlot<Context>, key: string) => {
+      const impl = slot.impl as SessionImpl<Record<string, unknown>>;
+      return impl.has(key) ? impl.get(key) : impl.takeFlash(key);
+    },
+    forget: (slot: NativeSlot<Context>, key: string) => {
+      (slot.impl as SessionImpl<Record<string, unknown>>).delete(key);
+    },
+    deleteSession: (slot: NativeSlot<Context>) => {
+      trackAfter(slot, () => slot.impl.destroy());
+    },
+  },
+  accessors: {},
+};
 
 /**
  * Hono middleware: loads the session into `c.get('session')`, and after the handler commits it and adds
@@ -96,7 +138,8 @@ export function sessionMiddleware<T extends SessionData = Record<string, unknown
     } catch (error) {
       return onError(error, c);
     }
-    c.set('session', session);
+    const slot = newSlot(session as unknown as SessionImpl<object>, c as Context);
+    c.set('session', nativeSession(slot, HONO_API));
     c.set('sessions', sessions);
     await next();
     // Hono caught the handler's error and made c.res from app.onError: its half-made changes must not
@@ -104,6 +147,8 @@ export function sessionMiddleware<T extends SessionData = Record<string, unknown
     if (c.error !== undefined) return;
     let setCookie: string[];
     try {
+      if (slot.inFlight > 0 || slot.pending !== undefined || slot.failed) await settle(slot);
+      if (c.get('session_key_rotation') === true) await session.regenerate();
       setCookie = sync !== undefined ? sync.commitNow(session) : await sessions.commit(session);
     } catch (error) {
       // onError starts from a blank response: none of the handler's headers or cookies reach the client.
@@ -158,6 +203,7 @@ export function csrf(protection: Csrf | CsrfOptions = {}): MiddlewareHandler<Csr
   const checker = toCsrf(protection);
   return async (c, next) => {
     const session = (c as Context).get('session') as Session<SessionData> | undefined;
+    // The native object passes for the core session: its calls reach the core session behind it.
     if (!(session instanceof SessionImpl)) {
       throw new SessionStateError('csrf() needs sessionMiddleware() before it: no session on this request');
     }

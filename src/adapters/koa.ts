@@ -18,11 +18,22 @@
  */
 import type { Context, Middleware } from 'koa';
 import { clearSiteDataFor, sessionCacheControl, sessionVary } from '../core/headers.ts';
-import { type SessionData as CoreSessionData, type Session, SessionImpl } from '../core/session.ts';
+import type { SessionData as CoreSessionData, Session, SessionImpl } from '../core/session.ts';
 import type { Sessions } from '../core/sessions.ts';
 import { type Csrf, type CsrfOptions, csrfForbiddenBody } from '../csrf/index.ts';
 import { SessionStateError } from '../errors.ts';
 import { bodyForStatus, reportError, statusForError } from './errors.ts';
+import {
+  assignSession,
+  type DataProperties,
+  type NativeApi,
+  type NativeSlot,
+  nativeSession,
+  newSlot,
+  settle,
+  trackAfter,
+  withCallback,
+} from './native-session.ts';
 import {
   type AdapterOptions,
   bodyField,
@@ -54,10 +65,41 @@ export interface CsrfState {
   csrfToken(): string;
 }
 
+/** koa-session's additions to the session, on `ctx.session`. */
+export interface KoaSessionApi {
+  /** How many data keys the session holds. */
+  readonly length: number;
+  /** True when the session holds any data. */
+  readonly populated: boolean;
+  /** Write the session with this response even if nothing changed (renewing its cookie and clocks). */
+  save(callback?: (error?: unknown) => void): Promise<void>;
+  /**
+   * Commit now: the Set-Cookie goes on `ctx` at once, for an app that writes `ctx.res` itself. The
+   * session is then closed: a later change throws ERR_LATCHKEY_STATE.
+   */
+  manuallyCommit(): Promise<void>;
+  /** A new cookie value (store mode: a new token), the data kept; with koa-session's callback too. */
+  regenerate(callback?: (error?: unknown) => void): Promise<void>;
+  /** A plain copy of the data (what `JSON.stringify(ctx.session)` writes). */
+  toJSON(): Record<string, unknown>;
+}
+
+/**
+ * `ctx.session`: Latchkey's {@link Session} with koa-session's API beside it, and the data's keys as
+ * properties (`ctx.session.views = 1` sets, `delete ctx.session.views` deletes).
+ */
+export type KoaSession<T extends CoreSessionData = KoaSessionData> = Session<T> &
+  KoaSessionApi &
+  DataProperties<T, KoaSessionApi>;
+
 declare module 'koa' {
   interface ExtendableContext {
-    /** This request's session (set by `session()` from latchkey/koa). */
-    session: Session<KoaSessionData>;
+    /**
+     * This request's session (from `session()` of latchkey/koa). Assign `null` to destroy it (sign
+     * out), or a plain object to replace its data.
+     */
+    get session(): KoaSession<KoaSessionData>;
+    set session(value: KoaSession<KoaSessionData> | Partial<KoaSessionData> | null);
     /** The session manager, for `listUserSessions` and `revokeUserSessions` ("your devices"). */
     sessions: Sessions<KoaSessionData>;
   }
@@ -97,6 +139,81 @@ async function fail(error: unknown, ctx: Context, onError: KoaErrorHandler | und
   if (!ctx.res.hasHeader('content-type')) ctx.type = 'text/plain; charset=utf-8';
 }
 
+/** The session's cookies on the response, with Cache-Control: no-store and Vary: Cookie. */
+function applySessionHeaders(ctx: Context, setCookie: readonly string[]): void {
+  if (setCookie.length === 0) return;
+  for (const line of setCookie) ctx.append('set-cookie', line);
+  ctx.set('cache-control', sessionCacheControl(headerText(ctx.response.get('cache-control'))));
+  ctx.set('vary', sessionVary(headerText(ctx.response.get('vary'))));
+  const clear = clearSiteDataFor(setCookie);
+  if (clear !== undefined) ctx.set('clear-site-data', clear);
+}
+
+const kSlot = Symbol('latchkey.koa.session');
+type SlotHolder = { [kSlot]?: NativeSlot<Context> };
+
+function slotOf(ctx: unknown): NativeSlot<Context> | undefined {
+  return (ctx as SlotHolder)[kSlot];
+}
+
+const KOA_API: NativeApi<Context> = {
+  methods: {
+    save: (slot: NativeSlot<Context>, callback?: unknown) => {
+      slot.impl.touch();
+      return withCallback(Promise.resolve(), callback);
+    },
+    regenerate: (slot: NativeSlot<Context>, callback?: unknown) =>
+      withCallback(
+        trackAfter(slot, () => slot.impl.regenerate()),
+        callback,
+      ),
+    manuallyCommit: (slot: NativeSlot<Context>) => trackAfter(slot, () => commitEarly(slot)),
+  },
+  accessors: {
+    length: { get: (slot) => Object.keys(slot.impl.data).length },
+    populated: { get: (slot) => Object.keys(slot.impl.data).length > 0 },
+  },
+};
+
+/** manuallyCommit(): commit now, Set-Cookie on ctx, and close the session. */
+async function commitEarly(slot: NativeSlot<Context>): Promise<void> {
+  const ctx = slot.host;
+  if (slot.committed) return;
+  const impl = slot.impl;
+  const setCookie = await ctx.sessions.commit(impl as unknown as Session<KoaSessionData>);
+  slot.committed = true;
+  lockSession(impl);
+  applySessionHeaders(ctx, setCookie);
+}
+
+const installedOn = new WeakSet<object>();
+
+/**
+ * `ctx.session` as an accessor on the app's context prototype (once per app): the native session is
+ * made on first read, and assigning null or an object destroys or replaces the session.
+ */
+function installSessionProperty(ctx: Context): void {
+  const proto = Object.getPrototypeOf(ctx) as object | null;
+  const owner = proto ?? ctx;
+  if (installedOn.has(owner)) return;
+  Object.defineProperty(owner, 'session', {
+    configurable: true,
+    enumerable: false,
+    get(this: Context) {
+      const slot = slotOf(this);
+      return slot === undefined ? undefined : nativeSession(slot, KOA_API);
+    },
+    set(this: Context, value: unknown) {
+      const slot = slotOf(this);
+      if (slot === undefined) {
+        throw new SessionStateError('ctx.session is set by session() from latchkey/koa: mount it first');
+      }
+      assignSession(slot, value);
+    },
+  });
+  installedOn.add(owner);
+}
+
 /**
  * Koa middleware: `ctx.session` for later middleware, committed when they are done and before Koa
  * writes the response, each Set-Cookie its own header line (checklist #60) with `Cache-Control:
@@ -118,7 +235,7 @@ export function session<T extends CoreSessionData = KoaSessionData>(
   const sync = syncSessions(sessions); // cookie mode: load and commit without waiting
   const middleware: Middleware = async (ctx, next) => {
     // Mounted twice: the first one loaded it and commits it.
-    if ((ctx.session as unknown) instanceof SessionImpl) return next();
+    if (slotOf(ctx) !== undefined) return next();
     let loaded: Session<T>;
     try {
       // ctx.secure is true for TLS, or for X-Forwarded-Proto: https when the app sets app.proxy.
@@ -128,9 +245,12 @@ export function session<T extends CoreSessionData = KoaSessionData>(
       await fail(error, ctx, onError);
       return;
     }
-    ctx.session = loaded as unknown as Session<KoaSessionData>;
+    installSessionProperty(ctx);
+    const slot = newSlot(loaded as unknown as SessionImpl<object>, ctx);
+    (ctx as SlotHolder)[kSlot] = slot;
     ctx.sessions = sessions as unknown as Sessions<KoaSessionData>;
     await next(); // a thrown error passes through: its half-made changes are never committed
+    if (slot.committed) return; // manuallyCommit() did it
     // Locked from here on: a change made later (by an outer middleware) could not reach the client.
     if (ctx.headerSent) {
       // The app wrote to ctx.res itself: a Set-Cookie can no longer be sent, so commit nothing.
@@ -139,6 +259,7 @@ export function session<T extends CoreSessionData = KoaSessionData>(
     }
     let setCookie: string[];
     try {
+      if (slot.pending !== undefined || slot.failed) await settle(slot); // a `ctx.session = null`
       setCookie = sync !== undefined ? sync.commitNow(loaded) : await sessions.commit(loaded);
     } catch (error) {
       lockSession(loaded);
@@ -146,12 +267,7 @@ export function session<T extends CoreSessionData = KoaSessionData>(
       return;
     }
     lockSession(loaded);
-    if (setCookie.length === 0) return;
-    for (const line of setCookie) ctx.append('set-cookie', line);
-    ctx.set('cache-control', sessionCacheControl(headerText(ctx.response.get('cache-control'))));
-    ctx.set('vary', sessionVary(headerText(ctx.response.get('vary'))));
-    const clear = clearSiteDataFor(setCookie);
-    if (clear !== undefined) ctx.set('clear-site-data', clear);
+    applySessionHeaders(ctx, setCookie);
   };
   return Object.assign(middleware, { sessions });
 }
@@ -171,8 +287,8 @@ export function session<T extends CoreSessionData = KoaSessionData>(
 export function csrf(protection: Csrf | CsrfOptions = {}): Middleware {
   const checker = toCsrf(protection);
   return async (ctx, next) => {
-    const current: unknown = ctx.session;
-    if (!(current instanceof SessionImpl)) {
+    const current = slotOf(ctx)?.impl;
+    if (current === undefined) {
       throw new SessionStateError('csrf() needs session() before it: no ctx.session on this request');
     }
     ctx.state.csrfToken = () => checker.token(current);
