@@ -44,6 +44,12 @@ export function prepareLatchkey(fromSource: boolean, log: (line?: string) => voi
   log('  Latchkey runs from dist/ (built just now with npm run build), as published');
 }
 
+/**
+ * The arguments every child gets after the node binary (tsx, and `--conditions=source` under `--source`),
+ * for a runner that starts its servers itself (bench/instr.ts runs them under valgrind).
+ */
+export const nodeArgs = (): readonly string[] => childArgs;
+
 // ---------------------------------------------------------------------------------------------------
 // Flags and output
 
