@@ -208,8 +208,12 @@ export function withSession<T extends SessionData, R extends Request = Request, 
   const sync = syncSessions(sessions);
   return async (request, ...rest) => {
     let session: Session<T>;
+    // The headers without the URL: Next rebuilds the URL's scheme itself (http behind a TLS-terminating
+    // proxy), so the transport counts as unknown, as in getSession(); with trustProxy, the
+    // X-Forwarded-Proto header decides.
+    const requestLike = { headers: request.headers };
     try {
-      session = sync !== undefined ? sync.loadNow(request) : await sessions.load(request);
+      session = sync !== undefined ? sync.loadNow(requestLike) : await sessions.load(requestLike);
     } catch (error) {
       return onError(error, request);
     }
