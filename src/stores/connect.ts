@@ -58,6 +58,10 @@ export interface ConnectStoreLike {
   destroy(sid: string, callback: ConnectCallback): unknown;
   /** Needed for listByUser/deleteByUser ("log out everywhere"): a scan of every session. */
   all?(callback: ConnectCallback): unknown;
+  /** Without all(): the session ids (connect-redis), each then read with get(). */
+  ids?(callback: ConnectCallback): unknown;
+  /** Without all() or ids(): the file names `<id>.json` (session-file-store), each then read with get(). */
+  list?(callback: ConnectCallback): unknown;
   /** Readiness: `'disconnect'` makes every call fail with StoreUnavailable until `'connect'`. */
   on?(event: string, listener: (...args: unknown[]) => void): unknown;
 }
@@ -319,25 +323,47 @@ class ConnectSessionStore implements SessionStore {
     };
   }
 
-  /** Every session the store holds, by key, from `all()` (an array with ids, or an object by id). */
+  /**
+   * Every session the store holds, by key: from `all()` (an array with ids, or an object by id), or
+   * else from a list of ids (`ids()`, as connect-redis has; `list()` of file names, as
+   * session-file-store has) and one get per id.
+   */
   async #all(): Promise<Array<[string, unknown]>> {
-    const all = this.#store.all;
-    if (typeof all !== 'function') {
+    const store = this.#store;
+    if (typeof store.all === 'function') {
+      const all = store.all;
+      const sessions = await this.#call('all', this.#scanTimeout, (done) => all.call(store, done));
+      if (Array.isArray(sessions)) {
+        return sessions.flatMap((value): Array<[string, unknown]> => {
+          const id = isObject(value) ? (value.id ?? value.sid ?? value._id) : undefined;
+          return typeof id === 'string' ? [[id, value]] : [];
+        });
+      }
+      if (isObject(sessions)) return Object.entries(sessions);
+      if (sessions === null || sessions === undefined) return [];
+      throw new StoreUnavailable('connect store all() answered neither an array nor an object');
+    }
+    const lister =
+      typeof store.ids === 'function' ? 'ids' : typeof store.list === 'function' ? 'list' : undefined;
+    if (lister === undefined) {
       throw new ConfigError(
-        'this connect store has no all(): listUserSessions, revokeUserSessions and maxSessionsPerUser ' +
-          'need one (docs/stores/connect.md); use a store that has it, or a Latchkey store',
+        'this connect store has no all() (nor ids() or list()): listUserSessions, revokeUserSessions ' +
+          'and maxSessionsPerUser need one (docs/stores/connect.md); use a store that has it, or a Latchkey store',
       );
     }
-    const sessions = await this.#call('all', this.#scanTimeout, (done) => all.call(this.#store, done));
-    if (Array.isArray(sessions)) {
-      return sessions.flatMap((value): Array<[string, unknown]> => {
-        const id = isObject(value) ? (value.id ?? value.sid ?? value._id) : undefined;
-        return typeof id === 'string' ? [[id, value]] : [];
-      });
+    const list = store[lister]!;
+    const names = await this.#call(lister, this.#scanTimeout, (done) => list.call(store, done));
+    if (!Array.isArray(names)) throw new StoreUnavailable(`connect store ${lister}() answered no array`);
+    // Only names that are (or start with) a store key and a '.': `<key>.json` files, say.
+    const keys = new Set<string>();
+    for (const name of names) {
+      if (typeof name !== 'string') continue;
+      const key = name.slice(0, 43);
+      if (isStoreKey(key) && (name.length === 43 || name[43] === '.')) keys.add(key);
     }
-    if (isObject(sessions)) return Object.entries(sessions);
-    if (sessions === null || sessions === undefined) return [];
-    throw new StoreUnavailable('connect store all() answered neither an array nor an object');
+    const found: Array<[string, unknown]> = [];
+    for (const key of keys) found.push([key, await this.#fetch(key)]);
+    return found;
   }
 
   /**
