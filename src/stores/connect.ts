@@ -1,7 +1,7 @@
 /**
  * Any express-session ("connect") store as a Latchkey store: connect-redis, connect-pg-simple,
- * express-mysql-session, session-file-store, connect-mongo, express-session's MemoryStore and the
- * rest of the callback API (`get`, `set`, `destroy`, optional `all`, `on('connect' | 'disconnect')`).
+ * express-mysql-session, session-file-store, express-session's MemoryStore and any other store with
+ * the callback API (`get`, `set`, `destroy`, optional `all`, `on('connect' | 'disconnect')`).
  * What such a store cannot give (compare-and-set, a user index) and what Latchkey does instead:
  * docs/stores/connect.md.
  *
@@ -19,7 +19,7 @@
  * import { createSessions } from 'latchkey';
  * import { connectStore } from 'latchkey/stores/connect';
  *
- * const client = createClient({ url: process.env.REDIS_URL });
+ * const client = createClient({ url: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379' });
  * client.on('error', (err) => console.warn(err));
  * await client.connect();
  * const sessions = createSessions({ store: connectStore(new RedisStore({ client })) });
