@@ -2,7 +2,7 @@
  * latchkey/express's options: express-session's names mapped onto Latchkey's, and the ones that
  * cannot mean the same refused at start-up. Internal: the types are re-exported by latchkey/express.
  */
-import { FINGERPRINTING_COOKIE_NAMES } from '../cookie/options.ts';
+import { keyringFromSecrets, type SecretOption, secretList } from '../compat/express-session/secret.ts';
 import type { Duration } from '../core/policy.ts';
 import { createSessions, type Sessions, type SessionsOptions } from '../core/sessions.ts';
 import { ConfigError } from '../errors.ts';
@@ -16,8 +16,16 @@ export interface ExpressSessionOptions
     NodeSessionOptions {
   /** An existing session manager (from createSessions) instead of the options that make one. */
   sessions?: Sessions<Data> | undefined;
-  /** The cookie name; default `__Host-lk` (`lk` in development). */
+  /** The cookie name; default `__Host-lk` (`lk` in development). An explicit `connect.sid` is allowed. */
   name?: string | undefined;
+  /** express-session's old alias of `name`. */
+  key?: string | undefined;
+  /**
+   * express-session's secret(s). Latchkey keys (`keys`, LATCHKEY_KEYS) seal; the secret verifies
+   * express-session's `s:` cookies while users move over. With no keys at all, a strong secret (32+
+   * characters) seals through a key derived from it (HKDF-SHA256); a weak one is refused.
+   */
+  secret?: SecretOption | undefined;
   cookie?:
     | {
         /** The idle timeout in ms; also makes the cookie persistent, as in express-session. */
@@ -42,8 +50,8 @@ export interface ExpressSessionOptions
   proxy?: boolean | undefined;
   /** `req.session` deleted or set to null: 'keep' (default) leaves the session as it was; 'destroy' ends it. */
   unset?: 'keep' | 'destroy' | undefined;
-  /** A Latchkey store (latchkey/stores/*): store mode. */
-  store?: SessionStore | undefined;
+  /** A Latchkey store (latchkey/stores/*): store mode. Connect-style stores: see connectStore. */
+  store?: SessionStore | ConnectStoreLike | undefined;
   /**
    * Where your app keeps the signed-in user in `req.session`, such as Passport's
    * `(session) => session.passport?.user`. A new value signs that user in as
@@ -54,9 +62,40 @@ export interface ExpressSessionOptions
   userId?: ((session: Partial<Data> & Record<string, unknown>) => unknown) | undefined;
 }
 
+/** A store with express-session's callback API (connect-redis, connect-pg-simple, MemoryStore, …). */
+export interface ConnectStoreLike {
+  get(sid: string, callback: (error: unknown, session?: unknown) => void): void;
+  set(sid: string, session: unknown, callback?: (error?: unknown) => void): void;
+  destroy(sid: string, callback?: (error?: unknown) => void): void;
+}
+
+/** True for a connect-style store: get/set/destroy taking callbacks, and not Latchkey's create/update. */
+export function isConnectStoreLike(value: unknown): value is ConnectStoreLike {
+  const store = value as Record<string, unknown> | null;
+  return (
+    typeof store === 'object' &&
+    store !== null &&
+    typeof store.get === 'function' &&
+    typeof store.set === 'function' &&
+    typeof store.destroy === 'function' &&
+    typeof store.create !== 'function' &&
+    typeof store.update !== 'function'
+  );
+}
+
+/**
+ * INTEGRATION POINT (connect stores): a connect-style `store` becomes a Latchkey SessionStore here.
+ * Once src/stores/connect.ts (connectStore, isConnectStore) is on the branch, the lead replaces the
+ * body with `return connectStore(store);` (import { connectStore } from '../stores/connect.ts').
+ */
+function wrapConnectStore(_store: ConnectStoreLike): SessionStore {
+  throw new ConfigError(
+    'store: a connect-style store (get/set/destroy with callbacks) needs the connectStore wrapper: ' +
+      "store: connectStore(new RedisStore({ client })) from 'latchkey/stores/connect'",
+  );
+}
+
 const REFUSED: Record<string, string> = {
-  secret:
-    'Latchkey seals sessions with keys, not a secret: pass `keys` (generate with `npx latchkey keygen`) or set LATCHKEY_KEYS',
   genid: 'session tokens are always 256 random bits, stored only as hashes; there is no genid',
 };
 const COOKIE_OPTIONS = new Set([
@@ -79,6 +118,10 @@ export interface Resolved {
   /** The userId option: reads the signed-in user out of req.session. */
   userIdOf: ((session: Partial<Data> & Record<string, unknown>) => unknown) | undefined;
   cookie: Omit<SessionCookieView, 'maxAge' | 'originalMaxAge' | 'expires'>;
+  /** express-session's secrets, for verifying its `s:` cookies (the legacy reader). */
+  legacySecrets: readonly Uint8Array[];
+  /** The configured cookie has Max-Age/Expires (cookie.maxAge given). */
+  persistent: boolean;
 }
 
 function mapCookie(options: ExpressSessionOptions, development: boolean) {
@@ -143,27 +186,37 @@ export function resolve(options: ExpressSessionOptions): Resolved {
     saveUninitialized: _saveUninitialized,
     proxy,
     unset,
-    store,
+    store: givenStore,
     onError: _onError,
     userId: userIdOf,
+    key,
+    secret,
     ...rest
   } = options;
+  if (key !== undefined && name !== undefined && key !== name) {
+    throw new ConfigError('give name or its old alias key, not both');
+  }
+  const cookieName = name ?? key;
+  // express-session's secret: kept for the legacy reader (INTEGRATION POINT: h-legacy reads
+  // resolved.legacySecrets); it seals only when no Latchkey keys are configured.
+  const legacySecrets = secret === undefined ? [] : secretList(secret);
+  const noKeys = rest.keys === undefined && (process.env.LATCHKEY_KEYS ?? '') === '';
+  if (noKeys && legacySecrets.length > 0 && rest.development !== true) {
+    rest.keys = keyringFromSecrets(legacySecrets);
+  }
+  const store = isConnectStoreLike(givenStore) ? wrapConnectStore(givenStore) : givenStore;
   if (userIdOf !== undefined && typeof userIdOf !== 'function') {
     throw new ConfigError('userId must be a function of req.session, such as (s) => s.passport?.user');
   }
-  if (name !== undefined && FINGERPRINTING_COOKIE_NAMES.includes(name)) {
-    throw new ConfigError(
-      `name '${name}' tells attackers which framework runs the site (checklist #10): leave name out`,
-    );
-  }
+  // checklist #10 concerns the default name only: an app keeping its connect.sid may say so.
   const development = options.development === true;
-  const mapped = mapCookie(options, development);
+  const mapped = mapCookie({ ...options, name: cookieName }, development);
   let sessions: Sessions<Data>;
   if (given !== undefined) {
     if (
       Object.keys(rest).length > 0 ||
       cookie !== undefined ||
-      name !== undefined ||
+      cookieName !== undefined ||
       store !== undefined ||
       rolling !== undefined ||
       proxy !== undefined
@@ -192,5 +245,7 @@ export function resolve(options: ExpressSessionOptions): Resolved {
     useReqSecure: proxy === undefined && given === undefined,
     userIdOf,
     cookie: mapped.view,
+    legacySecrets,
+    persistent: mapped.cookie.persistent,
   };
 }

@@ -4,11 +4,13 @@
  * the entry point.
  */
 import type { IncomingMessage } from 'node:http';
+import { Cookie } from '../compat/express-session/cookie.ts';
+import type { SessionCookieOptions } from '../core/cookie-overrides.ts';
 import { parseSafeJson } from '../core/json.ts';
 import { asImpl, type Session } from '../core/session.ts';
 import { SessionStateError } from '../errors.ts';
 import { reportError } from './errors.ts';
-import type { Data, ExpressSession, SessionCookieView } from './express.ts';
+import type { Data, ExpressSession } from './express.ts';
 import type { Resolved } from './express-options.ts';
 import { NOT_SECURE, SECURE } from './shared.ts';
 
@@ -23,6 +25,8 @@ export interface RequestState {
   destroyed: boolean;
   /** What was copied onto `req.session`, by reference: only what the app changed there is synced. */
   copied: ReadonlyMap<string, unknown>;
+  /** `req.session.cookie`, made on first access; its starting fields, to find what the app changed. */
+  cookie?: { object: Cookie; initial: string } | undefined;
 }
 
 export const NOTHING_COPIED: ReadonlyMap<string, unknown> = new Map();
@@ -84,15 +88,14 @@ class LatchkeySessionObject {
     return asImpl(stateOf(this).core)._backing?.storeKey;
   }
 
-  get cookie(): SessionCookieView {
-    const { core, resolved } = stateOf(this);
-    const expires = Math.min(core.idleDeadline, core.absoluteDeadline);
-    return Object.freeze({
-      ...resolved.cookie,
-      maxAge: Math.max(0, expires - Date.now()),
-      originalMaxAge: resolved.sessions.policy.idleTimeout,
-      expires: new Date(expires),
-    });
+  /**
+   * express-session's mutable Cookie, made on first access (most requests never look). What the app
+   * changes on it is kept with this session at commit (session.cookieOptions()).
+   */
+  get cookie(): Cookie {
+    const state = stateOf(this);
+    state.cookie ??= newCookie(state);
+    return state.cookie.object;
   }
 
   get latchkey(): Session<Data> {
@@ -106,6 +109,7 @@ class LatchkeySessionObject {
       // As express-session: a brand-new session. No data, no user, no flash, fresh clocks, and a new
       // CSRF secret (a token from before must not work after it).
       asImpl(state.core)._startOver();
+      state.cookie = undefined;
       state.req.session = newSessionObject(state);
       state.req.sessionID = undefined; // the new record gets its id when it is written
     })();
@@ -135,8 +139,12 @@ class LatchkeySessionObject {
   reload(callback?: Callback): this | Promise<void> {
     const state = stateOf(this);
     const work = (async () => {
+      const wasLoaded = !state.core.isNew;
       state.core = await load(state.resolved, state.req);
+      state.cookie = undefined;
       state.req.session = newSessionObject(state);
+      // As express-session: a session whose record vanished meanwhile is an error, not a new one.
+      if (wasLoaded && state.core.isNew) throw new SessionStateError('failed to load session');
       state.req.sessionID = asImpl(state.core)._backing?.storeKey;
     })();
     return settle(this, work, callback);
@@ -151,6 +159,68 @@ class LatchkeySessionObject {
     return this.touch();
   }
 }
+
+/** The fields of a Cookie that Latchkey keeps per session, as JSON, for change detection. */
+function cookieFields(cookie: Cookie): string {
+  const { originalMaxAge, httpOnly, secure, sameSite, path, domain, partitioned, priority } = cookie;
+  return JSON.stringify([originalMaxAge, httpOnly, secure, sameSite, path, domain, partitioned, priority]);
+}
+
+/** `req.session.cookie` as this session's cookie is now: the configuration, then its own options. */
+function newCookie(state: RequestState): { object: Cookie; initial: string } {
+  const { core, resolved } = state;
+  const own = core.cookieOptions();
+  const persistent =
+    own.maxAge !== null && (own.maxAge !== undefined || own.expires !== undefined || resolved.persistent);
+  const cookie = new Cookie({
+    ...resolved.cookie,
+    ...(own.httpOnly !== undefined && { httpOnly: own.httpOnly }),
+    ...(own.secure !== undefined && { secure: own.secure }),
+    ...(own.sameSite !== undefined && { sameSite: own.sameSite.toLowerCase() as 'lax' | 'strict' | 'none' }),
+    ...(own.path !== undefined && { path: own.path }),
+    ...(own.domain !== undefined && { domain: own.domain ?? undefined }),
+    ...(own.partitioned !== undefined && { partitioned: own.partitioned }),
+    ...(own.priority !== undefined && { priority: own.priority ?? undefined }),
+  });
+  if (persistent) {
+    const expires = Math.min(core.idleDeadline, core.absoluteDeadline);
+    cookie._expires = new Date(expires);
+    cookie.originalMaxAge =
+      typeof own.maxAge === 'number' ? own.maxAge : resolved.sessions.policy.idleTimeout;
+  }
+  return { object: cookie, initial: cookieFields(cookie) };
+}
+
+/** What the app changed on `req.session.cookie`, into the session's own cookie options. */
+function syncCookie(state: RequestState): void {
+  const made = state.cookie;
+  if (made === undefined || cookieFields(made.object) === made.initial) return;
+  const cookie = made.object;
+  const initial = JSON.parse(made.initial) as unknown[];
+  // Compared as JSON, where undefined fields read as null.
+  const now = JSON.parse(cookieFields(cookie)) as unknown[];
+  const changed = (index: number) => now[index] !== initial[index];
+  const changes: SessionCookieOptions = {};
+  // maxAge or expires set: originalMaxAge is the new lifetime (express-session renews it on touch).
+  if (changed(0)) changes.maxAge = cookie.originalMaxAge;
+  if (changed(1)) changes.httpOnly = cookie.httpOnly;
+  if (changed(2) && typeof cookie.secure === 'boolean') changes.secure = cookie.secure;
+  if (changed(3)) {
+    const sameSite = cookie.sameSite;
+    changes.sameSite =
+      sameSite === true ? 'strict' : sameSite === false || sameSite === undefined ? 'lax' : sameSite;
+  }
+  if (changed(4)) changes.path = cookie.path;
+  if (changed(5)) changes.domain = cookie.domain ?? null;
+  if (changed(6)) changes.partitioned = cookie.partitioned === true;
+  if (changed(7)) changes.priority = cookie.priority ?? null;
+  state.core.cookieOptions(changes);
+  made.initial = cookieFields(cookie);
+}
+
+/** express-session's `Session` export: the class of `req.session` (made by the middleware only). */
+export const SessionObject: abstract new (...args: never[]) => ExpressSession =
+  LatchkeySessionObject as never;
 
 /** Names on `req.session` that are express-session's API, never data properties. */
 const RESERVED = new Set(
@@ -232,6 +302,7 @@ export function finish(state: RequestState): undefined | Promise<void> {
     return state.resolved.unsetDestroy ? state.core.destroy() : undefined;
   }
   syncInto(state, true);
+  syncCookie(state);
   if (state.resolved.resave) state.core.touch();
   const userIdOf = state.resolved.userIdOf;
   if (userIdOf !== undefined) {

@@ -11,7 +11,7 @@ import { generateKeyLine } from '../crypto/keyring.ts';
 import { memoryStore } from '../stores/memory.ts';
 import type { SessionStore } from '../stores/types.ts';
 import { createFakeClock } from '../testing/fake-clock.ts';
-import { csrf, type ExpressSessionOptions, session } from './express.ts';
+import { csrf, type ExpressSessionOptions, MemoryStore, session } from './express.ts';
 
 const keys = generateKeyLine('k1');
 /** What an Express error handler reads and calls on the response. */
@@ -174,20 +174,19 @@ describe('latchkey/express: express-session’s API', () => {
     assert.equal(touch.headers.getSetCookie().length, 1, 'touch() renews the cookie');
   });
 
-  test('cookie view: maxAge counts down from the idle timeout; it cannot be set per session', async () => {
+  test('req.session.cookie is mutable: a per-session maxAge ("remember me") is kept with the session', async () => {
     const client = await serve(
-      appWith({ cookie: { maxAge: 600_000, sameSite: 'strict' } }, (app) => {
+      appWith({ cookie: { maxAge: 600_000, sameSite: 'strict' }, absoluteTimeout: '30d' }, (app) => {
         app.post('/', (req, res) => {
           req.session.a = 1;
           const cookie = req.session.cookie;
-          let refused = '';
-          try {
-            (cookie as { maxAge: number }).maxAge = 1;
-          } catch (error) {
-            refused = (error as Error).name;
-          }
-          res.json({ ...cookie, refused });
+          res.json({ ...cookie.toJSON(), maxAge: cookie.maxAge, keys: Object.keys(cookie) });
         });
+        app.post('/remember', (req, res) => {
+          req.session.cookie.maxAge = 7 * 864e5;
+          res.end();
+        });
+        app.get('/', (req, res) => res.json({ originalMaxAge: req.session.cookie.originalMaxAge }));
       }),
     );
     const response = await client.call('/', 'POST');
@@ -196,8 +195,13 @@ describe('latchkey/express: express-session’s API', () => {
     assert.equal(view.originalMaxAge, 600_000);
     assert.equal(view.sameSite, 'strict');
     assert.equal(view.httpOnly, true);
-    assert.equal(view.refused, 'TypeError');
+    assert.ok(view.keys.includes('originalMaxAge') && view.keys.includes('path'), 'fields are enumerable');
     assert.match(response.headers.getSetCookie()[0] ?? '', /Max-Age=600; .*SameSite=Strict/);
+    const remember = await client.call('/remember', 'POST');
+    assert.deepEqual(remember.headers.getSetCookie().length, 1, 'one line: the cookie did not move');
+    assert.match(remember.headers.getSetCookie()[0] ?? '', /Max-Age=604800;/);
+    const later = await client.call('/');
+    assert.deepEqual(await later.json(), { originalMaxAge: 7 * 864e5 }, 'kept with the session');
   });
 
   test('rolling renews on every response; resave writes an unchanged session; unset: destroy ends it', async () => {
@@ -227,7 +231,8 @@ describe('latchkey/express: express-session’s API', () => {
 
   test('express-session options that cannot mean the same are refused with a coded error', () => {
     const refused: ExpressSessionOptions[] = [
-      { secret: 'keyboard cat' } as ExpressSessionOptions,
+      { store: { get() {}, set() {}, destroy() {} } } as unknown as ExpressSessionOptions,
+      { name: 'a', key: 'b' },
       { genid: () => 'x' } as unknown as ExpressSessionOptions,
       { saveUninitialized: true } as unknown as ExpressSessionOptions,
       { cookie: { expires: new Date() } } as unknown as ExpressSessionOptions,
@@ -236,13 +241,26 @@ describe('latchkey/express: express-session’s API', () => {
       { cookie: { maxAge: -1 } },
       { cookie: { maxAge: 1000 }, idleTimeout: '1h' },
       { unset: 'forget' } as unknown as ExpressSessionOptions,
-      { name: 'connect.sid' },
       { sessions: createSessions({ keys }), name: 'x' },
     ];
     for (const options of refused) {
       assert.throws(() => session({ keys, development: true, ...options }), { code: 'ERR_LATCHKEY_CONFIG' });
     }
-    assert.throws(() => session({ keys, development: true, secret: 'x' } as never), /keys/);
+    assert.throws(() => session({ keys, development: true, store: new MemoryStore() }), /connectStore/);
+    // checklist #43: a weak secret never seals; a strong one does when no keys are configured.
+    const saved = process.env.LATCHKEY_KEYS;
+    delete process.env.LATCHKEY_KEYS;
+    try {
+      assert.throws(() => session({ secret: 'keyboard cat' }), { code: 'ERR_LATCHKEY_KEY' });
+      assert.equal(session({ secret: 'q7V2m9XkL3pR8tY1wZ4nB6cH0jD5fG2s' }).sessions.mode, 'cookie');
+    } finally {
+      if (saved !== undefined) process.env.LATCHKEY_KEYS = saved;
+    }
+    // With keys, secret is kept for reading express-session cookies, and an explicit connect.sid is allowed.
+    assert.equal(
+      session({ keys, development: true, secret: 'keyboard cat', name: 'connect.sid' }).sessions.cookieName,
+      'connect.sid',
+    );
   });
 
   test('a store that is down: Express’s error handler answers 503', async () => {

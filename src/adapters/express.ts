@@ -22,6 +22,7 @@
  * ```
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Cookie } from '../compat/express-session/cookie.ts';
 import { asImpl, type Session } from '../core/session.ts';
 import type { Sessions } from '../core/sessions.ts';
 import type { Csrf, CsrfOptions } from '../csrf/index.ts';
@@ -39,7 +40,10 @@ import {
 } from './express-session-object.ts';
 import { failer, holdUntilCommitted, verifyNodeCsrf } from './node-hold.ts';
 
+export { Cookie } from '../compat/express-session/cookie.ts';
+export { MemoryStore, Store } from '../compat/express-session/store.ts';
 export type { ExpressSessionOptions } from './express-options.ts';
+export { SessionObject as Session } from './express-session-object.ts';
 
 import { bodyField, syncSessions, toCsrf } from './shared.ts';
 
@@ -69,7 +73,11 @@ type Callback = (error?: unknown) => void;
 export interface ExpressSession {
   /** Store mode: the session's non-secret id (a hash of its token); undefined in cookie mode. */
   readonly id: string | undefined;
-  readonly cookie: SessionCookieView;
+  /**
+   * express-session's mutable Cookie: `req.session.cookie.maxAge = 30 * 864e5` ("remember me") and
+   * its other fields are kept with this session (up to the absolute timeout).
+   */
+  readonly cookie: Cookie;
   /** The Latchkey session underneath: `login(userId)`, flash messages, its clocks. */
   readonly latchkey: Session<Data>;
   /** A new session: a new token (the old one dies at once in store mode) and no data. */
@@ -142,8 +150,8 @@ export function session(options: ExpressSessionOptions = {}): ((
   };
   const middleware = (incoming: IncomingMessage, res: ServerResponse, next: (error?: unknown) => void) => {
     const req = incoming as ExpressRequest;
-    if (stateBehind(req.session) !== undefined) {
-      next(); // mounted twice: the first one already loaded it
+    if (req.session) {
+      next(); // an earlier middleware (or this one, mounted twice) gave the request its session
       return;
     }
     if (sync !== undefined) {

@@ -2,6 +2,7 @@
  * The Session that latchkey/next hands out: the core's session, with `save()` and a read-only mode for
  * Server Components. Internal: not a package entry point.
  */
+import type { SessionCookieOptions } from '../core/cookie-overrides.ts';
 import type { JsonValue } from '../core/json.ts';
 import type { Duration } from '../core/policy.ts';
 import type { Session, SessionData } from '../core/session.ts';
@@ -94,6 +95,11 @@ export class NextSessionImpl<T extends SessionData> implements NextSession<T> {
   touch(): void {
     this.#assertWritable('touch');
     this.#session.touch();
+  }
+  /** Reading the options is allowed anywhere; changing them is a write. */
+  cookieOptions(changes?: SessionCookieOptions): Readonly<SessionCookieOptions> {
+    if (changes !== undefined) this.#assertWritable('cookieOptions');
+    return this.#session.cookieOptions(changes);
   }
 
   async regenerate(): Promise<void> {

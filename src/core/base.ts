@@ -7,11 +7,12 @@ import { attributesOf, serializeCookieDeletion, serializeSetCookie } from '../co
 import type { Keyring } from '../crypto/keyring.ts';
 import { emitWarning } from '../crypto/runtime.ts';
 import type { Clock } from './clock.ts';
+import { applyOverrides, type CookieOverrides, isPersistent } from './cookie-overrides.ts';
 import { type EventListener, type SessionEvent, safeListener } from './events.ts';
 import { markSignOut } from './headers.ts';
 import type { ResolvedSessionsOptions } from './options.ts';
 import type { TimeoutPolicy } from './policy.ts';
-import type { SessionImpl } from './session.ts';
+import type { CookieRules, SessionImpl } from './session.ts';
 
 const NO_VALUES: readonly string[] = Object.freeze([]);
 const SUFFIX_PROBE = 'x=';
@@ -27,6 +28,8 @@ export abstract class BaseSessions {
   protected readonly clock: Clock;
   protected readonly trustProxy: boolean;
   protected readonly parseLimits: ParseLimits;
+  /** What sessions check their own cookie options against (session.cookieOptions()). */
+  protected readonly cookieRules: CookieRules;
   readonly #emit: EventListener;
   readonly #clearSiteData: boolean;
   /** `; Path=/; Secure; …` for the session cookie's fixed attributes (not persistent: no Max-Age). */
@@ -41,6 +44,7 @@ export abstract class BaseSessions {
     this.cookieName = this.cookie.name;
     this.attributes = attributesOf(this.cookie);
     this.#staticSuffix = serializeSetCookie('x', '', this.attributes).slice(SUFFIX_PROBE.length);
+    this.cookieRules = Object.freeze({ config: this.cookie, development: resolved.development });
     this.clock = resolved.clock;
     this.trustProxy = resolved.trustProxy;
     this.#emit = safeListener(resolved.onEvent);
@@ -120,14 +124,41 @@ export abstract class BaseSessions {
     return { ...this.attributes, maxAge, expires: new Date(now + maxAge * 1000) };
   }
 
+  /**
+   * The attributes for a session's cookie that should live until `endsAt`: the configured ones, with
+   * the session's own cookie options (session.cookieOptions()) on top when it has any.
+   */
+  protected attributesFor(
+    overrides: CookieOverrides | undefined,
+    endsAt: number,
+    now: number,
+  ): SetCookieAttributes {
+    if (overrides === undefined) return this.attributesUntil(endsAt, now);
+    const attributes: SetCookieAttributes = applyOverrides(this.cookie, overrides);
+    if (!isPersistent(this.cookie, overrides)) return attributes;
+    // Max-Age and Expires from one server timestamp, never past the session's end (checklist #13).
+    const seconds = Math.floor((endsAt - now) / 1000);
+    const maxAge = Math.max(0, Math.min(seconds, MAX_COOKIE_AGE_SECONDS));
+    attributes.maxAge = maxAge;
+    attributes.expires = new Date(now + maxAge * 1000);
+    return attributes;
+  }
+
+  /** True when a session with these cookie options gets a persistent cookie (Max-Age/Expires). */
+  protected persistentFor(overrides: CookieOverrides | undefined): boolean {
+    return isPersistent(this.cookie, overrides);
+  }
+
   /** A sign-out's lines: marked for Clear-Site-Data when that option is on (checklist #58). */
   protected signedOut(lines: string[]): string[] {
     if (this.#clearSiteData && lines.length > 0) markSignOut(lines);
     return lines;
   }
 
-  protected deletion(name: string): string {
-    return serializeCookieDeletion(name, this.attributes);
+  /** The deletion of a cookie set with the configured attributes, or with a session's own (checklist #14). */
+  protected deletion(name: string, overrides?: CookieOverrides): string {
+    const attributes = overrides === undefined ? this.attributes : applyOverrides(this.cookie, overrides);
+    return serializeCookieDeletion(name, attributes);
   }
 
   /**
@@ -136,7 +167,8 @@ export abstract class BaseSessions {
    * once) when the lines must not be sent.
    */
   protected mayEmit(impl: SessionImpl<object>): boolean {
-    if (!this.cookie.secure || impl._secureTransport !== false) return true;
+    const secure = impl._state.cookie?.secure ?? impl._sentCookie?.secure ?? this.cookie.secure;
+    if (!secure || impl._secureTransport !== false) return true;
     this.event({ type: 'insecure-transport' });
     if (!this.#warnedInsecure) {
       this.#warnedInsecure = true;

@@ -12,6 +12,8 @@ export interface SessionChanges {
   readonly flashDeleted: readonly string[];
   /** The CSRF secret was made (or dropped) on this request. */
   readonly csrfSecretChanged: boolean;
+  /** The session's own cookie options (cookieOptions()) were changed on this request. */
+  readonly cookieChanged: boolean;
 }
 
 /** The flash's JSON, or undefined when it holds nothing (an empty flash is no flash). */

@@ -5,6 +5,7 @@ import { type OpenResult, openValue, openValueAsync, sealValue, sealValueAsync }
 import { ConfigError, SessionStateError, SessionTooLarge } from '../errors.ts';
 import { isUserId } from '../stores/types.ts';
 import { BaseSessions } from './base.ts';
+import { movedCookie, touchAfterOf } from './cookie-overrides.ts';
 import { finishMigration, type LegacyFound, type LegacyReaders, withLegacyLines } from './legacy.ts';
 import type { ResolvedSessionsOptions } from './options.ts';
 import { checkClocks, decodePayload, encodePayload, expiresAt } from './payload.ts';
@@ -209,6 +210,7 @@ export class CookieSessions<T extends SessionData> extends BaseSessions implemen
       policy: this.policy,
       clock: this.clock,
       lifecycle: this.#lifecycle,
+      cookieRules: this.cookieRules,
     });
   }
 
@@ -336,7 +338,9 @@ export class CookieSessions<T extends SessionData> extends BaseSessions implemen
       const lines = this.#emit(clear ? this.#deletions(impl, []) : [], impl, false);
       return destroyed ? this.signedOut(lines) : lines;
     }
-    const touchDue = impl._origin === 'loaded' && now - impl._state.lastActiveAt >= this.policy.touchAfter;
+    const touchDue =
+      impl._origin === 'loaded' &&
+      now - impl._state.lastActiveAt >= touchAfterOf(impl._state.cookie, this.policy);
     const dataJson = JSON.stringify(impl._state.data); // for the change test and the payload alike
     if (!impl._forceWrite && !impl._destroyed && !touchDue && !impl._changed(dataJson)) return [];
 
@@ -351,8 +355,10 @@ export class CookieSessions<T extends SessionData> extends BaseSessions implemen
   /** The Set-Cookie lines for the freshly sealed value: one cookie, or chunks. */
   #written(impl: SessionImpl<T>, sealed: string, plan: { dataJson: string; now: number }): string[] {
     const { dataJson, now } = plan;
-    const attributes = this.attributesUntil(expiresAt(impl._state, this.policy), now);
-    const line = this.ownValueLine(this.cookieName, sealed, attributes);
+    const attributes = this.attributesFor(impl._state.cookie, expiresAt(impl._state, this.policy), now);
+    const moved =
+      impl._sentCookie !== impl._state.cookie && movedCookie(impl._sentCookie, impl._state.cookie);
+    const line = moved ? undefined : this.ownValueLine(this.cookieName, sealed, attributes);
     if (line !== undefined) {
       // One cookie with the fixed attributes, the common case: made directly, then the deletion of any
       // chunks the request carried from a larger session.
@@ -372,6 +378,11 @@ export class CookieSessions<T extends SessionData> extends BaseSessions implemen
     }
     const lines = parts.map((part) => serializeSetCookie(part.name, part.value, attributes));
     const written = parts.map((part) => part.name);
+    if (moved && impl._readCookie(this.cookieName).length > 0) {
+      // Moved to another Path or Domain: the cookies of the old place are ended (first, as they
+      // share the name) or the browser would send both.
+      return this.#emit([...this.#deletions(impl, []), ...lines], impl, true, dataJson);
+    }
     return this.#emit([...lines, ...this.#deletions(impl, written, true)], impl, true, dataJson);
   }
 
@@ -379,7 +390,9 @@ export class CookieSessions<T extends SessionData> extends BaseSessions implemen
   #deletions(impl: SessionImpl<T>, written: readonly string[], chunksOnly = false): string[] {
     const names = chunksOnly ? [] : [this.cookieName];
     names.push(...presentChunkNames(this.cookieName, impl._readCookie, this.cookie.maxChunks));
-    return names.filter((name) => !written.includes(name)).map((name) => this.deletion(name));
+    // The cookie the browser holds was set with the options it was sent with (checklist #14).
+    const sent = impl._sentCookie;
+    return names.filter((name) => !written.includes(name)).map((name) => this.deletion(name, sent));
   }
 
   #emit(sessionLines: string[], impl: SessionImpl<T>, wroteCookie: boolean, dataJson?: string): string[] {

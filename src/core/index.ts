@@ -1,5 +1,6 @@
 export type { Clock } from './clock.ts';
 export { systemClock } from './clock.ts';
+export type { SessionCookieOptions } from './cookie-overrides.ts';
 export type { EventListener, SessionEvent, SessionEventType } from './events.ts';
 export { applyToHeaders, clearSiteDataFor, sessionCacheControl, sessionVary } from './headers.ts';
 export type { JsonValue } from './json.ts';

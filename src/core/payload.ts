@@ -1,4 +1,5 @@
 import { isTokenText } from '../crypto/random.ts';
+import { type CookieOverrides, decodeOverrides, idleTimeoutOf } from './cookie-overrides.ts';
 import { hasKeys, isPlainObject, PAYLOAD_MAX_DEPTH, parseSafeJson } from './json.ts';
 import type { TimeoutPolicy } from './policy.ts';
 
@@ -26,6 +27,8 @@ export interface SessionState {
    * millisecond as its sign-in.
    */
   authTime?: number | undefined;
+  /** This session's own cookie options (cookie-overrides.ts), when it has any. */
+  cookie?: CookieOverrides | undefined;
 }
 
 /** A CSRF secret as sealed: 32 bytes of base64url (made by newToken). */
@@ -38,7 +41,7 @@ const decoder = new TextDecoder('utf-8', { fatal: true });
 /**
  * A payload's JSON text (sealValue encodes it as UTF-8), written out directly: `head` holds the
  * leading fields, then `d` (the data's JSON, which a commit has usually made already to find changes),
- * the fields sealed only when present (`u`, `f`, `k`, `s`, `t`) and `extra`. The same text as `JSON.stringify`
+ * the fields sealed only when present (`u`, `f`, `k`, `s`, `t`, `o`) and `extra`. The same text as `JSON.stringify`
  * of the object with those keys in that order.
  */
 function payloadText(
@@ -53,6 +56,7 @@ function payloadText(
   if (state.csrfSecret !== undefined) text += `,"k":${JSON.stringify(state.csrfSecret)}`;
   if (state.sessionId !== undefined) text += `,"s":${JSON.stringify(state.sessionId)}`;
   if (state.authTime !== undefined) text += `,"t":${json(state.authTime)}`;
+  if (state.cookie !== undefined) text += `,"o":${JSON.stringify(state.cookie)}`;
   if (extra) for (const key of Object.keys(extra)) text += `,${JSON.stringify(key)}:${json(extra[key]!)}`;
   return `${text}}`;
 }
@@ -88,8 +92,10 @@ export function openPayloadObject(plaintext: Uint8Array): Record<string, unknown
 export function decodePayload(plaintext: Uint8Array): SessionState | undefined {
   const payload = openPayloadObject(plaintext);
   if (!payload) return undefined;
-  const { c, a, x, u, d, f, k, s, t } = payload;
+  const { c, a, x, u, d, f, k, s, t, o } = payload;
   if (!isTimestamp(c) || !isTimestamp(a) || !isTimestamp(x) || !isCsrfSecret(k)) return undefined;
+  const cookie = decodeOverrides(o);
+  if (cookie === false) return undefined;
   if (s !== undefined && !isTokenText(s)) return undefined;
   if (t !== undefined && !isTimestamp(t)) return undefined;
   if (a < c || x < c) return undefined;
@@ -107,6 +113,7 @@ export function decodePayload(plaintext: Uint8Array): SessionState | undefined {
   };
   if (s !== undefined) state.sessionId = s;
   if (t !== undefined) state.authTime = t;
+  if (cookie !== undefined) state.cookie = cookie;
   return state;
 }
 
@@ -123,17 +130,20 @@ export function checkClocks(state: SessionState, policy: TimeoutPolicy, now: num
   if (state.createdAt > ahead || state.lastActiveAt > ahead || (state.authTime ?? 0) > ahead + 1)
     return 'future';
   const absoluteDeadline = Math.min(state.absoluteDeadline, state.createdAt + policy.absoluteTimeout);
-  if (now >= absoluteDeadline) return 'absolute';
-  if (now >= state.lastActiveAt + policy.idleTimeout) return 'idle';
+  // A fixed end the session was given (cookieOptions({ expires })) is an absolute deadline too.
+  if (now >= absoluteDeadline || now >= (state.cookie?.expires ?? Number.POSITIVE_INFINITY))
+    return 'absolute';
+  if (now >= state.lastActiveAt + idleTimeoutOf(state.cookie, policy)) return 'idle';
   return 'live';
 }
 
 /** When the session ends if nothing else happens: the earlier of its idle and absolute deadlines. */
 export function expiresAt(state: SessionState, policy: TimeoutPolicy): number {
   return Math.min(
-    state.lastActiveAt + policy.idleTimeout,
+    state.lastActiveAt + idleTimeoutOf(state.cookie, policy),
     state.absoluteDeadline,
     state.createdAt + policy.absoluteTimeout,
+    state.cookie?.expires ?? Number.POSITIVE_INFINITY,
   );
 }
 
@@ -147,7 +157,7 @@ export interface StorePayload extends Omit<SessionState, 'lastActiveAt'> {
 
 /** The session a store payload holds, last active at `lastActiveAt` (never before it began). */
 export function storeSessionState(payload: StorePayload, lastActiveAt: number): SessionState {
-  return {
+  const state: SessionState = {
     createdAt: payload.createdAt,
     lastActiveAt: Math.max(lastActiveAt, payload.createdAt),
     absoluteDeadline: payload.absoluteDeadline,
@@ -156,6 +166,8 @@ export function storeSessionState(payload: StorePayload, lastActiveAt: number): 
     flash: payload.flash,
     csrfSecret: payload.csrfSecret,
   };
+  if (payload.cookie !== undefined) state.cookie = payload.cookie;
+  return state;
 }
 
 /** `dataJson`: the data's JSON when the caller has made it already (a commit's change test). */
@@ -176,8 +188,10 @@ export function decodeStorePayload(
 ): (StorePayload & { extra: Record<string, number> }) | undefined {
   const payload = openPayloadObject(plaintext);
   if (!payload) return undefined;
-  const { n, c, x, u, d, f, k } = payload;
+  const { n, c, x, u, d, f, k, o } = payload;
   if (!isCsrfSecret(k)) return undefined;
+  const cookie = decodeOverrides(o);
+  if (cookie === false) return undefined;
   if (!isTimestamp(c) || !isTimestamp(x) || x < c || !Number.isSafeInteger(n) || (n as number) < 1)
     return undefined;
   if (u !== undefined && typeof u !== 'string') return undefined;
@@ -196,6 +210,7 @@ export function decodeStorePayload(
     data: d,
     flash: f,
     csrfSecret: k,
+    ...(cookie !== undefined && { cookie }),
     extra: values,
   };
 }

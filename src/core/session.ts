@@ -1,7 +1,15 @@
+import type { ResolvedCookieOptions } from '../cookie/options.ts';
 import { newToken } from '../crypto/random.ts';
 import { SessionStateError } from '../errors.ts';
 import { diff, flashJson, type SessionChanges } from './changes.ts';
 import type { Clock } from './clock.ts';
+import {
+  type CookieOverrides,
+  idleTimeoutOf,
+  mergeOverrides,
+  type SessionCookieOptions,
+  viewOf,
+} from './cookie-overrides.ts';
 import { assertJsonValue, hasKeys, isAllowedKey, type JsonValue } from './json.ts';
 import type { LegacyMigration } from './legacy.ts';
 import type { SessionState } from './payload.ts';
@@ -63,6 +71,23 @@ export interface Session<T extends SessionData = Record<string, unknown>> {
   /** Keep a one-time message: it stays in the session until `takeFlash` reads and removes it. */
   flash(key: string, value: JsonValue): void;
   takeFlash<V extends JsonValue = JsonValue>(key: string): V | undefined;
+  /**
+   * This session's own cookie options, kept with it (sealed in the cookie, or in the store record) and
+   * applied whenever its cookie is written: `maxAge` (ms; this session's idle timeout and its cookie's
+   * Max-Age, up to the absolute timeout; `null` for a browser-session cookie), `expires` (a fixed end),
+   * `httpOnly`, `secure`, `sameSite`, `path`, `domain`, `partitioned`, `priority`. Fields left out keep
+   * their value; a field given as `undefined` goes back to the configured default. Returns the
+   * options now in force for this session (only those that differ from the configuration). Throws a
+   * CookieError for a combination the configuration checks would refuse (checklist #9). Changing
+   * them writes the session on this response.
+   *
+   * @example
+   * ```ts
+   * // "Remember me": a persistent cookie, and a 30-day idle timeout for this session only.
+   * session.cookieOptions({ maxAge: 30 * 24 * 3600 * 1000 });
+   * ```
+   */
+  cookieOptions(changes?: SessionCookieOptions): Readonly<SessionCookieOptions>;
   /** Renew the session on this response even if nothing changed. */
   touch(): void;
   /** Issue a fresh cookie value (store mode: a new token) keeping the data. Call on privilege change. */
@@ -83,6 +108,12 @@ export interface StoreBacking {
   version: number;
   /** The device label kept with the record. */
   label?: string | undefined;
+}
+
+/** What a session's own cookie options are checked against: the configured cookie and the mode. */
+export interface CookieRules {
+  readonly config: ResolvedCookieOptions;
+  readonly development: boolean;
 }
 
 /** Store mode's side effects of regenerate() and destroy(), which happen at once, not at commit. */
@@ -144,11 +175,19 @@ export class SessionImpl<T extends SessionData = Record<string, unknown>> implem
   #baselineData = '{}';
   #baselineFlash: string | undefined;
   #baselineCsrf: string | undefined;
+  #baselineCookie: string | undefined;
+  /**
+   * @internal The cookie options of the cookie the browser holds (as loaded, or last committed): a
+   * deletion must match its Path and Domain (checklist #14) even after destroy() dropped the state.
+   */
+  _sentCookie: CookieOverrides | undefined;
   /** @internal */ readonly _readCookie: (name: string) => readonly string[];
   /** @internal */ readonly _secureTransport: boolean | undefined;
   readonly #absoluteTimeout: number;
   readonly #idleTimeout: number;
   readonly #clock: Clock;
+  readonly #policy: TimeoutPolicy;
+  readonly #cookieRules: CookieRules | undefined;
 
   constructor(init: {
     state: SessionState | undefined;
@@ -160,8 +199,11 @@ export class SessionImpl<T extends SessionData = Record<string, unknown>> implem
     clock: Clock;
     backing?: StoreBacking | undefined;
     lifecycle?: SessionLifecycle | undefined;
+    cookieRules?: CookieRules | undefined;
   }) {
     this.#clock = init.clock;
+    this.#policy = init.policy;
+    this.#cookieRules = init.cookieRules;
     this.#idleTimeout = init.policy.idleTimeout;
     this.#absoluteTimeout = init.policy.absoluteTimeout;
     this._state = init.state ?? emptyState(init.clock.now(), this.#absoluteTimeout);
@@ -180,6 +222,15 @@ export class SessionImpl<T extends SessionData = Record<string, unknown>> implem
     this.#baselineData = dataJson ?? JSON.stringify(this._state.data);
     this.#baselineFlash = flashJson(this._state.flash);
     this.#baselineCsrf = this._state.csrfSecret;
+    const cookie = this._state.cookie;
+    this.#baselineCookie = cookie === undefined ? undefined : JSON.stringify(cookie);
+    this._sentCookie = cookie;
+  }
+
+  /** @internal True when this request changed the session's own cookie options. */
+  _cookieChanged(): boolean {
+    const cookie = this._state.cookie;
+    return (cookie === undefined ? undefined : JSON.stringify(cookie)) !== this.#baselineCookie;
   }
 
   /** @internal The top-level keys this request set or deleted, in data and in flash. */
@@ -192,6 +243,7 @@ export class SessionImpl<T extends SessionData = Record<string, unknown>> implem
       flash: flash.changed,
       flashDeleted: flash.deleted,
       csrfSecretChanged: this._state.csrfSecret !== this.#baselineCsrf,
+      cookieChanged: this._cookieChanged(),
     };
   }
 
@@ -214,7 +266,9 @@ export class SessionImpl<T extends SessionData = Record<string, unknown>> implem
     return Math.min(this._state.absoluteDeadline, this._state.createdAt + this.#absoluteTimeout);
   }
   get idleDeadline(): number {
-    return this._state.lastActiveAt + this.#idleTimeout;
+    const cookie = this._state.cookie;
+    const idle = cookie === undefined ? this.#idleTimeout : idleTimeoutOf(cookie, this.#policy);
+    return Math.min(this._state.lastActiveAt + idle, cookie?.expires ?? Number.POSITIVE_INFINITY);
   }
   get authenticatedAt(): number | undefined {
     // login() binds the user and restarts createdAt; nothing else sets a user.
@@ -265,6 +319,15 @@ export class SessionImpl<T extends SessionData = Record<string, unknown>> implem
     const value = flash[key] as V;
     delete flash[key];
     return value;
+  }
+
+  cookieOptions(changes?: SessionCookieOptions): Readonly<SessionCookieOptions> {
+    if (changes === undefined) return viewOf(this._state.cookie);
+    this.#assertOpen();
+    const rules = this.#cookieRules;
+    if (rules === undefined) throw new SessionStateError('cookieOptions() needs a session from load()');
+    this._state.cookie = mergeOverrides(this._state.cookie, changes, rules.config, rules.development);
+    return viewOf(this._state.cookie);
   }
 
   touch(): void {
@@ -404,7 +467,8 @@ export class SessionImpl<T extends SessionData = Record<string, unknown>> implem
       this._state.userId !== this.#baselineUser ||
       this._state.csrfSecret !== this.#baselineCsrf ||
       dataJson !== this.#baselineData ||
-      flashJson(this._state.flash) !== this.#baselineFlash
+      flashJson(this._state.flash) !== this.#baselineFlash ||
+      this._cookieChanged()
     );
   }
 }

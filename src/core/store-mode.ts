@@ -8,6 +8,7 @@ import { callStore, isStoreKey, type SessionStore, type StoredRecord } from '../
 import { BaseSessions } from './base.ts';
 import { CookieCache } from './cookie-cache.ts';
 import { asyncCryptoRefused } from './cookie-mode.ts';
+import { movedCookie, touchAfterOf } from './cookie-overrides.ts';
 import { finishMigration, type LegacyFound, type LegacyReaders, withLegacyLines } from './legacy.ts';
 import type { ResolvedSessionsOptions } from './options.ts';
 import {
@@ -139,6 +140,7 @@ export class StoreSessions<T extends SessionData> extends BaseSessions implement
       clock: this.clock,
       backing: loaded?.backing,
       lifecycle: this.#lifecycle,
+      cookieRules: this.cookieRules,
     });
     session._fromCache = loaded?.fromCache ?? false;
     session._label = loaded?.backing.label;
@@ -289,7 +291,7 @@ export class StoreSessions<T extends SessionData> extends BaseSessions implement
         impl._backing = undefined;
         clear = true;
       }
-      const lines = this.#emit(clear ? this.#deletions() : [], impl);
+      const lines = this.#emit(clear ? this.#deletions(impl) : [], impl);
       return destroyed ? this.signedOut(lines) : lines;
     }
     const written =
@@ -317,7 +319,8 @@ export class StoreSessions<T extends SessionData> extends BaseSessions implement
           await this.#evictOlder(impl._state.userId, backing.storeKey, impl._state.createdAt);
         }
         const endsAt = expiresAt(impl._state, this.policy);
-        const lines = [serializeSetCookie(this.cookieName, token, this.attributesUntil(endsAt, now))];
+        const attributes = this.attributesFor(impl._state.cookie, endsAt, now);
+        const lines = [serializeSetCookie(this.cookieName, token, attributes)];
         if (this.#cache) {
           lines.push(
             this.#cache.line(backing, impl._state, now, dataJson) ?? this.deletion(this.#cache.name),
@@ -357,7 +360,8 @@ export class StoreSessions<T extends SessionData> extends BaseSessions implement
     // The data's JSON, made once: for the change test, the sealed record, the cache and the baseline.
     let dataJson = JSON.stringify(impl._state.data);
     const changed = impl._forceWrite || impl._changed(dataJson);
-    const touchDue = now - impl._state.lastActiveAt >= this.policy.touchAfter;
+    const touchDue = now - impl._state.lastActiveAt >= touchAfterOf(impl._state.cookie, this.policy);
+    const cookieChanged = impl._cookieChanged();
     const fromCache = impl._fromCache;
     if (!changed && !touchDue) {
       // Unmodified: nothing to write. A store read refreshes the cookie cache, if on.
@@ -378,10 +382,19 @@ export class StoreSessions<T extends SessionData> extends BaseSessions implement
       if (!touched) return this.#gone(impl);
     }
     const lines: string[] = [];
-    if (this.cookie.persistent) {
-      // Keep the browser's copy alive as long as the session (Max-Age moves with the idle deadline).
+    const overrides = impl._state.cookie;
+    if (this.persistentFor(overrides) || cookieChanged) {
+      // Keep the browser's copy alive as long as the session (Max-Age moves with the idle deadline),
+      // and send it again when this session's own cookie options changed.
       const endsAt = expiresAt(impl._state, this.policy);
-      lines.push(serializeSetCookie(this.cookieName, backing.token, this.attributesUntil(endsAt, now)));
+      const attributes = this.attributesFor(overrides, endsAt, now);
+      const sent = impl._sentCookie;
+      if (movedCookie(sent, overrides) && impl._readCookie(this.cookieName).length > 0) {
+        // A new Path or Domain makes a second cookie in the browser: end the one it had (first, as
+        // they share the name).
+        lines.push(this.deletion(this.cookieName, sent));
+      }
+      lines.push(serializeSetCookie(this.cookieName, backing.token, attributes));
     }
     const cache = this.#cache?.line(backing, impl._state, now, dataJson);
     if (cache) lines.push(cache);
@@ -425,6 +438,7 @@ export class StoreSessions<T extends SessionData> extends BaseSessions implement
       for (const [key, value] of changes.flash) merged.flash[key] = value;
       for (const key of changes.flashDeleted) delete merged.flash[key];
       if (changes.csrfSecretChanged) merged.csrfSecret = impl._state.csrfSecret;
+      if (changes.cookieChanged) merged.cookie = impl._state.cookie;
       merged.lastActiveAt = impl._state.lastActiveAt;
       impl._state = merged;
       json = JSON.stringify(merged.data);
@@ -458,8 +472,8 @@ export class StoreSessions<T extends SessionData> extends BaseSessions implement
     };
   }
 
-  #deletions(): string[] {
-    const lines = [this.deletion(this.cookieName)];
+  #deletions(impl: SessionImpl<T>): string[] {
+    const lines = [this.deletion(this.cookieName, impl._sentCookie)];
     if (this.#cache !== undefined) lines.push(this.deletion(this.#cache.name));
     return lines;
   }
