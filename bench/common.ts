@@ -15,11 +15,12 @@ import { fileURLToPath } from 'node:url';
 export const ROOT = fileURLToPath(new URL('..', import.meta.url));
 /**
  * How children run: through tsx, and by default with Latchkey as published, from `dist/` (the package's
- * `default` export condition): compiled JavaScript, like every library it is compared with. tsx's own
+ * `default` export condition, through the package's self-reference): compiled JavaScript, like every library it is compared with. tsx's own
  * transform of `src/` keeps function names with a `__name()` call for every closure, which costs the
  * per-request closures a few µs that a build does not have. `--source` (fromSource) runs `src/` instead.
  */
-const SOURCE_ARGS = ['--conditions=source', '--import', 'tsx'];
+/** tsx with `latchkey/*` resolved to src/ (scripts/register-src.mjs); without it, to dist/. */
+const SOURCE_ARGS = ['--import', fileURLToPath(new URL('../scripts/register-src.mjs', import.meta.url))];
 const DIST_ARGS = ['--import', 'tsx'];
 let childArgs = SOURCE_ARGS;
 
