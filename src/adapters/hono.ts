@@ -26,6 +26,7 @@ import { type Csrf, type CsrfOptions, csrfForbiddenBody } from '../csrf/index.ts
 import { SessionStateError } from '../errors.ts';
 import { errorResponse } from './errors.ts';
 import { withSessionHeaders } from './fetch.ts';
+import { peerLoadOptions } from './peer.ts';
 import {
   type AdapterOptions,
   checkCsrf,
@@ -92,7 +93,12 @@ export function sessionMiddleware<T extends SessionData = Record<string, unknown
     if (c.get('session') !== undefined) return next();
     let session: Session<T>;
     try {
-      session = sync !== undefined ? sync.loadNow(c.req.raw) : await sessions.load(c.req.raw);
+      // Bun, Deno and @hono/node-server pass the connection's peer as c.env (for http://localhost).
+      const loadOptions = peerLoadOptions(c.req.raw, c.env);
+      session =
+        sync !== undefined
+          ? sync.loadNow(c.req.raw, loadOptions)
+          : await sessions.load(c.req.raw, loadOptions);
     } catch (error) {
       return onError(error, c);
     }

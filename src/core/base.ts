@@ -25,6 +25,8 @@ export abstract class BaseSessions {
   protected readonly attributes: SetCookieAttributes;
   protected readonly clock: Clock;
   protected readonly trustProxy: boolean;
+  /** Plain-HTTP requests from loopback to a loopback name may get Secure cookies (src/core/loopback.ts). */
+  protected readonly allowLoopback: boolean;
   protected readonly parseLimits: ParseLimits;
   readonly #emit: EventListener;
   readonly #clearSiteData: boolean;
@@ -42,6 +44,7 @@ export abstract class BaseSessions {
     this.#staticSuffix = serializeSetCookie('x', '', this.attributes).slice(SUFFIX_PROBE.length);
     this.clock = resolved.clock;
     this.trustProxy = resolved.trustProxy;
+    this.allowLoopback = process.env.NODE_ENV !== 'production';
     this.#emit = safeListener(resolved.onEvent);
     this.#clearSiteData = resolved.clearSiteData;
     // Room for every chunk plus the app's other cookies.
@@ -131,8 +134,9 @@ export abstract class BaseSessions {
 
   /**
    * The HTTPS gate: a Secure cookie is not sent on a request known to have come over plain HTTP, where
-   * the browser would drop it and the network could read it (checklist #15). Returns false (and warns
-   * once) when the lines must not be sent.
+   * the browser would drop it and the network could read it (checklist #15). Local development on
+   * loopback counts as secure (src/core/loopback.ts). Returns false (and warns once) when the lines must
+   * not be sent.
    */
   protected mayEmit(impl: SessionImpl<object>): boolean {
     if (!this.cookie.secure || impl._secureTransport !== false) return true;
@@ -141,7 +145,8 @@ export abstract class BaseSessions {
       this.#warnedInsecure = true;
       process.emitWarning(
         'latchkey: a session cookie was not sent because the request came over plain HTTP. Serve over ' +
-          'HTTPS, set trustProxy: true behind a TLS-terminating proxy, or use development: true locally.',
+          'HTTPS, set trustProxy: true behind a TLS-terminating proxy, browse http://localhost in development, ' +
+          'or use development: true locally.',
         { code: 'LATCHKEY_INSECURE_TRANSPORT' },
       );
     }

@@ -7,7 +7,7 @@ import { isUserId } from '../stores/types.ts';
 import { BaseSessions } from './base.ts';
 import type { ResolvedSessionsOptions } from './options.ts';
 import { checkClocks, decodePayload, encodePayload, expiresAt } from './payload.ts';
-import { type RequestLike, requestFacts } from './request.ts';
+import { type LoadOptions, type RequestLike, requestFacts, secureTransportOf } from './request.ts';
 import { Revocations } from './revocation.ts';
 import {
   asImpl,
@@ -83,7 +83,7 @@ export class CookieSessions<T extends SessionData> extends BaseSessions implemen
     return this.#revocations === undefined;
   }
 
-  async load(request: RequestLike, options?: { secure?: boolean }): Promise<Session<T>> {
+  async load(request: RequestLike, options?: LoadOptions): Promise<Session<T>> {
     const session = this.loadNow(request, options) as SessionImpl<T>;
     const revocations = this.#revocations;
     if (!revocations || session._origin !== 'loaded' || session._state.userId === undefined) return session;
@@ -98,11 +98,11 @@ export class CookieSessions<T extends SessionData> extends BaseSessions implemen
    * @internal `load()` without the promise, for the adapters when `synchronous`: it skips the
    * revocation check. Never throws for a bad cookie.
    */
-  loadNow(request: RequestLike, options?: { secure?: boolean }): Session<T> {
-    const facts = requestFacts(request, this.trustProxy);
+  loadNow(request: RequestLike, options?: LoadOptions): Session<T> {
+    const facts = requestFacts(request, this.trustProxy, this.allowLoopback, options?.peerAddress);
     const readCookie = this.cookieReader(facts.cookieHeader);
     const found = this.#find(facts.cookieHeader, readCookie);
-    return this.#session(found, readCookie, options?.secure ?? facts.secure);
+    return this.#session(found, readCookie, secureTransportOf(facts, options));
   }
 
   #session(

@@ -15,7 +15,7 @@ import {
   type SessionState,
   storeSessionState,
 } from './payload.ts';
-import { type RequestLike, requestFacts } from './request.ts';
+import { type LoadOptions, type RequestLike, requestFacts, secureTransportOf } from './request.ts';
 import {
   asImpl,
   type Session,
@@ -102,8 +102,8 @@ export class StoreSessions<T extends SessionData> extends BaseSessions implement
     return callStore('session', operation);
   }
 
-  async load(request: RequestLike, options?: { secure?: boolean }): Promise<Session<T>> {
-    const facts = requestFacts(request, this.trustProxy);
+  async load(request: RequestLike, options?: LoadOptions): Promise<Session<T>> {
+    const facts = requestFacts(request, this.trustProxy, this.allowLoopback, options?.peerAddress);
     const readCookie = this.cookieReader(facts.cookieHeader);
     const found = await this.#find(readCookie);
     const loaded = typeof found === 'string' ? undefined : found;
@@ -112,7 +112,7 @@ export class StoreSessions<T extends SessionData> extends BaseSessions implement
       origin: typeof found === 'string' ? found : 'loaded',
       forceWrite: loaded?.staleKid !== undefined,
       readCookie,
-      secureTransport: options?.secure ?? facts.secure,
+      secureTransport: secureTransportOf(facts, options),
       policy: this.policy,
       clock: this.clock,
       backing: loaded?.backing,
