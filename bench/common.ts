@@ -15,11 +15,12 @@ import { fileURLToPath } from 'node:url';
 export const ROOT = fileURLToPath(new URL('..', import.meta.url));
 /**
  * How children run: through tsx, and by default with Latchkey as published, from `dist/` (the package's
- * `default` export condition): compiled JavaScript, like every library it is compared with. tsx's own
+ * `default` export condition, through the package's self-reference): compiled JavaScript, like every library it is compared with. tsx's own
  * transform of `src/` keeps function names with a `__name()` call for every closure, which costs the
  * per-request closures a few µs that a build does not have. `--source` (fromSource) runs `src/` instead.
  */
-const SOURCE_ARGS = ['--conditions=source', '--import', 'tsx'];
+/** tsx with `latchkey/*` resolved to src/ (scripts/register-src.mjs); without it, to dist/. */
+const SOURCE_ARGS = ['--import', fileURLToPath(new URL('../scripts/register-src.mjs', import.meta.url))];
 const DIST_ARGS = ['--import', 'tsx'];
 let childArgs = SOURCE_ARGS;
 
@@ -45,7 +46,7 @@ export function prepareLatchkey(fromSource: boolean, log: (line?: string) => voi
 }
 
 /**
- * The arguments every child gets after the node binary (tsx, and `--conditions=source` under `--source`),
+ * The arguments every child gets after the node binary (tsx and the repo-only resolve hook under `--source`),
  * for a runner that starts its servers itself (bench/instr.ts runs them under valgrind).
  */
 export const nodeArgs = (): readonly string[] => childArgs;

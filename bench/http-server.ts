@@ -1,7 +1,7 @@
 /**
  * One server of bench/http.ts, in its own process:
  *
- *   node --import tsx bench/http-server.ts <config id>    (the runner adds --conditions=source for --source)
+ *   node --import tsx bench/http-server.ts <config id>    (the runner imports scripts/register-src.mjs instead for --source)
  *
  * It listens on a free loopback port and prints `ready <port>` when it can take requests. One route:
  *

@@ -1,11 +1,13 @@
 #!/usr/bin/env node
-// Runs every *.test.ts under the given folders (default: src and test) with node:test through tsx.
+// Runs every *.test.ts under the given folders (default: src and test) with node:test through tsx, with
+// `latchkey/*` resolved to src/ (scripts/register-src.mjs).
 // Node 20's `node --test` takes no glob patterns, so the files are listed here; the runtime that runs
 // this script (process.execPath) runs the tests, which is how CI tests Node 24 too. The browser tests
 // under test/e2e run only when asked for by path (`npm run test:e2e`).
 import { spawnSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 
 const args = process.argv.slice(2);
 const roots = args.filter((a) => !a.startsWith('--'));
@@ -38,7 +40,13 @@ if (files.length === 0) {
 }
 const result = spawnSync(
   process.execPath,
-  ['--conditions=source', '--import', 'tsx', '--test', ...passThrough, ...files],
+  [
+    '--import',
+    fileURLToPath(new URL('register-src.mjs', import.meta.url)),
+    '--test',
+    ...passThrough,
+    ...files,
+  ],
   { stdio: 'inherit' },
 );
 process.exit(result.status ?? 1);

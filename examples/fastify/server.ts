@@ -2,7 +2,7 @@
  * Latchkey on Fastify 5: sign-in and sign-out, a visit counter, and a form protected by CSRF tokens.
  * Cookie mode: the whole session is sealed in the cookie, no store to run.
  *
- *   node --conditions=source --import tsx examples/fastify/server.ts
+ *   node --import ./scripts/register-src.mjs examples/fastify/server.ts
  *
  * Keys come from LATCHKEY_KEYS (`npx latchkey keygen`); then the cookie is `__Host-lk` with Secure, so
  * serve it over HTTPS. Without LATCHKEY_KEYS it runs in development mode: plain HTTP, cookie `lk`, and

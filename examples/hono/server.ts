@@ -1,5 +1,5 @@
 /**
- * Run: `node --conditions=source --import tsx examples/hono/server.ts` (from the repository root).
+ * Run: `node --import ./scripts/register-src.mjs examples/hono/server.ts` (from the repository root).
  *
  * With LATCHKEY_KEYS set (`npx latchkey keygen`), cookies are `__Host-lk`, Secure: serve over HTTPS.
  * Without it, plain-HTTP development mode with a key that lasts until the process exits.

@@ -1,5 +1,5 @@
 /**
- * Run: `node --conditions=source --import tsx examples/koa/server.ts` (from the repository root).
+ * Run: `node --import ./scripts/register-src.mjs examples/koa/server.ts` (from the repository root).
  *
  * With LATCHKEY_KEYS set (`npx latchkey keygen`), cookies are `__Host-lk`, Secure: serve over HTTPS
  * (behind a TLS-terminating proxy, also set `app.proxy = true`). Without it, plain-HTTP development

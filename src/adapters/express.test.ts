@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { request as httpRequest } from 'node:http';
 import { after, describe, test } from 'node:test';
 import express, { type Express } from 'express';
 import passport from 'passport';
@@ -347,10 +348,22 @@ describe('latchkey/express: mixing req.session properties with req.session.latch
       req.session.a = 1;
       res.end();
     });
-    const client = await serve(app);
-    const direct = await client.call('/', 'POST');
-    assert.deepEqual(direct.headers.getSetCookie(), [], 'no Secure cookie over plain HTTP');
+    await serve(app);
     const running = apps.at(-1)!;
+    // A non-loopback Host: http://localhost would get its Secure cookie (src/core/loopback.ts).
+    const direct = await new Promise<string[]>((resolve, reject) => {
+      const req = httpRequest(
+        `${running.url}/`,
+        { method: 'POST', headers: { host: 'app.example' } },
+        (res) => {
+          res.resume();
+          resolve(res.headers['set-cookie'] ?? []);
+        },
+      );
+      req.on('error', reject);
+      req.end();
+    });
+    assert.deepEqual(direct, [], 'no Secure cookie over plain HTTP');
     const proxied = await fetch(`${running.url}/`, {
       method: 'POST',
       headers: { 'x-forwarded-proto': 'https' },

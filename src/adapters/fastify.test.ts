@@ -241,7 +241,10 @@ describe('latchkey/fastify', () => {
   test("a Secure cookie goes out over HTTPS as Fastify's trustProxy sees it, never over plain HTTP", async () => {
     const strict = { keys };
     const direct = await counterApp(strict);
-    assert.deepEqual(lines(await direct.inject('/')), [], 'no Secure cookie over plain HTTP');
+    // A non-loopback Host: inject's default, localhost from 127.0.0.1, is local development there.
+    const plain = await direct.inject({ url: '/', headers: { host: 'app.example' } });
+    assert.deepEqual(lines(plain), [], 'no Secure cookie over plain HTTP');
+    assert.equal(lines(await direct.inject('/')).length, 1, 'http://localhost from loopback gets it');
     const proxied = Fastify({ trustProxy: true });
     await proxied.register(latchkey, strict);
     proxied.get('/', async (request) => {

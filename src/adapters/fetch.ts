@@ -20,6 +20,7 @@ import type { Session, SessionData } from '../core/session.ts';
 import type { Sessions } from '../core/sessions.ts';
 import { type Csrf, csrfForbiddenBody } from '../csrf/index.ts';
 import { errorResponse, PLAIN_NO_STORE } from './errors.ts';
+import { peerLoadOptions } from './peer.ts';
 import { checkCsrf, fetchCsrfRequest, syncSessions } from './shared.ts';
 
 export interface FetchSessionOptions {
@@ -54,7 +55,10 @@ export function withSession<T extends SessionData, Rest extends unknown[] = []>(
   return async (request, ...rest) => {
     let session: Session<T>;
     try {
-      session = sync !== undefined ? sync.loadNow(request) : await sessions.load(request);
+      // Bun.serve and Deno.serve pass the connection's peer beside the request (for http://localhost).
+      const loadOptions = peerLoadOptions(request, rest[0]);
+      session =
+        sync !== undefined ? sync.loadNow(request, loadOptions) : await sessions.load(request, loadOptions);
     } catch (error) {
       return onError(error, request);
     }
@@ -72,6 +76,8 @@ export function withSession<T extends SessionData, Rest extends unknown[] = []>(
 export interface FetchMiddlewareContext<T extends SessionData> {
   req: { raw: Request };
   res: Response;
+  /** The runtime's second argument to `fetch` (Bun's server, Deno's serve info), if any. */
+  env?: unknown;
   /** Set by Hono when a handler threw. */
   error?: unknown;
   set(key: 'session', value: Session<T>): void;
@@ -94,7 +100,11 @@ export function sessionMiddleware<T extends SessionData>(
   return async (c, next) => {
     let session: Session<T>;
     try {
-      session = sync !== undefined ? sync.loadNow(c.req.raw) : await sessions.load(c.req.raw);
+      const loadOptions = peerLoadOptions(c.req.raw, c.env);
+      session =
+        sync !== undefined
+          ? sync.loadNow(c.req.raw, loadOptions)
+          : await sessions.load(c.req.raw, loadOptions);
     } catch (error) {
       c.res = await onError(error, c.req.raw);
       return;

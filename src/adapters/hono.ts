@@ -34,6 +34,7 @@ import {
   settle,
   trackAfter,
 } from './native-session.ts';
+import { peerLoadOptions } from './peer.ts';
 import {
   type AdapterOptions,
   checkCsrf,
@@ -134,7 +135,12 @@ export function sessionMiddleware<T extends SessionData = Record<string, unknown
     if (c.get('session') !== undefined) return next();
     let session: Session<T>;
     try {
-      session = sync !== undefined ? sync.loadNow(c.req.raw) : await sessions.load(c.req.raw);
+      // Bun, Deno and @hono/node-server pass the connection's peer as c.env (for http://localhost).
+      const loadOptions = peerLoadOptions(c.req.raw, c.env);
+      session =
+        sync !== undefined
+          ? sync.loadNow(c.req.raw, loadOptions)
+          : await sessions.load(c.req.raw, loadOptions);
     } catch (error) {
       return onError(error, c);
     }

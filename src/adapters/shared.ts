@@ -7,7 +7,7 @@ import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import { CookieSessions } from '../core/cookie-mode.ts';
 import { clearSiteDataFor, sessionCacheControl, sessionVary } from '../core/headers.ts';
 import type { SessionsOptions } from '../core/options.ts';
-import type { RequestLike } from '../core/request.ts';
+import type { LoadOptions, RequestLike } from '../core/request.ts';
 import { type Session, type SessionData, SessionImpl } from '../core/session.ts';
 import { createSessions, type Sessions } from '../core/sessions.ts';
 import { type Csrf, type CsrfError, type CsrfOptions, type CsrfRequest, createCsrf } from '../csrf/index.ts';
@@ -51,7 +51,7 @@ export function resolveAdapterOptions<T extends SessionData, E>(
 
 /** A session manager that loads and commits without waiting: cookie mode's `loadNow`/`commitNow`. */
 export interface SyncSessions<T extends SessionData> {
-  loadNow(request: RequestLike, options?: { secure?: boolean }): Session<T>;
+  loadNow(request: RequestLike, options?: LoadOptions): Session<T>;
   commitNow(session: Session<T>): string[];
 }
 

@@ -5,7 +5,7 @@ import { overLimitReason, type ParseLimits, readCookie } from '../cookie/parse.t
 import type { SetCookieAttributes } from '../cookie/serialize.ts';
 import { attributesOf, serializeCookieDeletion, serializeSetCookie } from '../cookie/serialize.ts';
 import type { Keyring } from '../crypto/keyring.ts';
-import { emitWarning } from '../crypto/runtime.ts';
+import { emitWarning, environmentVariable } from '../crypto/runtime.ts';
 import type { Clock } from './clock.ts';
 import { applyOverrides, type CookieOverrides, isPersistent } from './cookie-overrides.ts';
 import { type EventListener, type SessionEvent, safeListener } from './events.ts';
@@ -27,6 +27,8 @@ export abstract class BaseSessions {
   protected readonly attributes: SetCookieAttributes;
   protected readonly clock: Clock;
   protected readonly trustProxy: boolean;
+  /** Plain-HTTP requests from loopback to a loopback name may get Secure cookies (src/core/loopback.ts). */
+  protected readonly allowLoopback: boolean;
   protected readonly parseLimits: ParseLimits;
   /** What sessions check their own cookie options against (session.cookieOptions()). */
   protected readonly cookieRules: CookieRules;
@@ -47,6 +49,7 @@ export abstract class BaseSessions {
     this.cookieRules = Object.freeze({ config: this.cookie, development: resolved.development });
     this.clock = resolved.clock;
     this.trustProxy = resolved.trustProxy;
+    this.allowLoopback = environmentVariable('NODE_ENV') !== 'production';
     this.#emit = safeListener(resolved.onEvent);
     this.#clearSiteData = resolved.clearSiteData;
     // Room for every chunk plus the app's other cookies.
@@ -163,8 +166,9 @@ export abstract class BaseSessions {
 
   /**
    * The HTTPS gate: a Secure cookie is not sent on a request known to have come over plain HTTP, where
-   * the browser would drop it and the network could read it (checklist #15). Returns false (and warns
-   * once) when the lines must not be sent.
+   * the browser would drop it and the network could read it (checklist #15). Local development on
+   * loopback counts as secure (src/core/loopback.ts). Returns false (and warns once) when the lines must
+   * not be sent.
    */
   protected mayEmit(impl: SessionImpl<object>): boolean {
     const secure = impl._state.cookie?.secure ?? impl._sentCookie?.secure ?? this.cookie.secure;
@@ -174,7 +178,8 @@ export abstract class BaseSessions {
       this.#warnedInsecure = true;
       emitWarning(
         'latchkey: a session cookie was not sent because the request came over plain HTTP. Serve over ' +
-          'HTTPS, set trustProxy: true behind a TLS-terminating proxy, or use development: true locally.',
+          'HTTPS, set trustProxy: true behind a TLS-terminating proxy, browse http://localhost in development, ' +
+          'or use development: true locally.',
         'LATCHKEY_INSECURE_TRANSPORT',
       );
     }

@@ -9,7 +9,7 @@ import { movedCookie, touchAfterOf } from './cookie-overrides.ts';
 import { finishMigration, type LegacyFound, type LegacyReaders, withLegacyLines } from './legacy.ts';
 import type { ResolvedSessionsOptions } from './options.ts';
 import { checkClocks, decodePayload, encodePayload, expiresAt } from './payload.ts';
-import { type RequestLike, requestFacts } from './request.ts';
+import { type LoadOptions, type RequestLike, requestFacts, secureTransportOf } from './request.ts';
 import { Revocations } from './revocation.ts';
 import {
   asImpl,
@@ -88,7 +88,7 @@ export class CookieSessions<T extends SessionData> extends BaseSessions implemen
     return this.#revocations === undefined && this.keyring.synchronous && (this.#legacy?.synchronous ?? true);
   }
 
-  async load(request: RequestLike, options?: { secure?: boolean }): Promise<Session<T>> {
+  async load(request: RequestLike, options?: LoadOptions): Promise<Session<T>> {
     const session = (await this.#loadWithLegacy(request, options)) as SessionImpl<T>;
     if (session._legacy !== undefined) return session;
     const revocations = this.#revocations;
@@ -104,7 +104,7 @@ export class CookieSessions<T extends SessionData> extends BaseSessions implemen
    * @internal `load()` without the promise, for the adapters when `synchronous`: it skips the
    * revocation check. Never throws for a bad cookie.
    */
-  loadNow(request: RequestLike, options?: { secure?: boolean }): Session<T> {
+  loadNow(request: RequestLike, options?: LoadOptions): Session<T> {
     const session = this.#loadWithLegacy(request, options);
     if (session instanceof Promise) {
       throw new SessionStateError(
@@ -115,13 +115,10 @@ export class CookieSessions<T extends SessionData> extends BaseSessions implemen
   }
 
   /** The session, or a promise of it only when an asynchronous legacy reader has an old cookie to read. */
-  #loadWithLegacy(
-    request: RequestLike,
-    options?: { secure?: boolean },
-  ): SessionImpl<T> | Promise<SessionImpl<T>> {
-    const facts = requestFacts(request, this.trustProxy);
+  #loadWithLegacy(request: RequestLike, options?: LoadOptions): SessionImpl<T> | Promise<SessionImpl<T>> {
+    const facts = requestFacts(request, this.trustProxy, this.allowLoopback, options?.peerAddress);
     const readCookie = this.cookieReader(facts.cookieHeader);
-    const secure = options?.secure ?? facts.secure;
+    const secure = secureTransportOf(facts, options);
     if (!this.keyring.synchronous) {
       // WebCrypto only (docs/crypto.md): the same steps, with the cookie values opened asynchronously.
       return this.#findAsync(facts.cookieHeader, readCookie).then((found) =>

@@ -7,7 +7,7 @@ export type { JsonValue } from './json.ts';
 export type { SessionsOptions } from './options.ts';
 export type { Duration, TimeoutPolicy, TimeoutPreset } from './policy.ts';
 export { TIMEOUT_PRESETS } from './policy.ts';
-export type { RequestLike } from './request.ts';
+export type { LoadOptions, RequestLike } from './request.ts';
 export type { Session, SessionData } from './session.ts';
 export type { DeviceSession, Inspection, Sessions } from './sessions.ts';
 export { createSessions } from './sessions.ts';

@@ -2,6 +2,7 @@
  * What the core needs from a request, whatever framework it came from: the Cookie header(s) and
  * whether the connection is known to be HTTPS.
  */
+import { isLoopbackAddress, isLoopbackHost, PROXY_HEADERS } from './loopback.ts';
 
 /** Anything `sessions.load()` accepts. */
 export type RequestLike =
@@ -21,6 +22,49 @@ export interface RequestFacts {
   readonly secure: boolean | undefined;
   /** The User-Agent, for a display label in device lists only. */
   readonly userAgent?: string | undefined;
+  /**
+   * Plain HTTP from this machine to a loopback name, with no proxy between (src/core/loopback.ts): the
+   * browser's origin is a secure context there, so a Secure cookie may go out. Only ever true when the
+   * sessions allow it (NODE_ENV is not 'production').
+   */
+  readonly loopback?: boolean;
+}
+
+/** `sessions.load()`'s options. */
+export interface LoadOptions {
+  /** The framework's word on HTTPS (such as Express's `req.secure`), over what the request shows. */
+  secure?: boolean;
+  /**
+   * The connection's remote address, for a Fetch `Request` (which does not carry it): what Bun's
+   * `server.requestIP(request)` or Deno's `info.remoteAddr` reports. Only used to recognise local
+   * development over `http://localhost`; a node request's own socket is used instead.
+   */
+  peerAddress?: string;
+}
+
+/** Whether the session's cookie may be Secure on this request: HTTPS, or local development on loopback. */
+export function secureTransportOf(
+  facts: RequestFacts,
+  options: LoadOptions | undefined,
+): boolean | undefined {
+  const secure = options?.secure ?? facts.secure;
+  return secure === false && facts.loopback === true ? true : secure;
+}
+
+function hasProxyHeader(has: (name: string) => boolean): boolean {
+  for (const name of PROXY_HEADERS) if (has(name)) return true;
+  return false;
+}
+
+function fetchRequestIsLocal(url: string, headers: Headers, peerAddress: string | undefined): boolean {
+  if (!isLoopbackAddress(peerAddress) || !url.startsWith('http://')) return false;
+  let host: string;
+  try {
+    host = new URL(url).host;
+  } catch {
+    return false;
+  }
+  return isLoopbackHost(host) && !hasProxyHeader((name) => headers.has(name));
 }
 
 /**
@@ -44,7 +88,12 @@ function isFetchHeaders(headers: unknown): headers is Headers {
  * `trustProxy` (checklist #15). Where the transport cannot be known (a bare string, headers without a
  * socket or URL) it is undefined and not gated: pass `load(request, { secure })` to decide.
  */
-export function requestFacts(request: RequestLike, trustProxy: boolean): RequestFacts {
+export function requestFacts(
+  request: RequestLike,
+  trustProxy: boolean,
+  allowLoopback = false,
+  peerAddress?: string,
+): RequestFacts {
   if (request === null || request === undefined) return { cookieHeader: undefined, secure: undefined };
   if (typeof request === 'string') return { cookieHeader: request, secure: undefined };
   const headers = request.headers;
@@ -59,10 +108,14 @@ export function requestFacts(request: RequestLike, trustProxy: boolean): Request
       cookieHeader: headers.get('cookie') ?? undefined,
       secure,
       userAgent: headers.get('user-agent') ?? undefined,
+      loopback: allowLoopback && secure === false && fetchRequestIsLocal(url ?? '', headers, peerAddress),
     };
   }
   const record = (headers ?? {}) as Readonly<Record<string, string | readonly string[] | undefined>>;
-  const socket = 'socket' in request ? (request.socket as { encrypted?: unknown } | undefined) : undefined;
+  const socket =
+    'socket' in request
+      ? (request.socket as { encrypted?: unknown; remoteAddress?: unknown } | undefined)
+      : undefined;
   let secure: boolean | undefined = socket === undefined ? undefined : socket?.encrypted === true;
   if (trustProxy) {
     const proto = forwardedProto(record['x-forwarded-proto']);
@@ -73,5 +126,19 @@ export function requestFacts(request: RequestLike, trustProxy: boolean): Request
     cookieHeader: record.cookie,
     secure,
     userAgent: typeof userAgent === 'string' ? userAgent : undefined,
+    loopback:
+      allowLoopback &&
+      secure === false &&
+      isLoopbackAddress(socket?.remoteAddress) &&
+      isLoopbackHost(hostOf(record)) &&
+      !hasProxyHeader((name) => record[name] !== undefined),
   };
+}
+
+/** The Host header, or HTTP/2's `:authority` where there is none; a repeated Host counts as none. */
+function hostOf(
+  record: Readonly<Record<string, string | readonly string[] | undefined>>,
+): string | undefined {
+  const host = record.host ?? record[':authority'];
+  return typeof host === 'string' ? host : undefined;
 }

@@ -2,7 +2,7 @@ import { CookieSessions } from './cookie-mode.ts';
 import { resolveSessionsOptions, type SessionsOptions } from './options.ts';
 import type { SessionState } from './payload.ts';
 import type { TimeoutPolicy } from './policy.ts';
-import type { RequestLike } from './request.ts';
+import type { LoadOptions, RequestLike } from './request.ts';
 import type { Session, SessionData } from './session.ts';
 import { StoreSessions } from './store-mode.ts';
 
@@ -51,7 +51,7 @@ export interface Sessions<T extends SessionData = Record<string, unknown>> {
    * Read the session from a request. Never throws for a bad, expired or tampered cookie; in store mode
    * a store outage rejects with ERR_LATCHKEY_STORE_UNAVAILABLE (adapters answer 503).
    */
-  load(request: RequestLike, options?: { secure?: boolean }): Promise<Session<T>>;
+  load(request: RequestLike, options?: LoadOptions): Promise<Session<T>>;
   /**
    * Save what changed and return the Set-Cookie header lines to send (empty when nothing changed).
    * Adapters call this for you before the response headers go out.

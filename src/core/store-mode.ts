@@ -19,7 +19,7 @@ import {
   type SessionState,
   storeSessionState,
 } from './payload.ts';
-import { type RequestLike, requestFacts } from './request.ts';
+import { type LoadOptions, type RequestLike, requestFacts, secureTransportOf } from './request.ts';
 import {
   asImpl,
   type Session,
@@ -115,8 +115,8 @@ export class StoreSessions<T extends SessionData> extends BaseSessions implement
     return callStore('session', operation);
   }
 
-  async load(request: RequestLike, options?: { secure?: boolean }): Promise<Session<T>> {
-    const facts = requestFacts(request, this.trustProxy);
+  async load(request: RequestLike, options?: LoadOptions): Promise<Session<T>> {
+    const facts = requestFacts(request, this.trustProxy, this.allowLoopback, options?.peerAddress);
     const readCookie = this.cookieReader(facts.cookieHeader);
     let found = await this.#find(readCookie);
     let migrated: LegacyFound | undefined;
@@ -135,7 +135,7 @@ export class StoreSessions<T extends SessionData> extends BaseSessions implement
       origin: moved !== undefined ? 'loaded' : typeof found === 'string' ? found : 'loaded',
       forceWrite: moved !== undefined || loaded?.staleKid !== undefined,
       readCookie,
-      secureTransport: options?.secure ?? facts.secure,
+      secureTransport: secureTransportOf(facts, options),
       policy: this.policy,
       clock: this.clock,
       backing: loaded?.backing,

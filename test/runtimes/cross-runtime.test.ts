@@ -1,4 +1,5 @@
 // Values sealed on Node open on Bun and Deno, and theirs open on Node (workerd: workerd.test.ts).
+
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -9,6 +10,7 @@ import { after, before, test } from 'node:test';
 import { build } from 'esbuild';
 import { createKeyring } from '../../src/crypto/keyring.ts';
 import { openValue, sealValue } from '../../src/crypto/seal.ts';
+import { srcAliases } from './src-alias.ts';
 
 const bin = (name: string) => new URL(`../../node_modules/.bin/${name}`, import.meta.url).pathname;
 const dir = mkdtempSync(join(tmpdir(), 'latchkey-runtimes-'));
@@ -22,7 +24,7 @@ before(async () => {
     bundle: true,
     format: 'esm',
     platform: 'neutral',
-    conditions: ['source'],
+    alias: srcAliases(),
     outfile: script,
     logLevel: 'error',
   });

@@ -1,6 +1,7 @@
 // Latchkey inside workerd (node_modules/.bin/workerd), bundled with esbuild: cookie mode through
 // latchkey/fetch with CSRF, with nodejs_compat (node:crypto, the synchronous path) and without it
 // (WebCrypto only, the asynchronous path); and values sealed on Node open in workerd and back.
+
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -13,6 +14,7 @@ import { build } from 'esbuild';
 import { createKeyring } from '../../src/crypto/keyring.ts';
 import { openValue, sealValue } from '../../src/crypto/seal.ts';
 import { CookieJar } from '../support/cookies.ts';
+import { srcAliases } from './src-alias.ts';
 
 const WORKERD = new URL('../../node_modules/.bin/workerd', import.meta.url).pathname;
 const keyHex = randomBytes(32).toString('hex');
@@ -68,7 +70,7 @@ before(async () => {
     bundle: true,
     format: 'esm',
     platform: 'neutral',
-    conditions: ['source'],
+    alias: srcAliases(),
     outfile: join(dir, 'worker.js'),
     logLevel: 'error',
   });

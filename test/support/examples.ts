@@ -8,6 +8,8 @@ import { fileURLToPath } from 'node:url';
 import { CookieJar } from './cookies.ts';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
+/** tsx, with `latchkey/*` resolved to src/ (scripts/register-src.mjs). */
+const REGISTER_SRC = fileURLToPath(new URL('../../scripts/register-src.mjs', import.meta.url));
 const children: ChildProcess[] = [];
 
 export interface ServerProcess {
@@ -19,7 +21,7 @@ export interface ServerProcess {
 }
 
 /**
- * Start `node --conditions=source --import tsx <script>` in the repository root, with `env` over this
+ * Start `node --import ./scripts/register-src.mjs <script>` in the repository root, with `env` over this
  * process's environment (an undefined value removes a variable); resolve once its stdout matches
  * `listening`, whose first group is the URL. Rejects if it exits first, or takes over `timeoutMs` (then
  * it is killed).
@@ -30,7 +32,7 @@ export async function startServerProcess(
   listening: RegExp,
   timeoutMs = 30_000,
 ): Promise<ServerProcess> {
-  const child = spawn(process.execPath, ['--conditions=source', '--import', 'tsx', script], {
+  const child = spawn(process.execPath, ['--import', REGISTER_SRC, script], {
     cwd: root,
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -71,7 +73,7 @@ export interface RunningExample {
 }
 
 /**
- * Start `node --conditions=source --import tsx examples/<name>/server.ts` with PORT=0, development
+ * Start `node --import ./scripts/register-src.mjs examples/<name>/server.ts` with PORT=0, development
  * mode (no keys, no NODE_ENV) unless `env` says otherwise; resolve once it prints
  * `listening on http://127.0.0.1:<port>` with a real port.
  */
