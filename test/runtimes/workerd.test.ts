@@ -110,7 +110,10 @@ for (const compat of [true, false]) {
         });
       const accepted = await post(token);
       assert.equal(accepted.status, 200, await accepted.text());
-      assert.equal((await post(`${token.slice(0, -2)}AA`)).status, 403);
+      assert.equal(
+        (await post(`${token.slice(0, -6)}${token.at(-6) === 'A' ? 'B' : 'A'}${token.slice(-5)}`)).status,
+        403,
+      );
       assert.equal((await post(token, 'https://evil.example')).status, 403);
     });
 
@@ -120,7 +123,7 @@ for (const compat of [true, false]) {
         await (await fetch(`${server.base}/open`, { method: 'POST', body: fromNode })).text(),
         'sealed on node',
       );
-      const tampered = `${fromNode.slice(0, -2)}AA`;
+      const tampered = `${fromNode.slice(0, -6)}${fromNode.at(-6) === 'A' ? 'B' : 'A'}${fromNode.slice(-5)}`;
       assert.match(
         await (await fetch(`${server.base}/open`, { method: 'POST', body: tampered })).text(),
         /^failed/,
