@@ -10,16 +10,23 @@
 import type { Clock } from '../core/clock.ts';
 import { systemClock } from '../core/clock.ts';
 import {
-  assertStoredRecord,
+  assertTime,
+  assertWritable,
+  COLUMNS,
+  INT4_MAX,
+  metasOf,
+  queryTime,
+  type Row,
+  recordParams,
+  storable,
+  toRecord,
+} from './sql-rows.ts';
+import {
   assertStoreKey,
   assertUserId,
   isStoreKey,
-  isTime,
   isUserId,
-  parseStoredRecord,
   type SessionStore,
-  type StoredMeta,
-  type StoredRecord,
   storeUnavailable,
   type UpdateResult,
 } from './types.ts';
@@ -62,13 +69,7 @@ export interface MysqlStore extends SessionStore {
   close(): Promise<void>;
 }
 
-type Row = Record<string, unknown>;
-
 const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]{0,63}$/;
-const INT4_MAX = 2_147_483_647;
-/** utf8mb4 cannot hold a lone surrogate (the driver would store '?'), so two ids could meet on one row. */
-const UNSTORABLE = /\0|\p{Cs}/u;
-const COLUMNS = 'sealed, user_id, created_at, expires_at, absolute_at, last_seen_at, version, label';
 /** ER_DUP_ENTRY: the key exists (create is insert-if-absent). */
 const DUPLICATE_KEY = 1062;
 
@@ -128,58 +129,6 @@ const affected = (result: unknown): number => {
   return count;
 };
 
-/** mysql2 gives BIGINT as a number, or a string with `bigNumberStrings`; both read back. */
-function millis(value: unknown): unknown {
-  if (typeof value === 'bigint') return Number(value);
-  if (typeof value === 'string' && /^\d{1,16}$/.test(value)) return Number(value);
-  return value;
-}
-
-function toRecord(row: Row | undefined): StoredRecord | null {
-  if (row === undefined) return null;
-  return parseStoredRecord({
-    sealed: typeof row.sealed === 'string' ? row.sealed : String(row.sealed ?? ''),
-    userId: row.user_id ?? undefined,
-    createdAt: millis(row.created_at),
-    expiresAt: millis(row.expires_at),
-    absoluteAt: millis(row.absolute_at),
-    lastSeenAt: millis(row.last_seen_at),
-    version: millis(row.version),
-    label: row.label ?? undefined,
-  });
-}
-
-const storable = (value: string | undefined) => value === undefined || !UNSTORABLE.test(value);
-
-function assertWritable(record: StoredRecord): void {
-  assertStoredRecord(record);
-  if (!storable(record.sealed) || !storable(record.userId) || !storable(record.label))
-    throw new TypeError('MySQL utf8mb4 text cannot hold NUL or unpaired surrogates');
-  if (record.version > INT4_MAX) throw new TypeError('record versions are stored as 32-bit integers');
-}
-
-function assertTime(value: unknown, what: string): number {
-  if (!isTime(value)) throw new TypeError(`${what} must be a non-negative integer of milliseconds`);
-  return value;
-}
-
-function queryTime(now: number): number {
-  if (typeof now !== 'number' || Number.isNaN(now))
-    throw new TypeError('now must be a number of milliseconds');
-  return Math.min(Math.max(Math.floor(now), -Number.MAX_SAFE_INTEGER), Number.MAX_SAFE_INTEGER);
-}
-
-const recordParams = (r: StoredRecord) => [
-  r.sealed,
-  r.userId ?? null,
-  r.createdAt,
-  r.expiresAt,
-  r.absoluteAt,
-  r.lastSeenAt,
-  r.version,
-  r.label ?? null,
-];
-
 /**
  * Create the session table and its indexes if missing; safe to run again and from several processes.
  *
@@ -235,7 +184,7 @@ export function mysqlStore(options: MysqlStoreOptions): MysqlStore {
   return {
     async create(storeKey, record) {
       assertStoreKey(storeKey);
-      assertWritable(record);
+      assertWritable(record, 'MySQL utf8mb4');
       // Insert-if-absent, atomic under concurrency; an expired-but-unpurged row still blocks (checklist #4).
       await ensureSchema();
       try {
@@ -258,7 +207,7 @@ export function mysqlStore(options: MysqlStoreOptions): MysqlStore {
     },
     async update(storeKey, record, expectedVersion): Promise<UpdateResult> {
       assertStoreKey(storeKey);
-      assertWritable(record);
+      assertWritable(record, 'MySQL utf8mb4');
       // Compare-and-set on a live row (checklist #31). A miss is told apart by a second read: a row that is
       // live but has another version is a conflict; no live row is missing (nothing is resurrected).
       const expected = Number.isInteger(expectedVersion) && Math.abs(expectedVersion) <= INT4_MAX;
@@ -303,17 +252,7 @@ export function mysqlStore(options: MysqlStoreOptions): MysqlStore {
           [userId, now()],
         ),
       );
-      const found: StoredMeta[] = [];
-      for (const row of rows) {
-        // A corrupt row is skipped, as `get` would read it as no session.
-        const [createdAt, lastSeenAt, expiresAt] = [row.created_at, row.last_seen_at, row.expires_at].map(
-          millis,
-        );
-        if (!isStoreKey(row.key) || !isTime(createdAt) || !isTime(lastSeenAt) || !isTime(expiresAt)) continue;
-        const label = typeof row.label === 'string' ? { label: row.label } : {};
-        found.push({ storeKey: row.key, userId, createdAt, lastSeenAt, expiresAt, ...label });
-      }
-      return found;
+      return metasOf(rows, userId);
     },
     async deleteByUser(userId, exceptStoreKey) {
       assertUserId(userId);

@@ -12,21 +12,27 @@ import {
   migratePostgres,
   type PostgresTableOptions,
   type Queryable,
-  type Row,
   run,
   schemaSteps,
 } from './postgres-schema.ts';
 import {
-  assertStoredRecord,
+  assertTime,
+  assertWritable,
+  COLUMNS,
+  INT4_MAX,
+  metasOf,
+  millis,
+  queryTime,
+  recordParams,
+  storable,
+  toRecord,
+} from './sql-rows.ts';
+import {
   assertStoreKey,
   assertUserId,
   isStoreKey,
-  isTime,
   isUserId,
-  parseStoredRecord,
   type SessionStore,
-  type StoredMeta,
-  type StoredRecord,
   type UpdateResult,
 } from './types.ts';
 
@@ -55,66 +61,6 @@ export interface PostgresStore extends SessionStore {
   /** A no-op: the pool or client is yours to end. */
   close(): Promise<void>;
 }
-
-const INT4_MAX = 2_147_483_647;
-/** PostgreSQL text cannot hold NUL; pg encodes a lone surrogate as U+FFFD, so 'a\uD800' and 'a\uDC00' would
- * meet on one row: two users sharing one index entry (checklist #56). Such values are refused, never stored. */
-const UNSTORABLE = /\0|\p{Cs}/u;
-const COLUMNS = 'sealed, user_id, created_at, expires_at, absolute_at, last_seen_at, version, label';
-
-/** pg returns bigint columns as strings by default; a custom type parser may give numbers or bigints. */
-function millis(value: unknown): unknown {
-  if (typeof value === 'bigint') return Number(value);
-  if (typeof value === 'string' && /^\d{1,16}$/.test(value)) return Number(value);
-  return value;
-}
-
-/** A row to a record, or null if corrupt (a corrupt blob is no session). Absent optionals stay absent. */
-function toRecord(row: Row | undefined): StoredRecord | null {
-  if (row === undefined) return null;
-  return parseStoredRecord({
-    sealed: row.sealed,
-    userId: row.user_id,
-    createdAt: millis(row.created_at),
-    expiresAt: millis(row.expires_at),
-    absoluteAt: millis(row.absolute_at),
-    lastSeenAt: millis(row.last_seen_at),
-    version: millis(row.version),
-    label: row.label,
-  });
-}
-
-const storable = (value: string | undefined) => value === undefined || !UNSTORABLE.test(value);
-
-function assertWritable(record: StoredRecord): void {
-  assertStoredRecord(record);
-  if (!storable(record.sealed) || !storable(record.userId) || !storable(record.label))
-    throw new TypeError('PostgreSQL text cannot hold NUL or unpaired surrogates');
-  if (record.version > INT4_MAX) throw new TypeError('record versions are stored as 32-bit integers');
-}
-
-function assertTime(value: unknown, what: string): number {
-  if (!isTime(value)) throw new TypeError(`${what} must be a non-negative integer of milliseconds`);
-  return value;
-}
-
-/** `now` as a bigint parameter: floor keeps `expires_at > now` exact for integer columns. */
-function queryTime(now: number): number {
-  if (typeof now !== 'number' || Number.isNaN(now))
-    throw new TypeError('now must be a number of milliseconds');
-  return Math.min(Math.max(Math.floor(now), -Number.MAX_SAFE_INTEGER), Number.MAX_SAFE_INTEGER);
-}
-
-const recordParams = (r: StoredRecord) => [
-  r.sealed,
-  r.userId ?? null,
-  r.createdAt,
-  r.expiresAt,
-  r.absoluteAt,
-  r.lastSeenAt,
-  r.version,
-  r.label ?? null,
-];
 
 /**
  * A session store in a PostgreSQL table. Reads and writes are single parameterized statements; expiry is
@@ -149,7 +95,7 @@ export function postgresStore(options: PostgresStoreOptions): PostgresStore {
   return {
     async create(storeKey, record) {
       assertStoreKey(storeKey);
-      assertWritable(record);
+      assertWritable(record, 'PostgreSQL');
       // Insert-if-absent, atomic under concurrency; an expired-but-unpurged row still blocks (checklist #4).
       const rows = await query(
         `INSERT INTO ${t} (key, ${COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ` +
@@ -168,7 +114,7 @@ export function postgresStore(options: PostgresStoreOptions): PostgresStore {
     },
     async update(storeKey, record, expectedVersion): Promise<UpdateResult> {
       assertStoreKey(storeKey);
-      assertWritable(record);
+      assertWritable(record, 'PostgreSQL');
       // Compare-and-set, only on a live row (checklist #31). The `live` CTE reads the same snapshot, so one
       // round trip tells 'conflict' from 'missing'. A delete that commits while the UPDATE waits on the row
       // reads as 'conflict': the core's reload then finds nothing, and nothing is resurrected.
@@ -208,17 +154,7 @@ export function postgresStore(options: PostgresStoreOptions): PostgresStore {
           'WHERE user_id = $1 AND expires_at > $2 ORDER BY created_at, key',
         [userId, now()],
       );
-      const found: StoredMeta[] = [];
-      for (const row of rows) {
-        // A corrupt row is skipped, as `get` would read it as no session.
-        const [createdAt, lastSeenAt, expiresAt] = [row.created_at, row.last_seen_at, row.expires_at].map(
-          millis,
-        );
-        if (!isStoreKey(row.key) || !isTime(createdAt) || !isTime(lastSeenAt) || !isTime(expiresAt)) continue;
-        const label = typeof row.label === 'string' ? { label: row.label } : {};
-        found.push({ storeKey: row.key, userId, createdAt, lastSeenAt, expiresAt, ...label });
-      }
-      return found;
+      return metasOf(rows, userId);
     },
     async deleteByUser(userId, exceptStoreKey) {
       assertUserId(userId);
