@@ -2,10 +2,12 @@
  * latchkey/express's options: express-session's names mapped onto Latchkey's, and the ones that
  * cannot mean the same refused at start-up. Internal: the types are re-exported by latchkey/express.
  */
+
 import { keyringFromSecrets, type SecretOption, secretList } from '../compat/express-session/secret.ts';
 import type { Duration } from '../core/policy.ts';
 import { createSessions, type Sessions, type SessionsOptions } from '../core/sessions.ts';
 import { ConfigError } from '../errors.ts';
+import { connectStore } from '../stores/connect.ts';
 import type { SessionStore } from '../stores/types.ts';
 import type { Data, SessionCookieView } from './express.ts';
 import type { NodeSessionOptions } from './node-hold.ts';
@@ -84,15 +86,18 @@ export function isConnectStoreLike(value: unknown): value is ConnectStoreLike {
 }
 
 /**
- * INTEGRATION POINT (connect stores): a connect-style `store` becomes a Latchkey SessionStore here.
- * Once src/stores/connect.ts (connectStore, isConnectStore) is on the branch, the lead replaces the
- * body with `return connectStore(store);` (import { connectStore } from '../stores/connect.ts').
+ * An express-session store (connect-redis, connect-pg-simple, …) as a Latchkey store: records sealed
+ * with the app's keys and keyed by the token's hash before the store sees them (docs/stores/connect.md).
  */
-function wrapConnectStore(_store: ConnectStoreLike): SessionStore {
-  throw new ConfigError(
-    'store: a connect-style store (get/set/destroy with callbacks) needs the connectStore wrapper: ' +
-      "store: connectStore(new RedisStore({ client })) from 'latchkey/stores/connect'",
-  );
+function wrapConnectStore(
+  store: ConnectStoreLike,
+  keys: SessionsOptions['keys'],
+  development: boolean,
+): SessionStore {
+  return connectStore(store as Parameters<typeof connectStore>[0], {
+    ...(keys === undefined ? {} : { keys }),
+    development,
+  });
 }
 
 const REFUSED: Record<string, string> = {
@@ -204,7 +209,9 @@ export function resolve(options: ExpressSessionOptions): Resolved {
   if (noKeys && legacySecrets.length > 0 && rest.development !== true) {
     rest.keys = keyringFromSecrets(legacySecrets);
   }
-  const store = isConnectStoreLike(givenStore) ? wrapConnectStore(givenStore) : givenStore;
+  const store = isConnectStoreLike(givenStore)
+    ? wrapConnectStore(givenStore, rest.keys, rest.development === true)
+    : givenStore;
   if (userIdOf !== undefined && typeof userIdOf !== 'function') {
     throw new ConfigError('userId must be a function of req.session, such as (s) => s.passport?.user');
   }
