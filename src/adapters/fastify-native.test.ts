@@ -149,6 +149,36 @@ for (const [mode, options] of modes) {
       });
     });
 
+    test('request.session.options({ maxAge }) makes this session remembered, kept with it', async () => {
+      const app = Fastify();
+      await app.register(latchkey, options());
+      app.post('/login', async (request) => {
+        bag(request.session).user = 'ada';
+        request.session.options({ maxAge: 3_600_000 });
+        return 'ok';
+      });
+      app.get('/', async (request) => {
+        const s = bag(request.session);
+        s.visits = ((s.visits as number | undefined) ?? 0) + 1;
+        return { maxAge: request.session.options().maxAge, user: s.user };
+      });
+      const client = browser(app);
+      const before = await client.call('/');
+      assert.doesNotMatch(String(before.headers['set-cookie']), /Max-Age/, 'a browser-session cookie first');
+      const jar = client.cookies();
+      const login = await app.inject({ method: 'POST', url: '/login', headers: { cookie: jar } });
+      const line = String(login.headers['set-cookie']);
+      assert.match(line, /Max-Age=3600/);
+      const cookie = line.slice(0, line.indexOf(';'));
+      const after = await client.call('/', cookie);
+      assert.deepEqual(after.json(), { maxAge: 3_600_000, user: 'ada' });
+      assert.match(
+        String(after.headers['set-cookie']),
+        /Max-Age=36\d\d/,
+        'still persistent on the next write',
+      );
+    });
+
     test('what cannot be kept or is not offered throws a coded error, never dropped', async () => {
       const app = Fastify();
       await app.register(latchkey, options());
@@ -165,7 +195,7 @@ for (const [mode, options] of modes) {
           api: codeOf(() => {
             (s as Bag).get = 1;
           }),
-          options: codeOf(() => request.session.options({ maxAge: 1000 })),
+          options: codeOf(() => request.session.options({ maxAge: -5 })),
           encrypted: codeOf(() => request.session.encryptedSessionId),
           replace: codeOf(() => {
             request.session = { ok: 2, bad: Symbol('x') } as never;
@@ -178,7 +208,7 @@ for (const [mode, options] of modes) {
         fn: 'ERR_LATCHKEY_VALUE',
         date: 'ERR_LATCHKEY_VALUE',
         api: 'ERR_LATCHKEY_VALUE',
-        options: 'ERR_LATCHKEY_UNSUPPORTED',
+        options: 'ERR_LATCHKEY_COOKIE',
         encrypted: 'ERR_LATCHKEY_UNSUPPORTED',
         replace: 'ERR_LATCHKEY_VALUE',
         data: { ok: 1 },

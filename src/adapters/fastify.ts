@@ -18,6 +18,7 @@
  * ```
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { SessionCookieOptions } from '../core/cookie-overrides.ts';
 import type { SessionsOptions } from '../core/options.ts';
 import type { Session, SessionImpl } from '../core/session.ts';
 import type { Sessions } from '../core/sessions.ts';
@@ -81,8 +82,12 @@ export interface FastifySessionApi {
   reload(callback?: Callback): Promise<void>;
   /** Write the session with this response even if nothing changed. */
   save(callback?: Callback): Promise<void>;
-  /** Per-session cookie options: not supported yet, throws ERR_LATCHKEY_UNSUPPORTED. */
-  options(options: Record<string, unknown>): void;
+  /**
+   * This session's own cookie options (`maxAge` in milliseconds, `expires`, `httpOnly`, `secure`,
+   * `sameSite`, `path`, `domain`, `partitioned`, `priority`), kept with it; returns them. A value the
+   * startup rules refuse throws ERR_LATCHKEY_COOKIE.
+   */
+  options(options?: SessionCookieOptions): Readonly<SessionCookieOptions>;
   /** Store mode: the record's id (SHA-256 of the token, never the token); undefined in cookie mode. */
   readonly sessionId: string | undefined;
   /** Throws ERR_LATCHKEY_UNSUPPORTED: the cookie's token is never handed to the app. */
@@ -199,11 +204,10 @@ const FASTIFY_API: NativeApi<FastifyRequest> = {
       slot.impl.touch();
       return withCallback(Promise.resolve(), callback);
     },
-    options: () => {
-      throw new UnsupportedError(
-        'request.session.options() (per-session cookie options) is not supported yet: set cookie options when registering latchkey/fastify',
-      );
-    },
+    // Per-session cookie options, kept with the session (session.cookieOptions): maxAge in milliseconds
+    // as @fastify/session has it (@fastify/secure-session's is in seconds: multiply by 1000).
+    options: (slot: NativeSlot<FastifyRequest>, changes?: unknown) =>
+      slot.impl.cookieOptions(changes as SessionCookieOptions | undefined),
     isModified: (slot: NativeSlot<FastifyRequest>) => slot.impl._changed(),
   },
   accessors: {
