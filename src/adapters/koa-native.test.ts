@@ -93,6 +93,27 @@ for (const [mode, options] of modes) {
       });
     });
 
+    test("ctx.session.maxAge sets this session's lifetime (remember me), kept with it; 'session' ends it with the browser", async () => {
+      const app = new Koa().use(session(options())).use((ctx) => {
+        if (ctx.path === '/remember') ctx.session.maxAge = 3_600_000;
+        if (ctx.path === '/forget') ctx.session.maxAge = 'session';
+        ctx.session.views = (ctx.session.views ?? 0) + 1;
+        ctx.body = { maxAge: ctx.session.maxAge ?? null };
+      });
+      const user = await browse(app);
+      const first = await user.call('/');
+      assert.deepEqual(await first.json(), { maxAge: null });
+      assert.doesNotMatch(first.headers.getSetCookie().join('\n'), /Max-Age/);
+      const remembered = await user.call('/remember');
+      assert.match(remembered.headers.getSetCookie().join('\n'), /Max-Age=3600/);
+      const next = await user.call('/');
+      assert.deepEqual(await next.json(), { maxAge: 3_600_000 }, 'kept with the session');
+      assert.match(next.headers.getSetCookie().join('\n'), /Max-Age=36\d\d/);
+      const forgotten = await user.call('/forget');
+      assert.deepEqual(await forgotten.json(), { maxAge: 'session' });
+      assert.doesNotMatch(forgotten.headers.getSetCookie().join('\n'), /Max-Age=[1-9]/);
+    });
+
     test('in-place changes of nested values persist; delete ctx.session.x removes the key', async () => {
       const app = new Koa().use(session(options())).use((ctx) => {
         if (ctx.path === '/add') {

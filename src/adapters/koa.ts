@@ -71,6 +71,12 @@ export interface KoaSessionApi {
   readonly length: number;
   /** True when the session holds any data. */
   readonly populated: boolean;
+  /**
+   * This session's cookie lifetime in milliseconds (remember me), or 'session' for a cookie that ends
+   * with the browser; undefined until set (the configured lifetime applies). Kept with the session and
+   * capped by absoluteTimeout; a value the startup rules refuse throws ERR_LATCHKEY_COOKIE.
+   */
+  maxAge: number | 'session' | undefined;
   /** Write the session with this response even if nothing changed (renewing its cookie and clocks). */
   save(callback?: (error?: unknown) => void): Promise<void>;
   /**
@@ -172,6 +178,17 @@ const KOA_API: NativeApi<Context> = {
   accessors: {
     length: { get: (slot) => Object.keys(slot.impl.data).length },
     populated: { get: (slot) => Object.keys(slot.impl.data).length > 0 },
+    // koa-session's per-session lifetime: milliseconds, or 'session' for a browser-session cookie; kept
+    // with the session (the core's cookieOptions), capped by absoluteTimeout.
+    maxAge: {
+      get: (slot) => {
+        const { maxAge } = slot.impl.cookieOptions();
+        return maxAge === null ? 'session' : maxAge;
+      },
+      set: (slot, value) => {
+        slot.impl.cookieOptions({ maxAge: value === 'session' ? null : (value as number) });
+      },
+    },
   },
 };
 
