@@ -4,7 +4,7 @@
  * Pure functions over text; nothing here runs valgrind.
  */
 
-/** One entry of a perf map (`/tmp/perf-<pid>.map`): `start size name`, hexadecimal. */
+/** One entry of a perf map (`perf-<pid>.map` in the temporary directory): `start size name`, hexadecimal. */
 interface PerfEntry {
   readonly start: number;
   readonly end: number;

@@ -62,6 +62,9 @@ interface Options {
   svg: string | undefined;
 }
 
+/** Where node's --perf-basic-prof writes a process's map of JIT code: the system temporary directory. */
+const perfMapOf = (pid: number | undefined) => join(tmpdir(), `perf-${pid}.map`);
+
 function parseOptions(argv: readonly string[]): Options {
   const o: Options = {
     all: false,
@@ -386,7 +389,7 @@ async function runOne(config: InstrConfig, run: number, keepTop: boolean): Promi
     const dump = readFileSync(join(TMP, dumpName), 'utf8');
     client.close();
     await stopServer(server);
-    const mapFile = `/tmp/perf-${server.pid}.map`;
+    const mapFile = perfMapOf(server.pid);
     let mapText = '';
     try {
       mapText = readFileSync(mapFile, 'utf8');
@@ -398,7 +401,7 @@ async function runOne(config: InstrConfig, run: number, keepTop: boolean): Promi
   } finally {
     client.close();
     await stopServer(server);
-    rmSync(`/tmp/perf-${server.pid}.map`, { force: true });
+    rmSync(perfMapOf(server.pid), { force: true });
     for (const f of readdirSync(TMP))
       if (f.startsWith(`cg.${server.pid}`)) rmSync(join(TMP, f), { force: true });
   }
