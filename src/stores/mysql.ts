@@ -15,6 +15,8 @@ import {
   COLUMNS,
   INT4_MAX,
   metasOf,
+  type PurgeOptions,
+  purgeInBatches,
   queryTime,
   type Row,
   recordParams,
@@ -55,12 +57,8 @@ export interface MysqlStoreOptions extends MysqlTableOptions {
   createSchema?: boolean;
 }
 
-export interface MysqlPurgeOptions {
-  /** Rows deleted per statement, so a large purge never holds long locks. Default 1000. */
-  batchSize?: number;
-  /** Called after each batch that deleted rows, with the total purged so far. */
-  onProgress?: (purged: number) => void;
-}
+/** The same as the PostgreSQL store's purge options. */
+export type MysqlPurgeOptions = PurgeOptions;
 
 export interface MysqlStore extends SessionStore {
   /** Delete records expired at `now` (default: the clock), in batches; returns how many. */
@@ -275,20 +273,10 @@ export function mysqlStore(options: MysqlStoreOptions): MysqlStore {
       ]);
       return live;
     },
-    async purgeExpired(at = clock.now(), { batchSize = 1000, onProgress }: MysqlPurgeOptions = {}) {
-      if (!Number.isSafeInteger(batchSize) || batchSize < 1)
-        throw new TypeError('batchSize must be a positive integer');
-      const cutoff = queryTime(at);
-      let total = 0;
-      // Small batches, each its own statement: no long lock (checklist #53).
-      for (;;) {
-        const purged = affected(
-          await query(`DELETE FROM ${t} WHERE expires_at <= ? LIMIT ?`, [cutoff, batchSize]),
-        );
-        total += purged;
-        if (purged > 0) onProgress?.(total);
-        if (purged < batchSize) return total;
-      }
+    async purgeExpired(at = clock.now(), options: MysqlPurgeOptions = {}) {
+      return purgeInBatches(at, options, async (cutoff, batchSize) =>
+        affected(await query(`DELETE FROM ${t} WHERE expires_at <= ? LIMIT ?`, [cutoff, batchSize])),
+      );
     },
     async close() {
       // The pool is the caller's: ending a shared pool here would break the rest of the app.

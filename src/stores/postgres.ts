@@ -22,6 +22,8 @@ import {
   INT4_MAX,
   metasOf,
   millis,
+  type PurgeOptions,
+  purgeInBatches,
   queryTime,
   recordParams,
   storable,
@@ -48,12 +50,7 @@ export interface PostgresStoreOptions extends PostgresTableOptions {
   createSchema?: boolean;
 }
 
-export interface PurgeOptions {
-  /** Rows deleted per statement, so a large purge never holds long locks. Default 1000. */
-  batchSize?: number;
-  /** Called after each batch that deleted rows, with the total purged so far. */
-  onProgress?: (purged: number) => void;
-}
+export type { PurgeOptions } from './sql-rows.ts';
 
 export interface PostgresStore extends SessionStore {
   /** Delete records expired at `now` (default: the clock), in batches; returns how many. */
@@ -167,24 +164,16 @@ export function postgresStore(options: PostgresStoreOptions): PostgresStore {
       );
       return Number(rows[0]?.deleted ?? 0);
     },
-    async purgeExpired(at = clock.now(), { batchSize = 1000, onProgress }: PurgeOptions = {}) {
-      if (!Number.isSafeInteger(batchSize) || batchSize < 1)
-        throw new TypeError('batchSize must be a positive integer');
-      const cutoff = queryTime(at);
-      let total = 0;
-      // Small batches, each its own statement: no long lock, no huge WAL burst (checklist #53).
-      for (;;) {
+    async purgeExpired(at = clock.now(), options: PurgeOptions = {}) {
+      return purgeInBatches(at, options, async (cutoff, batchSize) => {
         const rows = await query(
           `WITH gone AS (DELETE FROM ${t} WHERE key IN ` +
             `(SELECT key FROM ${t} WHERE expires_at <= $1 LIMIT $2) RETURNING 1) ` +
             'SELECT count(*) AS purged FROM gone',
           [cutoff, batchSize],
         );
-        const purged = Number(rows[0]?.purged ?? 0);
-        total += purged;
-        if (purged > 0) onProgress?.(total);
-        if (purged < batchSize) return total;
-      }
+        return Number(rows[0]?.purged ?? 0);
+      });
     },
     async close() {
       // The client is the caller's: ending a shared pool here would break the rest of the app.

@@ -91,3 +91,32 @@ export function metasOf(rows: readonly Row[], userId: string): StoredMeta[] {
   }
   return found;
 }
+
+export interface PurgeOptions {
+  /** Rows deleted per statement, so a large purge never holds long locks. Default 1000. */
+  batchSize?: number;
+  /** Called after each batch that deleted rows, with the total purged so far. */
+  onProgress?: (purged: number) => void;
+}
+
+/**
+ * Delete expired rows in small batches, each its own statement (no long lock, no huge log burst,
+ * checklist #53): `deleteBatch(cutoff, batchSize)` deletes up to batchSize rows expired at `cutoff`
+ * and answers how many went. Returns the total.
+ */
+export async function purgeInBatches(
+  at: number,
+  { batchSize = 1000, onProgress }: PurgeOptions,
+  deleteBatch: (cutoff: number, batchSize: number) => Promise<number>,
+): Promise<number> {
+  if (!Number.isSafeInteger(batchSize) || batchSize < 1)
+    throw new TypeError('batchSize must be a positive integer');
+  const cutoff = queryTime(at);
+  let total = 0;
+  for (;;) {
+    const purged = await deleteBatch(cutoff, batchSize);
+    total += purged;
+    if (purged > 0) onProgress?.(total);
+    if (purged < batchSize) return total;
+  }
+}
