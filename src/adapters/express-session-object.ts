@@ -26,7 +26,7 @@ export interface RequestState {
   /** What was copied onto `req.session`, by reference: only what the app changed there is synced. */
   copied: ReadonlyMap<string, unknown>;
   /** `req.session.cookie`, made on first access; its starting fields, to find what the app changed. */
-  cookie?: { object: Cookie; initial: string } | undefined;
+  cookie?: { object: Cookie; initial: readonly unknown[] } | undefined;
 }
 
 export const NOTHING_COPIED: ReadonlyMap<string, unknown> = new Map();
@@ -160,14 +160,16 @@ class LatchkeySessionObject {
   }
 }
 
-/** The fields of a Cookie that Latchkey keeps per session, as JSON, for change detection. */
-function cookieFields(cookie: Cookie): string {
+/** The fields of a Cookie that Latchkey keeps per session, for change detection (undefined as null). */
+function cookieFields(cookie: Cookie): readonly unknown[] {
   const { originalMaxAge, httpOnly, secure, sameSite, path, domain, partitioned, priority } = cookie;
-  return JSON.stringify([originalMaxAge, httpOnly, secure, sameSite, path, domain, partitioned, priority]);
+  return [originalMaxAge, httpOnly, secure, sameSite, path, domain, partitioned, priority].map(
+    (field) => field ?? null,
+  );
 }
 
 /** `req.session.cookie` as this session's cookie is now: the configuration, then its own options. */
-function newCookie(state: RequestState): { object: Cookie; initial: string } {
+function newCookie(state: RequestState): { object: Cookie; initial: readonly unknown[] } {
   const { core, resolved } = state;
   const own = core.cookieOptions();
   const persistent =
@@ -194,12 +196,12 @@ function newCookie(state: RequestState): { object: Cookie; initial: string } {
 /** What the app changed on `req.session.cookie`, into the session's own cookie options. */
 function syncCookie(state: RequestState): void {
   const made = state.cookie;
-  if (made === undefined || cookieFields(made.object) === made.initial) return;
+  if (made === undefined) return;
   const cookie = made.object;
-  const initial = JSON.parse(made.initial) as unknown[];
-  // Compared as JSON, where undefined fields read as null.
-  const now = JSON.parse(cookieFields(cookie)) as unknown[];
+  const initial = made.initial;
+  const now = cookieFields(cookie);
   const changed = (index: number) => now[index] !== initial[index];
+  if (!now.some((_, index) => changed(index))) return;
   const changes: SessionCookieOptions = {};
   // maxAge or expires set: originalMaxAge is the new lifetime (express-session renews it on touch).
   if (changed(0)) changes.maxAge = cookie.originalMaxAge;
@@ -215,7 +217,7 @@ function syncCookie(state: RequestState): void {
   if (changed(6)) changes.partitioned = cookie.partitioned === true;
   if (changed(7)) changes.priority = cookie.priority ?? null;
   state.core.cookieOptions(changes);
-  made.initial = cookieFields(cookie);
+  made.initial = now;
 }
 
 /** express-session's `Session` export: the class of `req.session` (made by the middleware only). */
