@@ -71,7 +71,8 @@ function sendRaw(base: string, lines: string[]): Promise<string> {
   const { hostname, port } = new URL(base);
   return new Promise((resolve, reject) => {
     const socket = connect(Number(port), hostname, () => {
-      socket.end(`${lines.join('\r\n')}\r\nConnection: close\r\n\r\n`);
+      // write, not end: a half-closed socket makes some servers (Deno's node:http) drop the request.
+      socket.write(`${lines.join('\r\n')}\r\nConnection: close\r\n\r\n`);
     });
     const chunks: Buffer[] = [];
     socket.on('data', (chunk: Buffer) => chunks.push(chunk));
