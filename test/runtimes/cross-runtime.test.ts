@@ -1,4 +1,5 @@
-// Values sealed on Node open on Bun and Deno, and theirs open on Node (workerd: workerd.test.ts).
+// Values sealed on Node open on Bun and Deno, theirs open on Node, and Bun's open on Deno and back
+// (workerd: workerd.test.ts).
 
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -54,3 +55,21 @@ for (const [runtime, args] of [
     );
   });
 }
+
+test("bun and deno: each opens the other's sealed value", () => {
+  const run = (runtime: 'bun' | 'deno', value: string) =>
+    JSON.parse(
+      execFileSync(
+        bin(runtime),
+        [...(runtime === 'bun' ? ['run'] : ['run', '--quiet']), script, keyHex, value],
+        {
+          encoding: 'utf8',
+        },
+      ),
+    ) as { opened: string; sealed: string };
+  const fromBun = run('bun', sealValue(keyring, 'cookie', 'vector', 'x')).sealed;
+  const fromDeno = run('deno', fromBun);
+  assert.equal(fromDeno.opened, 'sealed elsewhere'); // Bun's value, opened on Deno
+  assert.equal(run('bun', fromDeno.sealed).opened, 'sealed elsewhere'); // Deno's, opened on Bun
+  assert.notEqual(fromBun, fromDeno.sealed); // two seals, two random nonces
+});
