@@ -10,6 +10,7 @@
  *   npm run bench:store -- --json    # the same measurements as JSON on stdout
  *   npm run bench:store -- --only=lk-redis-express   # only these configurations, with the baseline
  *   npm run bench:store -- --source  # Latchkey from src/ through tsx instead of a fresh dist/ build
+ *   npm run bench:store -- --sessions 1000,1000000   # cost per request against the number of stored sessions
  *
  * Each configuration runs bench/store-server.ts in a child process and drives it from another child
  * process (bench/store-load.ts, autocannon). Needs Redis at 127.0.0.1:6379 and PostgreSQL at
@@ -72,6 +73,13 @@ import {
   TARGET_ID,
   TARGET_RATIO,
 } from './store-configs.ts';
+
+// `--sessions N,M`: the scale bench (bench/store-scale.ts), how the cost per request changes with the
+// number of stored sessions.
+if (process.argv.some((arg) => arg === '--sessions' || arg.startsWith('--sessions='))) {
+  await import('./store-scale.ts');
+  process.exit(0);
+}
 
 const flags = parseFlags('store', process.argv.slice(2), true);
 /** `only`: the configurations whose id contains this text (e.g. `redis-express`); the baseline always runs. */
