@@ -8,10 +8,15 @@
  * API written as data throws too (use `set(name, value)` for such a key). Internal: the adapters are
  * the entry points.
  */
-import { inspect } from 'node:util';
 import { assertJsonValue, isAllowedKey, isPlainObject } from '../core/json.ts';
 import type { Session, SessionData, SessionImpl } from '../core/session.ts';
 import { SessionStateError, SessionValueError } from '../errors.ts';
+
+/**
+ * `util.inspect.custom` without importing node:util, which workerd lacks without nodejs_compat (and
+ * latchkey/hono runs there): Node defines it as this registered symbol.
+ */
+const INSPECT = Symbol.for('nodejs.util.inspect.custom');
 
 /**
  * One request's native session: the core session behind it (replaced by a reload), its proxy (made on
@@ -232,7 +237,7 @@ function handlerFor<H>(slot: NativeSlot<H>, api: NativeApi<H>): ProxyHandler<Ses
     get(_target, prop) {
       const impl = slot.impl;
       if (typeof prop === 'symbol') {
-        if (prop === inspect.custom) return () => dataCopy(slot);
+        if (prop === INSPECT) return () => dataCopy(slot);
         return Reflect.get(impl, prop, impl);
       }
       const accessor = api.accessors[prop];
