@@ -8,7 +8,6 @@
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -16,23 +15,14 @@ import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 import { generateKeyLine } from '../../src/crypto/keyring.ts';
 import { CookieJar } from '../support/cookies.ts';
+import { freePort } from '../support/ports.ts';
 import { srcAliases } from './src-alias.ts';
+import { workerdConfig } from './workerd-config.ts';
 
 const bin = (name: string) => fileURLToPath(new URL(`../../node_modules/.bin/${name}`, import.meta.url));
 const example = (path: string) => fileURLToPath(new URL(`../../examples/${path}`, import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), 'latchkey-examples-'));
 const keys = generateKeyLine('k1');
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer().listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() =>
-        typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port')),
-      );
-    });
-  });
-}
 
 async function bundle(entry: string, out: string, platform: 'node' | 'neutral'): Promise<string> {
   const outfile = join(dir, out);
@@ -141,19 +131,13 @@ for (const compat of [true, false]) {
       // X-Forwarded-Proto stands for Cloudflare's edge: the Worker sees the https URL its users use.
       writeFileSync(
         config,
-        `using Workerd = import "/workerd/workerd.capnp";
-const config :Workerd.Config = (
-  services = [ (name = "main", worker = .app) ],
-  sockets = [ (name = "http", address = "127.0.0.1:${port}",
-               http = (forwardedProtoHeader = "X-Forwarded-Proto"), service = "main") ],
-);
-const app :Workerd.Worker = (
-  modules = [ (name = "worker.js", esModule = embed "worker.js") ],
-  bindings = [ (name = "LATCHKEY_KEYS", text = "${keys}") ],
-  compatibilityDate = "2026-07-01",
-  compatibilityFlags = [${compat ? '"nodejs_compat"' : ''}],
-);
-`,
+        workerdConfig({
+          port,
+          module: 'worker.js',
+          bindings: { LATCHKEY_KEYS: keys },
+          nodejsCompat: compat,
+          forwardedProtoHeader: 'X-Forwarded-Proto',
+        }),
       );
       server = start(bin('workerd'), ['serve', config], {});
       await waitFor(`${base}/api/session`, server);

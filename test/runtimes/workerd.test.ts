@@ -6,7 +6,6 @@ import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -14,41 +13,21 @@ import { build } from 'esbuild';
 import { createKeyring } from '../../src/crypto/keyring.ts';
 import { openValue, sealValue } from '../../src/crypto/seal.ts';
 import { CookieJar } from '../support/cookies.ts';
+import { freePort } from '../support/ports.ts';
 import { srcAliases } from './src-alias.ts';
+import { workerdConfig } from './workerd-config.ts';
 
 const WORKERD = new URL('../../node_modules/.bin/workerd', import.meta.url).pathname;
 const keyHex = randomBytes(32).toString('hex');
 const keyring = createKeyring([{ kid: 'k1', key: new Uint8Array(Buffer.from(keyHex, 'hex')) }]);
 const dir = mkdtempSync(join(tmpdir(), 'latchkey-workerd-'));
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer().listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() =>
-        typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port')),
-      );
-    });
-  });
-}
-
 async function startWorkerd(compat: boolean): Promise<{ child: ChildProcess; base: string }> {
   const port = await freePort();
   const config = join(dir, `config-${compat}.capnp`);
   writeFileSync(
     config,
-    `using Workerd = import "/workerd/workerd.capnp";
-const config :Workerd.Config = (
-  services = [ (name = "main", worker = .app) ],
-  sockets = [ (name = "http", address = "127.0.0.1:${port}", http = (), service = "main") ],
-);
-const app :Workerd.Worker = (
-  modules = [ (name = "worker.js", esModule = embed "worker.js") ],
-  bindings = [ (name = "KEY_HEX", text = "${keyHex}") ],
-  compatibilityDate = "2026-07-01",
-  compatibilityFlags = [${compat ? '"nodejs_compat"' : ''}],
-);
-`,
+    workerdConfig({ port, module: 'worker.js', bindings: { KEY_HEX: keyHex }, nodejsCompat: compat }),
   );
   const child = spawn(WORKERD, ['serve', config], { stdio: ['ignore', 'ignore', 'pipe'] });
   const base = `http://127.0.0.1:${port}`;
