@@ -22,8 +22,8 @@ import { connect } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { createSessions, type Sessions } from '../../src/core/sessions.ts';
 import { generateKeyLine } from '../../src/crypto/keyring.ts';
-import { memoryStore } from '../../src/stores/memory.ts';
-import { createFakeClock, type FakeClock } from '../../src/testing/fake-clock.ts';
+import { createFakeClock } from '../../src/testing/fake-clock.ts';
+import { type ScenarioMode, scenarioSessionsOptions } from './options.ts';
 
 export type ScenarioData = Record<string, string>;
 
@@ -96,25 +96,47 @@ function json(reply: Reply): { isNew: boolean; data: Record<string, unknown> } {
   return JSON.parse(reply.body) as { isNew: boolean; data: Record<string, unknown> };
 }
 
+export type { ScenarioMode } from './options.ts';
+
+/** A running scenario app, and how to move its sessions' clock forward. */
+export interface ScenarioSetup {
+  app: ScenarioApp;
+  advance(ms: number): void | Promise<void>;
+}
+
+/** The scenarios against an app in this process, with sessions made here on a fake clock. */
 export function describeAdapterScenarios(name: string, start: StartScenarioApp): void {
-  for (const mode of ['cookie', 'revocation', 'store'] as const) {
+  describeScenarios(name, async (mode) => {
+    const clock = createFakeClock();
+    const sessions = createSessions<ScenarioData>({
+      keys: generateKeyLine('k1'),
+      ...scenarioSessionsOptions(mode, clock),
+    });
+    return { app: await start(sessions), advance: (ms) => void clock.advance(ms) };
+  });
+}
+
+/** The scenarios against apps that `setup` starts, anywhere (another process, another runtime). */
+export function describeScenarios(
+  name: string,
+  setup: (mode: ScenarioMode) => Promise<ScenarioSetup>,
+  options: {
+    modes?: readonly ScenarioMode[];
+    /**
+     * false where the server folds two Cookie lines into one with ', ' before the app sees them
+     * (workerd): Latchkey deliberately reads no cookie out of a comma-folded pair (src/cookie/parse.ts),
+     * since a ',' in another cookie's value could otherwise smuggle in a `__Host-` cookie.
+     */
+    twoCookieLines?: boolean;
+  } = {},
+): void {
+  for (const mode of options.modes ?? (['cookie', 'revocation', 'store'] as const)) {
     describe(`${name} adapter scenarios (${mode} mode)`, () => {
-      let clock: FakeClock;
       let app: ScenarioApp;
       let base: string;
+      let advance: (ms: number) => void | Promise<void>;
       before(async () => {
-        clock = createFakeClock();
-        const sessions = createSessions<ScenarioData>({
-          keys: generateKeyLine('k1'),
-          development: true,
-          clock,
-          idleTimeout: '30m',
-          touchAfter: '5m',
-          clearSiteData: true,
-          ...(mode === 'store' ? { store: memoryStore({ clock }) } : {}),
-          ...(mode === 'revocation' ? { revocation: memoryStore({ clock }) } : {}),
-        });
-        app = await start(sessions);
+        ({ app, advance } = await setup(mode));
         base = app.url;
       });
       after(() => app.close());
@@ -150,17 +172,17 @@ export function describeAdapterScenarios(name: string, start: StartScenarioApp):
 
       test('rolling renewal: a read after touchAfter renews the cookie, and the renewal keeps it alive', async () => {
         const cookie = await signedCookie('r', '1');
-        clock.advance(6 * 60_000);
+        await advance(6 * 60_000);
         const renewed = await send(base, 'GET', '/read', cookie);
         assert.deepEqual(json(renewed).data, { r: '1' });
         // Cookie mode renews by sending a resealed cookie; store mode renews the record on the server
         // and keeps the same (non-persistent) cookie.
         const value = mode !== 'store' ? sessionCookie(renewed) : cookie.slice(COOKIE.length + 1);
         assert.ok(value, 'a read after touchAfter sends a renewed cookie');
-        clock.advance(26 * 60_000); // 32 min after sign-in, 26 min after the renewal: alive
+        await advance(26 * 60_000); // 32 min after sign-in, 26 min after the renewal: alive
         const later = await send(base, 'GET', '/read', `${COOKIE}=${value}`);
         assert.deepEqual(json(later), { isNew: false, data: { r: '1' } });
-        clock.advance(31 * 60_000); // idle for longer than idleTimeout since the last renewal
+        await advance(31 * 60_000); // idle for longer than idleTimeout since the last renewal
         const idle = await send(base, 'GET', '/read', `${COOKIE}=${value}`);
         assert.equal(json(idle).isNew, true);
       });
@@ -230,7 +252,9 @@ export function describeAdapterScenarios(name: string, start: StartScenarioApp):
         assert.ok(!reply.setCookie.some((line) => line.includes(', lk=') || line.includes(', app=')));
       });
 
-      test('the session is found when the browser sends two Cookie header lines', async () => {
+      test('the session is found when the browser sends two Cookie header lines', {
+        skip: options.twoCookieLines === false && 'the server folds them with ", "',
+      }, async () => {
         const cookie = await signedCookie('two', 'lines');
         const { port } = new URL(base);
         const raw = await sendRaw(base, [

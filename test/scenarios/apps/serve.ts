@@ -3,7 +3,6 @@ import { createServer, type RequestListener } from 'node:http';
 import type { AddressInfo } from 'node:net';
 // The Hono example's node:http bridge, which the Fetch-based apps here are served through too.
 import { send, toRequest } from '../../../examples/hono/node-bridge.ts';
-import { LatchkeyError } from '../../../src/errors.ts';
 import type { ScenarioApp } from '../suite.ts';
 
 export async function listen(listener: RequestListener): Promise<ScenarioApp> {
@@ -21,9 +20,7 @@ export async function listen(listener: RequestListener): Promise<ScenarioApp> {
 }
 
 /** The body the suite expects for a failure: the LatchkeyError code, if it is one. */
-export function errorBody(error: unknown): string {
-  return error instanceof LatchkeyError ? error.code : 'error';
-}
+export { errorBody } from './error-body.ts';
 
 /** Serve a Fetch handler through node:http (each Set-Cookie stays its own line). */
 export function listenFetch(
