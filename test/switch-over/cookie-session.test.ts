@@ -15,9 +15,9 @@ const require = createRequire(import.meta.url);
 const cookieSessionMiddleware = require('cookie-session') as (options: object) => RequestHandler;
 
 /** The app: cookie-session's API only (`req.session.x = …`, `req.session = null` to sign out). */
-function startApp(useSession: () => RequestHandler): Promise<Running> {
+function startApp(makeSession: () => RequestHandler): Promise<Running> {
   const app = express();
-  app.use(useSession());
+  app.use(makeSession());
   app.get('/login', (req, res) => {
     const current = req.session as unknown as Record<string, unknown>;
     current.user = 'user-42';

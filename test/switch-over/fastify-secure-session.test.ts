@@ -19,7 +19,7 @@ interface SecureSessionApi {
 }
 
 /** The app: @fastify/secure-session's API only (`get`, `set`, `delete()` to sign out). */
-async function startApp(register: (app: FastifyInstance) => Promise<unknown>): Promise<Running> {
+async function startApp(register: (app: FastifyInstance) => PromiseLike<unknown>): Promise<Running> {
   const app = Fastify();
   await register(app);
   const sessionOf = (request: unknown) => (request as { session: SecureSessionApi }).session;

@@ -2,21 +2,26 @@
  * koa-session → latchkey/koa, over real HTTP: the app below is the same source on both libraries;
  * only the line that makes the session middleware changes (docs/migrate-from-koa-session.md).
  */
+
+import { randomBytes } from 'node:crypto';
+import { after } from 'node:test';
 import Koa, { type Middleware } from 'koa';
 import koaSessionMiddleware from 'koa-session';
 import { generateKeyLine } from 'latchkey/crypto';
 import { session } from 'latchkey/koa';
 import { koaSession } from 'latchkey/legacy';
-import { randomBytes } from 'node:crypto';
-import { after } from 'node:test';
 import { createClient } from 'redis';
 import { describeSwitchOver, listen, type Running } from './support.ts';
 
+const KEYS = generateKeyLine('k1');
+// app.keys: in TypeScript it reads back as `string[] | Keygrip`, so the reader gets the list itself.
+const KOA_KEYS = ['koa key 2', 'koa key 1'];
+
 /** The app: koa-session's API only (`ctx.session.x = …`, `ctx.session = null`). */
-function startApp(useSession: (app: Koa) => Middleware): Promise<Running> {
+function startApp(makeSession: (app: Koa) => Middleware): Promise<Running> {
   const app = new Koa();
-  app.keys = ['koa key 2', 'koa key 1'];
-  app.use(useSession(app));
+  app.keys = KOA_KEYS;
+  app.use(makeSession(app));
   app.use((ctx) => {
     // koa-session and latchkey/koa both type ctx.session; the app writes plain properties.
     const current = ctx.session as unknown as Record<string, unknown> | null;
@@ -33,8 +38,6 @@ function startApp(useSession: (app: Koa) => Middleware): Promise<Running> {
   });
   return listen(app.callback());
 }
-
-const KEYS = generateKeyLine('k1');
 
 /**
  * An external koa-session store on Redis, as an app would write one (koa-session's `store` option):
@@ -72,11 +75,11 @@ describeSwitchOver({
   startPeer: () => startApp((app) => koaSessionMiddleware({ maxAge: 86_400_000 }, app)),
   // after: the registration line, as the migration guide writes it
   startLatchkey: (store) =>
-    startApp((app) =>
+    startApp(() =>
       session({
         keys: KEYS,
         development: true,
-        legacy: [koaSession({ keys: app.keys })],
+        legacy: [koaSession({ keys: KOA_KEYS })],
         legacyUntil: '2099-01-01',
         ...(store === undefined ? {} : { store }),
       }),
@@ -86,14 +89,13 @@ describeSwitchOver({
 describeSwitchOver({
   title: 'koa-session (external store on Redis) → latchkey/koa',
   oldNames: ['koa.sess', 'koa.sess.sig'],
-  startPeer: () =>
-    startApp((app) => koaSessionMiddleware({ maxAge: 86_400_000, store: koaRedisStore }, app)),
+  startPeer: () => startApp((app) => koaSessionMiddleware({ maxAge: 86_400_000, store: koaRedisStore }, app)),
   startLatchkey: (store) =>
-    startApp((app) =>
+    startApp(() =>
       session({
         keys: KEYS,
         development: true,
-        legacy: [koaSession({ keys: app.keys, store: koaRedisStore })],
+        legacy: [koaSession({ keys: KOA_KEYS, store: koaRedisStore })],
         legacyUntil: '2099-01-01',
         ...(store === undefined ? {} : { store }),
       }),
