@@ -244,7 +244,7 @@ describe('latchkey/fetch getSession (iron-session style)', () => {
     assert.equal((await getSession(sessions, request(jar), new Headers())).step, 2);
   });
 
-  test('a value the session cannot keep throws ERR_LATCHKEY_VALUE; bad arguments a TypeError', async () => {
+  test('a value the session cannot keep throws ERR_LATCHKEY_VALUE, updateConfig ERR_LATCHKEY_UNSUPPORTED; bad arguments a TypeError', async () => {
     const sessions = createSessions({ keys });
     const session = await getSession(sessions, request(new CookieJar()), new Headers());
     assert.throws(

@@ -19,6 +19,7 @@ import { applyToHeaders } from '../core/headers.ts';
 import type { Session, SessionData, SessionImpl } from '../core/session.ts';
 import type { Sessions } from '../core/sessions.ts';
 import { type Csrf, csrfForbiddenBody } from '../csrf/index.ts';
+import { UnsupportedError } from '../errors.ts';
 import { errorResponse, PLAIN_NO_STORE } from './errors.ts';
 import {
   type DataProperties,
@@ -94,6 +95,11 @@ export interface FetchSessionApi {
    * synchronous; awaiting it there is harmless, so the same code runs on both).
    */
   destroy(): Promise<void>;
+  /**
+   * Throws ERR_LATCHKEY_UNSUPPORTED: the password and ttl are the session manager's (keys,
+   * timeouts); this session's cookie lifetime is `session.cookieOptions({ maxAge })`, in milliseconds.
+   */
+  updateConfig(options: unknown): never;
   /** A plain copy of the data. */
   toJSON(): Record<string, unknown>;
 }
@@ -140,6 +146,11 @@ const FETCH_API: NativeApi<FetchHost> = {
         await slot.impl.destroy();
         await commitTo(slot);
       }),
+    updateConfig: () => {
+      throw new UnsupportedError(
+        "updateConfig(): keys and timeouts are createSessions()'s; for this session's cookie lifetime use session.cookieOptions({ maxAge }) (milliseconds), then save()",
+      );
+    },
   },
   accessors: {},
 };
