@@ -8,10 +8,16 @@
  * API written as data throws too (use `set(name, value)` for such a key). Internal: the adapters are
  * the entry points.
  */
-import { inspect } from 'node:util';
 import { assertJsonValue, isAllowedKey, isPlainObject } from '../core/json.ts';
 import type { Session, SessionData, SessionImpl } from '../core/session.ts';
 import { SessionStateError, SessionValueError } from '../errors.ts';
+
+/**
+ * `util.inspect.custom`, by its registered name: the same symbol, without importing node:util, so
+ * that latchkey/fetch (which uses these sessions) still runs where there is no node:util (workerd
+ * without nodejs_compat, browsers' bundlers).
+ */
+const INSPECT_CUSTOM = Symbol.for('nodejs.util.inspect.custom');
 
 /**
  * One request's native session: the core session behind it (replaced by a reload), its proxy (made on
@@ -232,7 +238,7 @@ function handlerFor<H>(slot: NativeSlot<H>, api: NativeApi<H>): ProxyHandler<Ses
     get(_target, prop) {
       const impl = slot.impl;
       if (typeof prop === 'symbol') {
-        if (prop === inspect.custom) return () => dataCopy(slot);
+        if (prop === INSPECT_CUSTOM) return () => dataCopy(slot);
         return Reflect.get(impl, prop, impl);
       }
       const accessor = api.accessors[prop];
