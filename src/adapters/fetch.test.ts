@@ -5,7 +5,8 @@ import { CookieJar } from '../../test/support/cookies.ts';
 import type { Session } from '../core/session.ts';
 import { createSessions } from '../core/sessions.ts';
 import { generateKeyLine } from '../crypto/keyring.ts';
-import { sessionMiddleware, withSession } from './fetch.ts';
+import { memoryStore } from '../stores/memory.ts';
+import { getSession, sessionMiddleware, withSession } from './fetch.ts';
 
 const keys = generateKeyLine('k1');
 type Data = { visits: number; big: string };
@@ -180,5 +181,84 @@ describe('latchkey/fetch as Hono middleware', () => {
     assert.equal(redirect.status, 302);
     assert.equal(redirect.headers.getSetCookie().length, 1);
     assert.deepEqual(await (await call('/')).json(), { visits: 100 });
+  });
+});
+
+describe('latchkey/fetch getSession (iron-session style)', () => {
+  const request = (jar: CookieJar) => {
+    const cookie = jar.header();
+    return new Request('https://app.test/', cookie === undefined ? {} : { headers: { cookie } });
+  };
+
+  for (const mode of ['cookie', 'store'] as const) {
+    test(`${mode} mode: data as properties, written by save(), read back; destroy() signs out`, async () => {
+      const sessions = createSessions({ keys, ...(mode === 'store' ? { store: memoryStore() } : {}) });
+      const jar = new CookieJar();
+      const headers = new Headers();
+      const session = await getSession(sessions, request(jar), headers);
+      session.user = 'ada';
+      assert.deepEqual(headers.getSetCookie(), [], 'nothing is sent before save()');
+      await session.save();
+      assert.equal(headers.getSetCookie().length, 1);
+      assert.equal(headers.get('cache-control'), 'no-store');
+      jar.apply(headers.getSetCookie());
+      const signedIn = jar.header();
+
+      const next = await getSession(sessions, request(jar), new Headers());
+      assert.equal(next.user, 'ada');
+      assert.deepEqual(next.toJSON(), { user: 'ada' });
+
+      const response = new Response(null);
+      const out = await getSession(sessions, request(jar), response);
+      await out.destroy();
+      const lines = response.headers.getSetCookie();
+      assert.equal(lines.length, 1);
+      assert.match(lines[0]!, /Max-Age=0/);
+      jar.apply(lines);
+      assert.equal((await getSession(sessions, request(jar), new Headers())).user, undefined);
+      if (mode === 'store') {
+        // The record went with destroy(): the old cookie does not sign in any more.
+        const replayed = new Request('https://app.test/', { headers: { cookie: signedIn! } });
+        assert.equal((await getSession(sessions, replayed, new Headers())).user, undefined);
+      }
+    });
+  }
+
+  test('writes not saved are not sent (as iron-session); a second save replaces the first line', async () => {
+    const sessions = createSessions({ keys });
+    const headers = new Headers();
+    headers.append('set-cookie', 'app=1; Path=/');
+    const session = await getSession(sessions, request(new CookieJar()), headers);
+    session.step = 1;
+    await session.save();
+    session.step = 2;
+    await session.save();
+    const lines = headers.getSetCookie();
+    assert.equal(lines.length, 2, `the app's cookie and one session line: ${lines}`);
+    assert.equal(lines[0], 'app=1; Path=/');
+    const jar = new CookieJar().apply(lines);
+    assert.equal((await getSession(sessions, request(jar), new Headers())).step, 2);
+
+    const unsaved = await getSession(sessions, request(jar), new Headers());
+    unsaved.step = 3;
+    assert.equal((await getSession(sessions, request(jar), new Headers())).step, 2);
+  });
+
+  test('a value the session cannot keep throws ERR_LATCHKEY_VALUE, updateConfig ERR_LATCHKEY_UNSUPPORTED; bad arguments a TypeError', async () => {
+    const sessions = createSessions({ keys });
+    const session = await getSession(sessions, request(new CookieJar()), new Headers());
+    assert.throws(
+      () => {
+        session.when = new Date();
+      },
+      { code: 'ERR_LATCHKEY_VALUE' },
+    );
+    assert.throws(
+      () => {
+        (session as unknown as { save: number }).save = 1;
+      },
+      { code: 'ERR_LATCHKEY_VALUE' },
+    );
+    await assert.rejects(getSession(sessions, request(new CookieJar()), {} as Headers), TypeError);
   });
 });

@@ -16,10 +16,19 @@
  * ```
  */
 import { applyToHeaders } from '../core/headers.ts';
-import type { Session, SessionData } from '../core/session.ts';
+import type { Session, SessionData, SessionImpl } from '../core/session.ts';
 import type { Sessions } from '../core/sessions.ts';
 import { type Csrf, csrfForbiddenBody } from '../csrf/index.ts';
+import { UnsupportedError } from '../errors.ts';
 import { errorResponse, PLAIN_NO_STORE } from './errors.ts';
+import {
+  type DataProperties,
+  type NativeApi,
+  type NativeSlot,
+  nativeSession,
+  newSlot,
+  trackAfter,
+} from './native-session.ts';
 import { peerLoadOptions } from './peer.ts';
 import { checkCsrf, fetchCsrfRequest, syncSessions } from './shared.ts';
 
@@ -70,6 +79,125 @@ export function withSession<T extends SessionData, Rest extends unknown[] = []>(
       return onError(error, request);
     }
   };
+}
+
+/** iron-session's API on the session from {@link getSession}. */
+export interface FetchSessionApi {
+  /**
+   * Write the session now (store mode: the record) and put its Set-Cookie lines on the headers given
+   * to getSession, replacing any this session put there before. Changes made after it need another
+   * save, as with iron-session.
+   */
+  save(): Promise<void>;
+  /**
+   * Sign out: the data goes (store mode: the record at once), and the cookie's deletion is put on the
+   * headers. Await it before building the response from the headers (iron-session's destroy() is
+   * synchronous; awaiting it there is harmless, so the same code runs on both).
+   */
+  destroy(): Promise<void>;
+  /**
+   * Throws ERR_LATCHKEY_UNSUPPORTED: the password and ttl are the session manager's (keys,
+   * timeouts); this session's cookie lifetime is `session.cookieOptions({ maxAge })`, in milliseconds.
+   */
+  updateConfig(options: unknown): never;
+  /** A plain copy of the data. */
+  toJSON(): Record<string, unknown>;
+}
+
+/**
+ * The session from {@link getSession}: Latchkey's {@link Session}, iron-session's `save()` and
+ * `destroy()`, and the data's keys as properties (`session.user = …` sets, `delete session.user`
+ * deletes; a value the session cannot keep throws ERR_LATCHKEY_VALUE).
+ */
+export type FetchSession<T extends SessionData = Record<string, unknown>> = Session<T> &
+  FetchSessionApi &
+  DataProperties<T, FetchSessionApi>;
+
+/** One getSession() call's commit target: the headers, and the session's lines already on them. */
+interface FetchHost {
+  readonly sessions: Sessions<SessionData>;
+  readonly headers: Headers;
+  readonly lines: Set<string>;
+}
+
+/** Commit now and put the lines on the headers, in place of this session's earlier ones. */
+async function commitTo(slot: NativeSlot<FetchHost>): Promise<void> {
+  const { sessions, headers, lines } = slot.host;
+  const setCookie = await sessions.commit(slot.impl as unknown as Session<SessionData>);
+  if (setCookie.length === 0) return;
+  const names = new Set(setCookie.map((line) => line.slice(0, line.indexOf('='))));
+  const superseded = headers
+    .getSetCookie()
+    .filter((line) => lines.has(line) && names.has(line.slice(0, line.indexOf('='))));
+  if (superseded.length > 0) {
+    const kept = headers.getSetCookie().filter((line) => !superseded.includes(line));
+    headers.delete('set-cookie');
+    for (const line of kept) headers.append('set-cookie', line);
+  }
+  applyToHeaders(headers, setCookie);
+  for (const line of setCookie) lines.add(line);
+}
+
+const FETCH_API: NativeApi<FetchHost> = {
+  methods: {
+    save: (slot: NativeSlot<FetchHost>) => trackAfter(slot, () => commitTo(slot)),
+    destroy: (slot: NativeSlot<FetchHost>) =>
+      trackAfter(slot, async () => {
+        await slot.impl.destroy();
+        await commitTo(slot);
+      }),
+    updateConfig: () => {
+      throw new UnsupportedError(
+        "updateConfig(): keys and timeouts are createSessions()'s; for this session's cookie lifetime use session.cookieOptions({ maxAge }) (milliseconds), then save()",
+      );
+    },
+  },
+  accessors: {},
+};
+
+/**
+ * The session of a Fetch request in iron-session's shape (`getIronSession(webCookies(request,
+ * headers), options)`): data as properties, `await session.save()` to write it, `await
+ * session.destroy()` to sign out, each putting its Set-Cookie lines on `response` (a `Headers` you
+ * build the response with, or a `Response` whose headers can change). A session moved from a
+ * `legacy` reader's old cookie is written at once: Latchkey's cookie and the old cookie's deletion
+ * are on the headers before this returns, so a handler that only reads still moves the user. A store
+ * outage rejects (ERR_LATCHKEY_STORE_UNAVAILABLE); a bad cookie is an empty new session.
+ *
+ * @example
+ * ```ts
+ * import { createSessions } from 'latchkey';
+ * import { getSession } from 'latchkey/fetch';
+ * const sessions = createSessions();
+ * export async function POST(request: Request): Promise<Response> {
+ *   const headers = new Headers();
+ *   const session = await getSession(sessions, request, headers);
+ *   session.user = 'ada';
+ *   await session.save();
+ *   return Response.json({ ok: true }, { headers });
+ * }
+ * ```
+ */
+export async function getSession<T extends SessionData = Record<string, unknown>>(
+  sessions: Sessions<T>,
+  request: Request,
+  response: Headers | Response,
+): Promise<FetchSession<T>> {
+  const headers = response instanceof Response ? response.headers : response;
+  if (!(headers instanceof Headers)) {
+    throw new TypeError('getSession(sessions, request, response): pass the Headers or Response to write to');
+  }
+  const core = await sessions.load(request, peerLoadOptions(request, undefined));
+  const impl = core as unknown as SessionImpl<object>;
+  const host: FetchHost = {
+    sessions: sessions as unknown as Sessions<SessionData>,
+    headers,
+    lines: new Set(),
+  };
+  const slot = newSlot(impl, host);
+  // Moved from an old library's cookie: written on this response even if the handler never saves.
+  if (impl._legacy !== undefined) await commitTo(slot);
+  return nativeSession<FetchHost, FetchSession<T>>(slot, FETCH_API);
 }
 
 /** The part of a Hono-style context that the middleware uses. */

@@ -13,10 +13,11 @@ import type { Session, SessionData, SessionImpl } from '../core/session.ts';
 import { SessionStateError, SessionValueError } from '../errors.ts';
 
 /**
- * `util.inspect.custom` without importing node:util, which workerd lacks without nodejs_compat (and
- * latchkey/hono runs there): Node defines it as this registered symbol.
+ * `util.inspect.custom`, by its registered name: the same symbol, without importing node:util, so
+ * that latchkey/fetch (which uses these sessions) still runs where there is no node:util (workerd
+ * without nodejs_compat, browsers' bundlers).
  */
-const INSPECT = Symbol.for('nodejs.util.inspect.custom');
+const INSPECT_CUSTOM = Symbol.for('nodejs.util.inspect.custom');
 
 /**
  * One request's native session: the core session behind it (replaced by a reload), its proxy (made on
@@ -237,7 +238,7 @@ function handlerFor<H>(slot: NativeSlot<H>, api: NativeApi<H>): ProxyHandler<Ses
     get(_target, prop) {
       const impl = slot.impl;
       if (typeof prop === 'symbol') {
-        if (prop === INSPECT) return () => dataCopy(slot);
+        if (prop === INSPECT_CUSTOM) return () => dataCopy(slot);
         return Reflect.get(impl, prop, impl);
       }
       const accessor = api.accessors[prop];

@@ -1,9 +1,10 @@
 // The app that test/runtimes/workerd.test.ts bundles with esbuild and runs inside workerd: cookie mode
-// through latchkey/fetch with CSRF, plus /open and /seal for the cross-runtime vectors.
+// through latchkey/fetch with CSRF, /iron for its iron-session-shaped getSession, plus /open and /seal
+// for the cross-runtime vectors.
 import { createSessions } from 'latchkey';
 import { createKeyring, openValueAsync, sealValueAsync } from 'latchkey/crypto';
 import { createCsrf } from 'latchkey/csrf';
-import { withSession } from 'latchkey/fetch';
+import { getSession, withSession } from 'latchkey/fetch';
 
 interface Env {
   KEY_HEX: string;
@@ -26,6 +27,18 @@ export default {
     }
     if (url.pathname === '/seal') {
       return new Response(await sealValueAsync(keyring, 'cookie', 'vector', await request.text()));
+    }
+    if (url.pathname === '/iron') {
+      const sessions = createSessions({ keys: keyring });
+      const headers = new Headers();
+      const session = await getSession(
+        sessions,
+        new Request(request.url.replace(/^http:/, 'https:'), request),
+        headers,
+      );
+      session.visits = Number(session.visits ?? 0) + 1;
+      await session.save();
+      return Response.json({ visits: session.visits }, { headers });
     }
     const csrf = createCsrf();
     handler ??= withSession(createSessions<{ visits: number }>({ keys: keyring }), async (req, session) => {

@@ -96,6 +96,16 @@ for (const compat of [true, false]) {
       assert.equal((await post(token, 'https://evil.example')).status, 403);
     });
 
+    test("latchkey/fetch's getSession (iron-session's shape) counts across requests", async () => {
+      const jar = new CookieJar();
+      for (let visits = 1; visits <= 2; visits++) {
+        const cookie = jar.header();
+        const response = await fetch(`${server.base}/iron`, { headers: cookie ? { cookie } : {} });
+        jar.apply(response.headers.getSetCookie());
+        assert.deepEqual(await response.json(), { visits });
+      }
+    });
+
     test('a value sealed on Node opens here, and one sealed here opens on Node', async () => {
       const fromNode = sealValue(keyring, 'cookie', 'vector', 'sealed on node');
       assert.equal(
