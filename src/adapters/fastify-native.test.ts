@@ -149,6 +149,25 @@ for (const [mode, options] of modes) {
       });
     });
 
+    test("secure-session's changed and deleted", async () => {
+      const app = Fastify();
+      await app.register(latchkey, options());
+      app.get('/set', async (request) => {
+        const before = request.session.changed;
+        bag(request.session).n = 1;
+        return { before, after: request.session.changed, deleted: request.session.deleted };
+      });
+      app.get('/out', async (request) => {
+        const before = request.session.deleted;
+        request.session.delete();
+        await new Promise((resolve) => setImmediate(resolve));
+        return { before, after: request.session.deleted };
+      });
+      const user = browser(app);
+      assert.deepEqual((await user.call('/set')).json(), { before: false, after: true, deleted: false });
+      assert.deepEqual((await user.call('/out')).json(), { before: false, after: true });
+    });
+
     test('request.session.options({ maxAge }) makes this session remembered, kept with it', async () => {
       const app = Fastify();
       await app.register(latchkey, options());

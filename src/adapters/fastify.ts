@@ -94,6 +94,10 @@ export interface FastifySessionApi {
   readonly encryptedSessionId: string;
   /** True when this request changed the data. */
   isModified(): boolean;
+  /** @fastify/secure-session's name for `isModified()`. */
+  readonly changed: boolean;
+  /** @fastify/secure-session's: whether this request signed the session out (`delete()` with no key). */
+  readonly deleted: boolean;
   /** A plain copy of the data. */
   toJSON(): Record<string, unknown>;
 }
@@ -212,6 +216,8 @@ const FASTIFY_API: NativeApi<FastifyRequest> = {
   },
   accessors: {
     sessionId: { get: (slot) => slot.impl._backing?.storeKey },
+    changed: { get: (slot) => slot.impl._changed() },
+    deleted: { get: (slot) => slot.impl._destroyed },
     encryptedSessionId: {
       get: () => {
         throw new UnsupportedError(
