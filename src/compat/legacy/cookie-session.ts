@@ -1,10 +1,10 @@
 import type { LegacyReader } from '../../core/legacy.ts';
-import { type KeygripAlgorithm, signedCookieCheck, verifiedValue } from './keygrip.ts';
+import { type KeygripAlgorithm, type SigningKeys, signedCookieCheck, verifiedValue } from './keygrip.ts';
 import { expireList, type LegacyCookieOptions, parseObject, userIdOf } from './shared.ts';
 
 export interface CookieSessionReaderOptions extends LegacyCookieOptions {
   /** cookie-session's `keys` (or `secret`): every key its cookies may be signed with. */
-  keys: string | readonly string[];
+  keys: SigningKeys;
   /** cookie-session's `name`. Default `session`. */
   name?: string | undefined;
   /** The keygrip algorithm, if you gave cookie-session a Keygrip with another one. Default `sha1`. */

@@ -1,7 +1,7 @@
 import type { LegacyReader, LegacyRequest, LegacySession } from '../../core/legacy.ts';
 import { ConfigError } from '../../errors.ts';
 import { callStore } from '../../stores/types.ts';
-import { type KeygripAlgorithm, signedCookieCheck, verifiedValue } from './keygrip.ts';
+import { type KeygripAlgorithm, type SigningKeys, signedCookieCheck, verifiedValue } from './keygrip.ts';
 import { expireList, type LegacyCookieOptions, parseObject, userIdOf, without } from './shared.ts';
 
 /** koa-session's external store, as its `store` option takes it. */
@@ -16,7 +16,7 @@ export interface KoaSessionStore {
 
 export interface KoaSessionReaderOptions extends LegacyCookieOptions {
   /** The app's `app.keys`: every key its cookies may be signed with. */
-  keys: string | readonly string[];
+  keys: SigningKeys;
   /** koa-session's `key` (the cookie name). Default `koa.sess`. */
   key?: string | undefined;
   /** koa-session's `signed`. Default true; an unsigned cookie session is refused (it proves nothing). */

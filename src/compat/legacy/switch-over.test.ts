@@ -10,6 +10,7 @@ import { RedisStore } from 'connect-redis';
 import express from 'express';
 import Fastify from 'fastify';
 import { sealData } from 'iron-session';
+import Keygrip from 'keygrip';
 import Koa from 'koa';
 import koaSessionMiddleware from 'koa-session';
 import { createClient } from 'redis';
@@ -150,6 +151,22 @@ switchOver('koa-session (cookie)', async () => {
   });
   const cookie = await signInCookie(await listen(app.callback()));
   return { cookie, reader: koaSession({ keys: ['koa key'] }), oldNames: ['koa.sess', 'koa.sess.sig'] };
+});
+
+switchOver('koa-session (cookie, app.keys a Keygrip with SHA-256)', async () => {
+  const app = new Koa();
+  const grip = new Keygrip(['koa key 2', 'koa key 1'], 'sha256');
+  app.keys = grip;
+  app.use(koaSessionMiddleware({}, app));
+  app.use((ctx) => {
+    const session = ctx.session as unknown as Record<string, unknown>;
+    session.passport = { user: 'user-42' };
+    session.theme = 'dark';
+    ctx.body = 'ok';
+  });
+  const cookie = await signInCookie(await listen(app.callback()));
+  // The guide's line as it is: the reader takes the app's own app.keys.
+  return { cookie, reader: koaSession({ keys: app.keys }), oldNames: ['koa.sess', 'koa.sess.sig'] };
 });
 
 switchOver('express-session (MemoryStore)', async () => {
