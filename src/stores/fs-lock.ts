@@ -3,7 +3,7 @@
  * follow a symlink, an errno-filtering catch handler, and a read of a regular file.
  */
 import { randomBytes, randomInt } from 'node:crypto';
-import { constants } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, readFileSync } from 'node:fs';
 import { open, unlink } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -36,6 +36,24 @@ export async function readRegular(path: string): Promise<{ text: string; mtimeMs
     return stat.isFile() ? { text: await handle.readFile('utf8'), mtimeMs: stat.mtimeMs } : null;
   } finally {
     await handle.close();
+  }
+}
+
+/**
+ * readRegular without the thread pool, for a purge's batches: a small record read this way costs a few
+ * microseconds where the promise API's open, stat, read and close are four thread-pool round trips.
+ */
+export function readRegularSync(path: string): string | null {
+  let fd: number;
+  try {
+    fd = openSync(path, READ);
+  } catch (err) {
+    return ignore('ENOENT', 'ENOTDIR', 'ELOOP', 'EMLINK')(err) ?? null;
+  }
+  try {
+    return fstatSync(fd).isFile() ? readFileSync(fd, 'utf8') : null;
+  } finally {
+    closeSync(fd);
   }
 }
 
