@@ -155,6 +155,9 @@ export function openLink(keyring: Keyring, storeKey: string, record: StoredRecor
   }
 }
 
+/** A session record opened: its state, and the integer fields sealed beside it. */
+export type Opened = { state: SessionState; extra: Record<string, number> | undefined };
+
 /** One store read in store mode: a live session, an expired one, or none. */
 export type Loaded = {
   state: SessionState;
@@ -173,7 +176,7 @@ export interface RenewalHost {
   /** Read and open the record at `storeKey` (following links, `hops` deep so far). */
   load(token: string, storeKey: string, hops: number): Promise<Loaded | 'expired' | 'reused' | undefined>;
   /** Open a session record; undefined when it is no session record of ours. */
-  open(storeKey: string, record: StoredRecord): SessionState | undefined;
+  open(storeKey: string, record: StoredRecord): Opened | undefined;
   /** Seal a session record for a backing. */
   seal(state: SessionState, backing: StoreBacking): StoredRecord;
 }
@@ -273,7 +276,7 @@ export class TokenRenewal {
   async followForWrite(
     backing: StoreBacking,
     record: StoredRecord,
-  ): Promise<{ record: StoredRecord; state: SessionState } | undefined> {
+  ): Promise<{ record: StoredRecord; opened: Opened } | undefined> {
     const host = this.#host;
     let current = record;
     for (let hops = 0; hops < MAX_HOPS; hops++) {
@@ -286,8 +289,8 @@ export class TokenRenewal {
       backing.token = token;
       backing.storeKey = link.to;
       backing.renewed = true;
-      const state = host.open(link.to, next);
-      if (state !== undefined) return { record: next, state };
+      const opened = host.open(link.to, next);
+      if (opened !== undefined) return { record: next, opened };
       current = next;
     }
     return undefined;

@@ -50,6 +50,17 @@ export const MAX_STORE_SEALED_LENGTH = 4 * 1024 * 1024;
 /** Integer fields a record may seal beside the session, kept by every write (src/core/renewal.ts). */
 const KEPT_FIELDS = [ISSUED_AT, NETWORK_FIELD];
 
+/** What a write re-applied on a fresher record keeps: its issue time from the record, the rest from ours. */
+function keptFields(
+  ours: Record<string, number> | undefined,
+  record: Record<string, number> | undefined,
+): Record<string, number> | undefined {
+  const issuedAt = record?.[ISSUED_AT];
+  const { [ISSUED_AT]: _, ...rest } = ours ?? {};
+  const kept = { ...record, ...rest, ...(issuedAt !== undefined && { [ISSUED_AT]: issuedAt }) };
+  return Object.keys(kept).length > 0 ? kept : undefined;
+}
+
 /** What a write sent (its Set-Cookie lines) and the data's JSON it wrote, for the next baseline. */
 type Written = { lines: string[]; dataJson: string | undefined };
 
@@ -93,7 +104,7 @@ export class StoreSessions<T extends SessionData> extends BaseSessions implement
         call: (operation) => this.#call(operation),
         event: (event) => this.event(event),
         load: (token, storeKey, hops) => this.#loadRecord(token, storeKey, hops),
-        open: (storeKey, record) => this.#openRecord(storeKey, record)?.state,
+        open: (storeKey, record) => this.#openRecord(storeKey, record),
         seal: (state, backing) => this.#record(state, backing),
       },
       resolved.tokenRenewal,
@@ -479,14 +490,17 @@ export class StoreSessions<T extends SessionData> extends BaseSessions implement
       // Back off a little, with jitter, so racing writers stop colliding in lockstep.
       await new Promise((resolve) => setTimeout(resolve, jitterBelow(Math.min(2 ** attempt, 50) + 1)));
       let fresh = await this.#call(() => this.#store.get(backing.storeKey));
-      let merged = fresh ? this.#openRecord(backing.storeKey, fresh)?.state : undefined;
-      if (fresh && merged === undefined) {
+      let opened = fresh ? this.#openRecord(backing.storeKey, fresh) : undefined;
+      if (fresh && opened === undefined) {
         // Renewed since this request loaded it: re-apply on the renewed record (src/core/renewal.ts).
         const renewed = await this.#tokens.followForWrite(backing, fresh);
         fresh = renewed?.record ?? null;
-        merged = renewed?.state;
+        opened = renewed?.opened;
       }
-      if (!fresh || merged === undefined) return undefined;
+      if (!fresh || opened === undefined) return undefined;
+      // The record's own token issue time; this request's other kept fields (its network) win.
+      backing.extra = keptFields(backing.extra, opened.extra);
+      const merged = opened.state;
       const data = merged.data;
       for (const [key, value] of changes.data) data[key] = value;
       for (const key of changes.dataDeleted) delete data[key];

@@ -68,7 +68,7 @@ let counters: { provider: unknown; counters: Counters } | undefined;
 function current(): Counters | undefined {
   if (api === undefined) return undefined;
   const provider = api.metrics.getMeterProvider();
-  if (counters?.provider !== provider) {
+  if (counters === undefined || counters.provider !== provider) {
     const meter = api.metrics.getMeter(NAME);
     const counter = (name: string, description: string) => meter.createCounter(name, { description });
     counters = {
