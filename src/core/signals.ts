@@ -153,6 +153,12 @@ export class Signals {
     return this.#windows.size;
   }
 
+  /** The network digest a new record starts with (undefined when the network signal is off). */
+  networkId(clientAddress: string | undefined): number | undefined {
+    const bits = this.#options.network;
+    return bits === undefined ? undefined : networkOf(clientAddress, bits)?.id;
+  }
+
   /**
    * Compare a loaded session's request with the session: emits the change events, and returns the
    * network digest to seal with the record when it differs from the one sealed (undefined: keep).

@@ -366,7 +366,7 @@ export class StoreSessions<T extends SessionData> extends BaseSessions implement
         storeKey: storeKeyOf(token),
         version: 1,
         label,
-        extra: this.#tokens.issuedNow(now),
+        extra: this.#newFields(impl, now),
       };
       const record = this.#record(impl._state, backing, dataJson);
       if (await this.#call(() => this.#store.create(backing.storeKey, record))) {
@@ -386,6 +386,14 @@ export class StoreSessions<T extends SessionData> extends BaseSessions implement
       }
     }
     throw new ConflictError('could not create a session: every new token collided (is the CSPRNG broken?)');
+  }
+
+  /** The kept fields a new record starts with: its token's issue time, its network (when asked for). */
+  #newFields(impl: SessionImpl<T>, now: number): Record<string, number> | undefined {
+    const network = this.signals?.networkId(impl._clientAddress);
+    const issued = this.#tokens.issuedNow(now);
+    if (network === undefined) return issued;
+    return { ...issued, [NETWORK_FIELD]: network };
   }
 
   /**
