@@ -115,7 +115,7 @@ function racingGets(store: SessionStore): SessionStore & { hold(storeKey: string
     return store.get(storeKey);
   };
   for (const method of ['create', 'update', 'touch', 'delete', 'listByUser', 'deleteByUser'] as const) {
-    (gated as unknown as Record<string, unknown>)[method] = (store[method] as Function).bind(store);
+    (gated as unknown as Record<string, unknown>)[method] = (store[method] as (...args: never) => unknown).bind(store);
   }
   return gated;
 }
@@ -147,7 +147,10 @@ for (const [name, makeStore, options] of stores) {
       assert.equal(late.userId, 'alice');
       late.set('late', true);
       const lines = await sessions.commit(late);
-      assert.ok(lines.some((line) => line.startsWith(`${COOKIE}=${second};`)), 'sent the new token');
+      assert.ok(
+        lines.some((line) => line.startsWith(`${COOKIE}=${second};`)),
+        'sent the new token',
+      );
       const now = await browser.request();
       assert.deepEqual([now.get('seen'), now.get('late')], [1, true]);
       // Only one device, not a second one for the link.
@@ -276,7 +279,12 @@ describe('tokenRenewal options', () => {
     const renewal = { every: '15m', grace: '30s' } as const;
     assert.throws(
       () =>
-        createSessions({ keys: KEYS, store: memoryStore(), cookieCache: { maxAge: '30s' }, tokenRenewal: renewal }),
+        createSessions({
+          keys: KEYS,
+          store: memoryStore(),
+          cookieCache: { maxAge: '30s' },
+          tokenRenewal: renewal,
+        }),
       (error) => code(error) && /cookieCache/.test((error as Error).message),
     );
     assert.throws(() => createSessions({ keys: KEYS, tokenRenewal: renewal }), code);
@@ -289,7 +297,11 @@ describe('tokenRenewal options', () => {
       { every: '15m', after: '1m' },
       'often',
     ]) {
-      assert.throws(() => createSessions({ keys: KEYS, store, tokenRenewal: bad as never }), code, JSON.stringify(bad));
+      assert.throws(
+        () => createSessions({ keys: KEYS, store, tokenRenewal: bad as never }),
+        code,
+        JSON.stringify(bad),
+      );
     }
   });
 });

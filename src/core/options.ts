@@ -13,8 +13,6 @@ import { ConfigError, KeyError } from '../errors.ts';
 import type { SessionStore } from '../stores/types.ts';
 import { type Clock, systemClock } from './clock.ts';
 import type { EventListener } from './events.ts';
-import { type RenewalPolicy, resolveTokenRenewal, type TokenRenewalOptions } from './renewal.ts';
-import { type ResolvedSignals, resolveSignals, type SignalsOptions } from './signals.ts';
 import { type LegacyReader, type LegacyReaders, resolveLegacy } from './legacy.ts';
 import {
   type Duration,
@@ -23,6 +21,8 @@ import {
   type TimeoutPolicy,
   type TimeoutPreset,
 } from './policy.ts';
+import { type RenewalPolicy, resolveTokenRenewal, type TokenRenewalOptions } from './renewal.ts';
+import { type ResolvedSignals, resolveSignals, type SignalsOptions } from './signals.ts';
 
 export interface SessionsOptions {
   /**

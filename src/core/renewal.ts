@@ -72,7 +72,8 @@ export function resolveTokenRenewal(
   for (const key of Object.keys(options)) {
     if (key !== 'every' && key !== 'grace') throw new ConfigError(`unknown tokenRenewal option '${key}'`);
   }
-  if (!context.store) throw new ConfigError('tokenRenewal needs store mode: a cookie-mode session has no token');
+  if (!context.store)
+    throw new ConfigError('tokenRenewal needs store mode: a cookie-mode session has no token');
   if (context.cookieCache) {
     // A cached snapshot lets requests skip the store, so they would neither see a link nor renew, and a
     // snapshot under the old token would outlive the grace: the two cannot be combined safely.

@@ -13,7 +13,8 @@ import { resolveSignals, Signals } from './signals.ts';
 const KEYS = generateKeyLine('k1');
 const FIREFOX_120 = 'Mozilla/5.0 (X11; Linux x86_64; rv:120.0) Gecko/20100101 Firefox/120.0';
 const FIREFOX_121 = 'Mozilla/5.0 (X11; Linux x86_64; rv:121.0) Gecko/20100101 Firefox/121.0';
-const CHROME = 'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 Safari/537.36';
+const CHROME =
+  'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 Safari/537.36';
 
 function harness(options: SessionsOptions) {
   const events: SessionEvent[] = [];
@@ -34,7 +35,10 @@ function harness(options: SessionsOptions) {
     if (cookie) headers.cookie = cookie;
     if (from.userAgent) headers['user-agent'] = from.userAgent;
     if (from.forwardedFor) headers['x-forwarded-for'] = from.forwardedFor;
-    const session = await sessions.load({ headers, socket: { remoteAddress: from.address, encrypted: true } });
+    const session = await sessions.load({
+      headers,
+      socket: { remoteAddress: from.address, encrypted: true },
+    });
     await act?.(session);
     for (const line of await sessions.commit(session)) {
       const pair = line.split(';')[0]!;
@@ -55,7 +59,10 @@ describe('signals', () => {
     const session = await request({ userAgent: CHROME });
     assert.equal(session.userId, 'ada', 'a signal only: the session goes on');
     assert.deepEqual(
-      of('user-agent-changed').map(({ from, to }: SessionEvent & { from?: string; to?: string }) => [from, to]),
+      of('user-agent-changed').map(({ from, to }: SessionEvent & { from?: string; to?: string }) => [
+        from,
+        to,
+      ]),
       [['Firefox on Linux', 'Chrome on Linux']],
     );
   });
@@ -116,8 +123,9 @@ describe('signals', () => {
 
   test('burst counters are bounded: the oldest network goes first', () => {
     const events: SessionEvent[] = [];
-    const signals = new Signals(resolveSignals({ invalidBurst: { count: 3, within: '1m', clients: 100 } })!, (e) =>
-      events.push(e),
+    const signals = new Signals(
+      resolveSignals({ invalidBurst: { count: 3, within: '1m', clients: 100 } })!,
+      (e) => events.push(e),
     );
     for (let i = 0; i < 10_000; i++) signals.rejected(`10.${(i >> 8) & 255}.${i & 255}.1`, 0);
     assert.equal(signals.trackedClients, 100);
@@ -149,7 +157,17 @@ describe('client addresses', () => {
     assert.deepEqual(parseAddress('[::1]'), [...new Array(15).fill(0), 1]);
     assert.deepEqual(parseAddress('fe80::1%eth0')?.slice(0, 2), [0xfe, 0x80]);
     assert.deepEqual(parseAddress('64:ff9b::192.0.2.1')?.slice(12), [192, 0, 2, 1]);
-    for (const junk of ['', '1.2.3', '256.1.1.1', '01.2.3.4', '1::2::3', '1:2:3:4:5:6:7:8:9', 'x', '::g', 42]) {
+    for (const junk of [
+      '',
+      '1.2.3',
+      '256.1.1.1',
+      '01.2.3.4',
+      '1::2::3',
+      '1:2:3:4:5:6:7:8:9',
+      'x',
+      '::g',
+      42,
+    ]) {
       assert.equal(parseAddress(junk), undefined, String(junk));
     }
     assert.equal(networkOf('203.0.113.99', { ipv4: 24, ipv6: 48 })?.text, '203.0.113.0/24');

@@ -86,7 +86,9 @@ export function resolveSignals(value: unknown): ResolvedSignals | undefined {
   const asked = options.invalidBurst;
   if (asked !== undefined) {
     if (asked === null || typeof asked !== 'object') {
-      throw new ConfigError("signals.invalidBurst must be { count, within } such as { count: 100, within: '1m' }");
+      throw new ConfigError(
+        "signals.invalidBurst must be { count, within } such as { count: 100, within: '1m' }",
+      );
     }
     checkKeys(asked, ['count', 'within', 'clients'], 'signals.invalidBurst');
     burst = {

@@ -21,8 +21,6 @@ import {
   storeSessionState,
 } from './payload.ts';
 import { ISSUED_AT, type Loaded, openLink, TokenRenewal } from './renewal.ts';
-import { NETWORK_FIELD } from './signals.ts';
-import { countCommit, countLoad, countRevocations, instrumentStore } from './telemetry.ts';
 import { type LoadOptions, type RequestLike, requestFacts, secureTransportOf } from './request.ts';
 import {
   asImpl,
@@ -33,6 +31,8 @@ import {
   type StoreBacking,
 } from './session.ts';
 import type { DeviceSession, Inspection, Sessions } from './sessions.ts';
+import { NETWORK_FIELD } from './signals.ts';
+import { countCommit, countLoad, countRevocations, instrumentStore } from './telemetry.ts';
 import { deviceLabel } from './user-agent.ts';
 
 /** The store key: base64url(SHA-256(token)). The token itself never reaches a store (checklist #5). */
@@ -158,13 +158,15 @@ export class StoreSessions<T extends SessionData> extends BaseSessions implement
     if (found === 'invalid') this.signals?.rejected(facts.clientAddress, this.clock.now());
     // A new network is sealed with the record on this request's commit (src/core/signals.ts).
     const network =
-      loaded && this.signals?.sighted({
+      loaded &&
+      this.signals?.sighted({
         label: loaded.backing.label,
         userAgent: facts.userAgent,
         network: loaded.backing.extra?.[NETWORK_FIELD],
         clientAddress: facts.clientAddress,
       });
-    if (loaded && network !== undefined) loaded.backing.extra = { ...loaded.backing.extra, [NETWORK_FIELD]: network };
+    if (loaded && network !== undefined)
+      loaded.backing.extra = { ...loaded.backing.extra, [NETWORK_FIELD]: network };
     const session = new SessionImpl<T>({
       state: moved?.state ?? loaded?.state,
       origin: moved !== undefined ? 'loaded' : typeof found === 'string' ? found : 'loaded',
@@ -426,8 +428,7 @@ export class StoreSessions<T extends SessionData> extends BaseSessions implement
     const touchDue = now - impl._state.lastActiveAt >= touchAfterOf(impl._state.cookie, this.policy);
     // With renewal on, a touch is a compare-and-set write: a bare touch would land on a link (the old
     // token's record) and not on the renewed session, and send the old token back.
-    const changed =
-      impl._forceWrite || impl._changed(dataJson) || (touchDue && this.#tokens.enabled);
+    const changed = impl._forceWrite || impl._changed(dataJson) || (touchDue && this.#tokens.enabled);
     const cookieChanged = impl._cookieChanged();
     const fromCache = impl._fromCache;
     if (!changed && !touchDue && backing.renewed !== true) {

@@ -5,8 +5,8 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import { metrics, trace } from '@opentelemetry/api';
 import { generateKeyLine } from '../crypto/keyring.ts';
 import { newToken } from '../crypto/random.ts';
@@ -20,13 +20,20 @@ const KEYS = generateKeyLine('k1');
 
 type Point = { name: string; value: number; attributes: Record<string, unknown> };
 const points: Point[] = [];
-type Recorded = { name: string; kind: number | undefined; attributes: unknown; status?: number; ended: boolean };
+type Recorded = {
+  name: string;
+  kind: number | undefined;
+  attributes: unknown;
+  status?: number;
+  ended: boolean;
+};
 const spans: Recorded[] = [];
 
 const meterProvider = {
   getMeter: () => ({
     createCounter: (name: string) => ({
-      add: (value: number, attributes: Record<string, unknown> = {}) => points.push({ name, value, attributes }),
+      add: (value: number, attributes: Record<string, unknown> = {}) =>
+        points.push({ name, value, attributes }),
     }),
   }),
 };
@@ -100,7 +107,11 @@ describe('telemetry with @opentelemetry/api', () => {
     assert.ok(spans.every((span) => span.ended && span.kind === 2 && span.status === undefined));
     // Nothing that names a session or a user: only the operation.
     assert.ok(
-      spans.every((span) => JSON.stringify(span.attributes) === JSON.stringify({ 'latchkey.store.operation': span.name.slice(15) })),
+      spans.every(
+        (span) =>
+          JSON.stringify(span.attributes) ===
+          JSON.stringify({ 'latchkey.store.operation': span.name.slice(15) }),
+      ),
     );
     assert.ok(points.every((p) => !JSON.stringify(p.attributes).includes('ann')));
 
@@ -119,7 +130,9 @@ describe('telemetry with @opentelemetry/api', () => {
       get: () => Promise.reject(new Error('connection refused')),
     });
     const sessions = createSessions({ keys: KEYS, store: failing });
-    await assert.rejects(sessions.load(`__Host-lk=${newToken()}`), { code: 'ERR_LATCHKEY_STORE_UNAVAILABLE' });
+    await assert.rejects(sessions.load(`__Host-lk=${newToken()}`), {
+      code: 'ERR_LATCHKEY_STORE_UNAVAILABLE',
+    });
     assert.deepEqual(
       spans.map((span) => [span.name, span.status, span.ended]),
       [['latchkey.store.get', 2, true]],
@@ -155,5 +168,9 @@ test('without @opentelemetry/api (it cannot be resolved), sessions work and tele
     { cwd: root, encoding: 'utf8', timeout: 60_000 },
   );
   assert.equal(result.status, 0, result.stderr);
-  assert.deepEqual(JSON.parse(result.stdout.trim().split('\n').at(-1)!), { loaded: false, lines: 1, value: 1 });
+  assert.deepEqual(JSON.parse(result.stdout.trim().split('\n').at(-1)!), {
+    loaded: false,
+    lines: 1,
+    value: 1,
+  });
 });

@@ -51,7 +51,10 @@ export function loadTelemetry(): Promise<boolean> {
   loading ??= import(/* @vite-ignore */ PACKAGE).then(
     (module: { default?: unknown } & Partial<OpenTelemetryApi>) => {
       const candidate = (module.metrics ? module : module.default) as Partial<OpenTelemetryApi> | undefined;
-      if (typeof candidate?.metrics?.getMeter !== 'function' || typeof candidate.trace?.getTracer !== 'function')
+      if (
+        typeof candidate?.metrics?.getMeter !== 'function' ||
+        typeof candidate.trace?.getTracer !== 'function'
+      )
         return false;
       api = candidate as OpenTelemetryApi;
       return true;
