@@ -20,7 +20,7 @@ import {
   type SessionState,
   storeSessionState,
 } from './payload.ts';
-import { ISSUED_AT, type Loaded, openLink, TokenRenewal } from './renewal.ts';
+import { ISSUED_AT, type Loaded, type Opened, openLink, TokenRenewal } from './renewal.ts';
 import { type LoadOptions, type RequestLike, requestFacts, secureTransportOf } from './request.ts';
 import {
   asImpl,
@@ -499,7 +499,7 @@ export class StoreSessions<T extends SessionData> extends BaseSessions implement
       // Back off a little, with jitter, so racing writers stop colliding in lockstep.
       await new Promise((resolve) => setTimeout(resolve, jitterBelow(Math.min(2 ** attempt, 50) + 1)));
       let fresh = await this.#call(() => this.#store.get(backing.storeKey));
-      let opened = fresh ? this.#openRecord(backing.storeKey, fresh) : undefined;
+      let opened: Opened | undefined = fresh ? this.#openRecord(backing.storeKey, fresh) : undefined;
       if (fresh && opened === undefined) {
         // Renewed since this request loaded it: re-apply on the renewed record (src/core/renewal.ts).
         const renewed = await this.#tokens.followForWrite(backing, fresh);
