@@ -1,30 +1,33 @@
 /**
  * Store mode: scheduled token renewal with a grace window, and stolen-token detection (checklist #27).
  *
- * Every `every`, the token of a session is replaced on a request's load: the record is copied under the
- * new token's store key (insert-if-absent), and the old key's record becomes a *link* (compare-and-set on
- * its version): a small sealed record naming the new store key and the end of the grace window. Both are
- * ordinary records to a store, so every store keeps them with no change (ids stay hashes: a link holds
- * the new store key, never a token).
+ * Every `every`, the token of a session is replaced on a request's load: the record is copied under a
+ * new random token's store key (insert-if-absent), and the old key's record becomes a *link*
+ * (compare-and-set on its version): a small sealed record naming the new store key and the end of the
+ * grace window. Both are ordinary records to a store, so every store keeps them with no change, and ids
+ * stay hashes (a link holds the new store key, never a token). Only the renewing request is sent the new
+ * token.
  *
- * The new token is derived, not random: HMAC(key, old token) under a subkey of the keyring. So every
- * request that holds the old token can work out the new one without the store keeping it, and two tabs
- * presenting the old token at renewal time converge on one new token (the race that sank the first
- * attempt, where the losing tab wrote the old token back over the new one and was then signed out):
- *  - only the request whose insert of the new record wins goes on to link the old key, so there is one
- *    renewal, and a write that landed on the old record meanwhile makes the link fail (no lost update);
- *  - a request presenting the old token within the grace follows the link to the same session and is
- *    sent the new token;
- *  - a request that loaded the old record before the switch and writes after it meets the link at its
- *    compare-and-set and re-applies its changes on the new record (whatever the time: it was let in while
- *    the token was current), and is sent the new token.
- * After the grace, the old token presented again means two holders (OAuth 2.0 Security BCP §4.14,
- * refresh-token reuse detection): the whole session — the record and every link met on the way — is
- * deleted and a `token-reuse` event names it.
+ * Designed against the race that sank the first attempt, where a second tab's response wrote the old
+ * token back over the new one, and the tab was signed out when the grace ended:
+ *  - of requests renewing one session at once, only the one whose compare-and-set lands renews; the
+ *    others (and a write that landed on the old record meanwhile, which makes the swap fail: no lost
+ *    update) go on with the old token;
+ *  - a request presenting the old token within the grace follows the link to the same session, and one
+ *    that loaded the old record before the swap and writes after it meets the link at its compare-and-set
+ *    and re-applies its changes on the renewed record (whatever the time: it was let in while the token
+ *    was current). Such a request is *silent*: it never sends the session cookie, so the new token the
+ *    browser got from the renewing response stays;
+ *  - after the grace, the old token presented again means two holders (OAuth 2.0 Security BCP §4.14,
+ *    refresh-token reuse detection): the whole session — the record and every link met on the way — is
+ *    deleted and a `token-reuse` event names it. The old token is never exchanged for the new one, so a
+ *    thief replaying it cannot catch up with the victim's renewal: one of the two is left with the old
+ *    token, and its next request after the grace ends the session for both.
  */
 import { encodeBase64url } from '../crypto/base64url.ts';
 import { sha256 } from '../crypto/hmac.ts';
-import type { Keyring, KeyringKey } from '../crypto/keyring.ts';
+import type { Keyring } from '../crypto/keyring.ts';
+import { newToken } from '../crypto/random.ts';
 import { openValue, sealValue } from '../crypto/seal.ts';
 import { ConfigError } from '../errors.ts';
 import { isStoreKey, isTime, type SessionStore, type StoredRecord } from '../stores/types.ts';
@@ -52,7 +55,6 @@ export interface RenewalPolicy {
 /** The sealed payload field holding when the record's token was issued (UTC ms). */
 export const ISSUED_AT = 'r';
 const LINK_PURPOSE = 'renewal-link';
-const TOKEN_PURPOSE = 'renewal';
 /** Links followed for one request at most: a chain longer than this is no session. */
 const MAX_HOPS = 64;
 const MIN_EVERY = 10_000;
@@ -93,22 +95,6 @@ export function resolveTokenRenewal(
 /** base64url(SHA-256(token)), as store-mode.ts makes it (kept here so the two files need no circle). */
 function storeKeyOfToken(token: string): string {
   return encodeBase64url(sha256(token));
-}
-
-/** The token that replaces `token` under one master key: 32 bytes of HMAC, base64url (a token's shape). */
-export function renewedToken(key: KeyringKey, token: string): string {
-  return encodeBase64url(key.mac(TOKEN_PURPOSE, utf8.encode(token)));
-}
-
-/** The renewed token whose store key is `target`, under any key of the ring (one may have rotated in). */
-function findRenewedToken(keyring: Keyring, token: string, target: string): string | undefined {
-  for (const kid of keyring.kids) {
-    const key = keyring.get(kid);
-    if (key === undefined) continue;
-    const candidate = renewedToken(key, token);
-    if (storeKeyOfToken(candidate) === target) return candidate;
-  }
-  return undefined;
 }
 
 /** Where a renewed token went: the new record's store key, and until when the old token still counts. */
@@ -201,8 +187,9 @@ export class TokenRenewal {
   }
 
   /**
-   * A link met at load: within its grace, the session it leads to, with the renewed token (sent on
-   * commit); after it, the old token is in two hands, and the whole session ends ('reused').
+   * A link met at load: within its grace, the session it leads to (silent: the old token is never sent
+   * back, nor exchanged for the new one); after it, the old token is in two hands, and the whole
+   * session ends ('reused').
    */
   async presented(
     token: string,
@@ -217,10 +204,8 @@ export class TokenRenewal {
       host.event(userId === undefined ? { type: 'token-reuse' } : { type: 'token-reuse', userId });
       return 'reused';
     }
-    const renewed = findRenewedToken(host.keyring, token, link.to);
-    if (renewed === undefined) return undefined; // renewed under a key no longer in the ring
-    const found = await host.load(renewed, link.to, hops + 1);
-    if (typeof found === 'object') found.backing.renewed = true;
+    const found = await host.load(token, link.to, hops + 1);
+    if (typeof found === 'object') found.backing.silent = true;
     return found;
   }
 
@@ -232,16 +217,16 @@ export class TokenRenewal {
   }
 
   /**
-   * Renew the loaded session's token: insert the copy under the new key, then swap the old record for
-   * the link (compare-and-set). The loaded session comes back unchanged when another request is renewing
-   * it or wrote it meanwhile (its link or its newer version catches this request's writes), and undefined
+   * Renew the loaded session's token: insert the copy under a new key, then swap the old record for
+   * the link (compare-and-set). The loaded session comes back unchanged when another request renewed
+   * or wrote it meanwhile (its link or its newer version catches this request's writes), and undefined
    * when the record was deleted meanwhile.
    */
   async renew(loaded: Loaded, record: StoredRecord, now: number): Promise<Loaded | undefined> {
     const host = this.#host;
     const policy = this.#policy!;
     const old = loaded.backing;
-    const token = renewedToken(host.keyring.current, old.token);
+    const token = newToken();
     const backing: StoreBacking = {
       token,
       storeKey: storeKeyOfToken(token),
@@ -251,6 +236,7 @@ export class TokenRenewal {
       renewed: true,
     };
     const copy = host.seal(loaded.state, backing);
+    // A collision of 256-bit random keys is no renewal this time (checklist #4: never overwrite).
     if (!(await host.call(() => host.store.create(backing.storeKey, copy)))) return loaded;
     const link = linkRecord(
       host.keyring,
@@ -264,15 +250,15 @@ export class TokenRenewal {
       host.event({ type: 'renewed' });
       return { ...loaded, backing };
     }
-    // Written or ended meanwhile: the copy is stale, and nothing links to it yet.
+    // Renewed by another request, written or ended meanwhile: the copy is stale and nothing links to it.
     await host.call(() => host.store.delete(backing.storeKey));
     return swapped === 'missing' ? undefined : loaded;
   }
 
   /**
    * A compare-and-set met a link where the loaded record was: the session was renewed since this request
-   * loaded it. Move the backing onto the renewed record (and token) and return that record, or undefined
-   * when the chain leads nowhere (the session ended).
+   * loaded it. Move the backing onto the renewed record (silent: this request's token is the old one)
+   * and return that record, or undefined when the chain leads nowhere (the session ended).
    */
   async followForWrite(
     backing: StoreBacking,
@@ -283,13 +269,10 @@ export class TokenRenewal {
     for (let hops = 0; hops < MAX_HOPS; hops++) {
       const link = openLink(host.keyring, backing.storeKey, current);
       if (link === undefined) return undefined;
-      const token = findRenewedToken(host.keyring, backing.token, link.to);
-      if (token === undefined) return undefined;
       const next = await host.call(() => host.store.get(link.to));
       if (!next) return undefined;
-      backing.token = token;
       backing.storeKey = link.to;
-      backing.renewed = true;
+      backing.silent = true;
       const opened = host.open(link.to, next);
       if (opened !== undefined) return { record: next, opened };
       current = next;

@@ -112,6 +112,11 @@ export interface StoreBacking {
   extra?: Record<string, number> | undefined;
   /** The token was renewed on this request (src/core/renewal.ts): the commit sends it. */
   renewed?: boolean | undefined;
+  /**
+   * Reached through a renewed token's link (src/core/renewal.ts): `token` is the old one, which must
+   * never be sent back over the new one the browser holds. Nothing sends the session cookie.
+   */
+  silent?: boolean | undefined;
 }
 
 /** What a session's own cookie options are checked against: the configured cookie and the mode. */

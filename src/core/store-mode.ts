@@ -270,7 +270,8 @@ export class StoreSessions<T extends SessionData> extends BaseSessions implement
       fromCache: false,
     };
     const now = this.clock.now();
-    return this.#tokens.due(loaded, now) ? this.#tokens.renew(loaded, record, now) : loaded;
+    // Reached through a link (hops > 0): renewed a moment ago, never renewed again from an old token.
+    return hops === 0 && this.#tokens.due(loaded, now) ? this.#tokens.renew(loaded, record, now) : loaded;
   }
 
   #openRecord(
@@ -454,7 +455,7 @@ export class StoreSessions<T extends SessionData> extends BaseSessions implement
     // A token renewed on this request (or met renewed by a write) is sent whatever the cookie's kind.
     const renewed = backing.renewed === true;
     backing.renewed = false;
-    if (this.persistentFor(overrides) || cookieChanged || renewed) {
+    if (backing.silent !== true && (this.persistentFor(overrides) || cookieChanged || renewed)) {
       // Keep the browser's copy alive as long as the session (Max-Age moves with the idle deadline),
       // and send it again when this session's own cookie options changed.
       const endsAt = expiresAt(impl._state, this.policy);

@@ -41,6 +41,8 @@ const STATUS_ERROR = 2; // SpanStatusCode.ERROR
 const PACKAGE = '@opentelemetry/api';
 
 let api: OpenTelemetryApi | undefined;
+/** The API's tracer: a proxy that finds a provider registered later by itself. */
+let tracer: Tracer | undefined;
 let loading: Promise<boolean> | undefined;
 
 /**
@@ -57,6 +59,7 @@ export function loadTelemetry(): Promise<boolean> {
       )
         return false;
       api = candidate as OpenTelemetryApi;
+      tracer = api.trace.getTracer(NAME);
       return true;
     },
     () => false,
@@ -146,8 +149,8 @@ export function instrumentStore(store: SessionStore): SessionStore {
     const name = `latchkey.store.${operation}`;
     const options = { kind: SPAN_KIND_CLIENT, attributes: { 'latchkey.store.operation': operation } };
     wrapped[operation] = (...args: unknown[]) => {
-      if (api === undefined) return method.apply(store, args);
-      return api.trace.getTracer(NAME).startActiveSpan(name, options, async (span) => {
+      if (tracer === undefined) return method.apply(store, args);
+      return tracer.startActiveSpan(name, options, async (span) => {
         try {
           return await method.apply(store, args);
         } catch (error) {

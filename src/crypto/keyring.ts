@@ -15,7 +15,6 @@ import {
 } from './aead.ts';
 import { decodeBase64url, encodeBase64url } from './base64url.ts';
 import { deriveSubkey, hkdfSha256 } from './hkdf.ts';
-import { hmacSha256 } from './hmac.ts';
 import { randomBytes } from './random.ts';
 import { weakKeyReason } from './weak-keys.ts';
 import { type XaesKey, xaesKey } from './xaes.ts';
@@ -46,11 +45,6 @@ export interface KeyringKey {
    * key never keys two algorithms. ConfigError when the algorithm's backend is missing here.
    */
   aead(algorithm: SealAlgorithm, purpose: string): AeadKey;
-  /**
-   * HMAC-SHA256 of `message` under this key's HKDF subkey for `purpose` (a keyed PRF, 32 bytes out):
-   * for values that must be derived, not stored, such as a renewed session token (src/core/renewal.ts).
-   */
-  mac(purpose: string, message: Uint8Array): Uint8Array;
 }
 
 /** An ordered set of master keys: `current` seals, every key opens. */
@@ -100,7 +94,6 @@ function checkKeyBytes(kid: string, key: Uint8Array): void {
 function makeKey(kid: string, masterKey: Uint8Array, backend: 'node' | 'webcrypto'): KeyringKey {
   const byPurpose = new Map<string, XaesKey>();
   const aeads = new Map<string, AeadKey>();
-  const macKeys = new Map<string, Uint8Array>();
   return Object.freeze({
     kid,
     aead(algorithm: SealAlgorithm, purpose: string): AeadKey {
@@ -135,15 +128,6 @@ function makeKey(kid: string, masterKey: Uint8Array, backend: 'node' | 'webcrypt
         byPurpose.set(purpose, key);
       }
       return key;
-    },
-    mac(purpose: string, message: Uint8Array): Uint8Array {
-      let subkey = macKeys.get(purpose);
-      if (subkey === undefined) {
-        // Its own HKDF label, so a MAC key is never an AEAD key of the same purpose (checklist #44).
-        subkey = deriveSubkey(masterKey, `mac-${purpose}`); // TypeError for a malformed purpose
-        macKeys.set(purpose, subkey);
-      }
-      return hmacSha256(subkey, message);
     },
     toJSON: () => ({ kid }),
     [INSPECT]: () => `KeyringKey { kid: '${kid}' }`,
