@@ -267,6 +267,6 @@ export function resolveSessionsOptions(options: SessionsOptions): ResolvedSessio
       cookieCache: cookieCacheMaxAge !== undefined,
       policy,
     }),
-    signals: resolveSignals(options.signals),
+    signals: resolveSignals(options.signals, store !== undefined),
   };
 }

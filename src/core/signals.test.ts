@@ -124,7 +124,7 @@ describe('signals', () => {
   test('burst counters are bounded: the oldest network goes first', () => {
     const events: SessionEvent[] = [];
     const signals = new Signals(
-      resolveSignals({ invalidBurst: { count: 3, within: '1m', clients: 100 } })!,
+      resolveSignals({ invalidBurst: { count: 3, within: '1m', clients: 100 } }, true)!,
       (e) => events.push(e),
     );
     for (let i = 0; i < 10_000; i++) signals.rejected(`10.${(i >> 8) & 255}.${i & 255}.1`, 0);
@@ -145,8 +145,16 @@ describe('signals', () => {
       { invalidBurst: { count: 10 } },
       { burst: true },
     ]) {
-      assert.throws(() => createSessions({ keys: KEYS, signals: bad as never }), coded, JSON.stringify(bad));
+      assert.throws(
+        () => createSessions({ keys: KEYS, store: memoryStore(), signals: bad as never }),
+        coded,
+        JSON.stringify(bad),
+      );
     }
+    // Cookie mode keeps no device label or network: asking for those signals there is a mistake.
+    assert.throws(() => createSessions({ keys: KEYS, signals: { userAgent: true } }), coded);
+    assert.throws(() => createSessions({ keys: KEYS, signals: { network: true } }), coded);
+    createSessions({ keys: KEYS, signals: { invalidBurst: { count: 10, within: '1m' } } });
   });
 });
 

@@ -73,7 +73,7 @@ function resolveBits(value: SignalsOptions['network']): Bits | undefined {
 }
 
 /** Check `signals` at start-up: a coded ConfigError for anything off; undefined when none is asked for. */
-export function resolveSignals(value: unknown): ResolvedSignals | undefined {
+export function resolveSignals(value: unknown, storeMode: boolean): ResolvedSignals | undefined {
   if (value === undefined) return undefined;
   if (value === null || typeof value !== 'object') throw new ConfigError('signals must be an object');
   const options = value as SignalsOptions;
@@ -82,6 +82,10 @@ export function resolveSignals(value: unknown): ResolvedSignals | undefined {
     throw new ConfigError('signals.userAgent must be true or false');
   }
   const network = resolveBits(options.network);
+  if (!storeMode && (options.userAgent === true || network !== undefined)) {
+    // Cookie mode seals no device label or network to compare with: the option would do nothing.
+    throw new ConfigError('signals.userAgent and signals.network need store mode (a store)');
+  }
   let burst: ResolvedSignals['burst'];
   const asked = options.invalidBurst;
   if (asked !== undefined) {
