@@ -11,5 +11,5 @@ export type { TokenRenewalOptions } from './renewal.ts';
 export type { LoadOptions, RequestLike } from './request.ts';
 export type { Session, SessionData } from './session.ts';
 export type { DeviceSession, Inspection, Sessions } from './sessions.ts';
-export type { SignalsOptions } from './signals.ts';
 export { createSessions } from './sessions.ts';
+export type { SignalsOptions } from './signals.ts';
