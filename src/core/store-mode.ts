@@ -452,7 +452,8 @@ export class StoreSessions<T extends SessionData> extends BaseSessions implement
     }
     const lines: string[] = [];
     const overrides = impl._state.cookie;
-    // A token renewed on this request (or met renewed by a write) is sent whatever the cookie's kind.
+    // A token renewed on this request is sent whatever the cookie's kind; a session reached through a
+    // renewed token's link (silent) never sends its token: that is the old one (src/core/renewal.ts).
     const renewed = backing.renewed === true;
     backing.renewed = false;
     if (backing.silent !== true && (this.persistentFor(overrides) || cookieChanged || renewed)) {
