@@ -48,6 +48,23 @@ for (const [name, makeStore, options] of stores) {
   describeTokenRenewal(name, () => makeStore());
 }
 
+describe('renewal links', () => {
+  test('a link opens only at the store key it was sealed for, and a session record is no link', async () => {
+    const { linkRecord, openLink } = await import('../src/core/renewal.ts');
+    const { parseKeyring } = await import('../src/crypto/keyring.ts');
+    const { newStoreKey, sampleRecord } = await import('../src/testing/store-conformance.ts');
+    const keyring = parseKeyring(KEYS);
+    const [from, to, elsewhere] = [newStoreKey(), newStoreKey(), newStoreKey()];
+    const now = Date.now();
+    const link = linkRecord(keyring, from, { to, graceUntil: now + 30_000 }, sampleRecord(now), now);
+    assert.deepEqual(openLink(keyring, from, link), { to, graceUntil: now + 30_000 });
+    assert.equal(openLink(keyring, elsewhere, link), undefined, 'moved to another key (checklist #39)');
+    assert.equal(openLink(parseKeyring(generateKeyLine('k1')), from, link), undefined, 'another key');
+    assert.equal(openLink(keyring, from, sampleRecord(now)), undefined);
+    assert.equal(link.userId, undefined, 'no device of its own');
+  });
+});
+
 describe('tokenRenewal options', () => {
   const code = (error: unknown) => error instanceof LatchkeyError && error.code === 'ERR_LATCHKEY_CONFIG';
   test('off by default: no renewal, ever', async () => {

@@ -260,6 +260,7 @@ export function describeTokenRenewal(
       const cookie = browser.jar.header();
       clock.advance('899s');
       const upload = await load(sessions, cookie); // not due yet: the old record, as it is
+      const idle = await load(sessions, cookie); // changes nothing, but its touch is due
       clock.advance('2s');
       const tab = await load(sessions, cookie); // due: renews
       assert.equal(count(events, 'renewed'), 1);
@@ -269,6 +270,8 @@ export function describeTokenRenewal(
       const tabLines = await sessions.commit(tab);
       const uploadLines = await sessions.commit(upload);
       assert.deepEqual(uploadLines, [], 'the upload sends no cookie');
+      // Its touch lands on the renewed record, not on the link, and sends no old token back.
+      assert.deepEqual(await sessions.commit(idle), [], 'the idle request sends no cookie');
       browser.jar.apply(tabLines).apply(uploadLines);
       const now = await browser.request();
       assert.equal(now.userId, 'dave');
