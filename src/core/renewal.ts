@@ -200,8 +200,12 @@ export class TokenRenewal {
     const host = this.#host;
     if (hops >= MAX_HOPS) return undefined;
     if (host.now() >= link.graceUntil) {
-      const userId = await this.#revokeChain(storeKey, link);
-      host.event(userId === undefined ? { type: 'token-reuse' } : { type: 'token-reuse', userId });
+      const ended = await this.#revokeChain(storeKey, link);
+      // The session was over already (signed out, revoked, expired): only an unknown token now.
+      if (ended === undefined) return undefined;
+      host.event(
+        ended.userId === undefined ? { type: 'token-reuse' } : { type: 'token-reuse', userId: ended.userId },
+      );
       return 'reused';
     }
     const found = await host.load(token, link.to, hops + 1);
@@ -297,11 +301,17 @@ export class TokenRenewal {
     return host.call(() => host.store.delete(storeKey));
   }
 
-  /** Delete every link from `storeKey` on and the session record it ends at; its user, if any. */
-  async #revokeChain(storeKey: string, link: RenewalLink): Promise<string | undefined> {
+  /**
+   * Delete every link from `storeKey` on and the session record it ends at. The ended session (its
+   * user, if signed in), or undefined when the chain led to no live session.
+   */
+  async #revokeChain(
+    storeKey: string,
+    link: RenewalLink,
+  ): Promise<{ userId: string | undefined } | undefined> {
     const host = this.#host;
     const keys = [storeKey];
-    let userId: string | undefined;
+    let ended: { userId: string | undefined } | undefined;
     let next: RenewalLink | undefined = link;
     for (let hops = 0; next !== undefined && hops < MAX_HOPS; hops++) {
       const key: string = next.to;
@@ -309,9 +319,9 @@ export class TokenRenewal {
       const record = await host.call(() => host.store.get(key));
       if (!record) break;
       next = openLink(host.keyring, key, record);
-      if (next === undefined) userId = record.userId;
+      if (next === undefined && host.open(key, record) !== undefined) ended = { userId: record.userId };
     }
     for (const key of keys) await host.call(() => host.store.delete(key));
-    return userId;
+    return ended;
   }
 }

@@ -279,6 +279,18 @@ export function describeTokenRenewal(
       assert.equal(count(events, 'token-reuse'), 0);
     });
 
+    it('an old token after its grace, once the session is over, is only an unknown token', async () => {
+      const { sessions, clock, events } = await setup(makeStore);
+      const browser = await signIn(sessions, 'hal');
+      const old = browser.jar.header();
+      clock.advance('16m');
+      await browser.request(); // renewed
+      await browser.request((session) => session.destroy()); // signed out with the new token
+      clock.advance('1m');
+      assert.equal((await load(sessions, old)).userId, undefined);
+      assert.equal(count(events, 'token-reuse'), 0, 'nothing was in two hands: the session had ended');
+    });
+
     it('signing out through the old token within its grace ends the renewed session too', async () => {
       const { sessions, clock } = await setup(makeStore);
       const browser = await signIn(sessions, 'erin');
