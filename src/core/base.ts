@@ -13,6 +13,8 @@ import { markSignOut } from './headers.ts';
 import type { ResolvedSessionsOptions } from './options.ts';
 import type { TimeoutPolicy } from './policy.ts';
 import type { CookieRules, SessionImpl } from './session.ts';
+import { Signals } from './signals.ts';
+import { countEvent } from './telemetry.ts';
 
 const NO_VALUES: readonly string[] = Object.freeze([]);
 const SUFFIX_PROBE = 'x=';
@@ -33,6 +35,8 @@ export abstract class BaseSessions {
   /** What sessions check their own cookie options against (session.cookieOptions()). */
   protected readonly cookieRules: CookieRules;
   readonly #emit: EventListener;
+  /** The signal events asked for (src/core/signals.ts), or undefined. */
+  protected readonly signals: Signals | undefined;
   readonly #clearSiteData: boolean;
   /** `; Path=/; Secure; …` for the session cookie's fixed attributes (not persistent: no Max-Age). */
   readonly #staticSuffix: string;
@@ -51,12 +55,14 @@ export abstract class BaseSessions {
     this.trustProxy = resolved.trustProxy;
     this.allowLoopback = environmentVariable('NODE_ENV') !== 'production';
     this.#emit = safeListener(resolved.onEvent);
+    this.signals = resolved.signals && new Signals(resolved.signals, (event) => this.event(event));
     this.#clearSiteData = resolved.clearSiteData;
     // Room for every chunk plus the app's other cookies.
     this.parseLimits = { maxHeaderBytes: Math.max(32_768, this.cookie.maxChunks * 4096 + 8192) };
   }
 
   protected event(event: SessionEvent): void {
+    countEvent(event);
     this.#emit({ ...event, at: this.clock.now() });
   }
 

@@ -20,6 +20,7 @@ import {
   type SessionOrigin,
 } from './session.ts';
 import type { DeviceSession, Inspection, Sessions } from './sessions.ts';
+import { countCommit, countLoad } from './telemetry.ts';
 
 const NO_NAMES: readonly string[] = Object.freeze([]);
 
@@ -95,6 +96,7 @@ export class CookieSessions<T extends SessionData> extends BaseSessions implemen
     if (!revocations || session._origin !== 'loaded' || session._state.userId === undefined) return session;
     if (await revocations.isRevoked(session._state)) {
       this.event({ type: 'revoked' });
+      this.signals?.rejected(session._clientAddress, this.clock.now());
       return this.#session('expired', session._readCookie, session._secureTransport);
     }
     return session;
@@ -119,13 +121,20 @@ export class CookieSessions<T extends SessionData> extends BaseSessions implemen
     const facts = requestFacts(request, this.trustProxy, this.allowLoopback, options?.peerAddress);
     const readCookie = this.cookieReader(facts.cookieHeader);
     const secure = secureTransportOf(facts, options);
+    const observe = (session: SessionImpl<T>): SessionImpl<T> => {
+      session._clientAddress = facts.clientAddress;
+      countLoad('cookie', session._origin);
+      if (session._origin === 'invalid') this.signals?.rejected(facts.clientAddress, this.clock.now());
+      return session;
+    };
     if (!this.keyring.synchronous) {
       // WebCrypto only (docs/crypto.md): the same steps, with the cookie values opened asynchronously.
-      return this.#findAsync(facts.cookieHeader, readCookie).then((found) =>
-        this.#withLegacy(found, readCookie, secure),
-      );
+      return this.#findAsync(facts.cookieHeader, readCookie)
+        .then((found) => this.#withLegacy(found, readCookie, secure))
+        .then(observe);
     }
-    return this.#withLegacy(this.#find(facts.cookieHeader, readCookie), readCookie, secure);
+    const session = this.#withLegacy(this.#find(facts.cookieHeader, readCookie), readCookie, secure);
+    return session instanceof Promise ? session.then(observe) : observe(session);
   }
 
   async #findAsync(
@@ -395,6 +404,7 @@ export class CookieSessions<T extends SessionData> extends BaseSessions implemen
   #emit(sessionLines: string[], impl: SessionImpl<T>, wroteCookie: boolean, dataJson?: string): string[] {
     const migration = impl._legacy;
     const setCookie = withLegacyLines(sessionLines, migration);
+    countCommit('cookie', wroteCookie);
     if (setCookie.length === 0 || !this.mayEmit(impl)) return [];
     impl._committed(wroteCookie, dataJson);
     if (migration !== undefined) {

@@ -43,7 +43,23 @@ export type SessionEvent =
   /** Store mode: a write met a concurrent one and was re-applied on the fresher record. */
   | { type: 'conflict'; attempt: number }
   /** A legacy reader's session became a Latchkey session on this request (`from`: the reader's name). */
-  | { type: 'migrated'; from: string };
+  | { type: 'migrated'; from: string }
+  /** Store mode with `tokenRenewal`: this request's session got a new token (the old one has its grace). */
+  | { type: 'renewed' }
+  /**
+   * Store mode with `tokenRenewal`: a renewed token came back after its grace, so two parties hold
+   * it; the whole session was ended (checklist #27). `userId`: the session's user, if signed in.
+   */
+  | { type: 'token-reuse'; userId?: string }
+  /** `signals.userAgent`: the browser or system family differs from the session's ("Firefox on Linux"). */
+  | { type: 'user-agent-changed'; from: string; to: string }
+  /** `signals.network`: the request's network prefix (such as `203.0.113.0/24`) differs from the last. */
+  | { type: 'network-changed'; network: string }
+  /**
+   * `signals.invalidBurst`: one client network (its prefix; undefined when the address is unknown)
+   * presented `count` invalid or revoked tokens within `within` ms.
+   */
+  | { type: 'burst'; count: number; within: number; network: string | undefined };
 
 export type SessionEventType = SessionEvent['type'];
 

@@ -21,6 +21,8 @@ import {
   type TimeoutPolicy,
   type TimeoutPreset,
 } from './policy.ts';
+import { type RenewalPolicy, resolveTokenRenewal, type TokenRenewalOptions } from './renewal.ts';
+import { type ResolvedSignals, resolveSignals, type SignalsOptions } from './signals.ts';
 
 export interface SessionsOptions {
   /**
@@ -96,6 +98,14 @@ export interface SessionsOptions {
   legacy?: readonly LegacyReader[] | undefined;
   /** With `legacy`: the date (a Date or ISO string) from which old cookies are ignored. */
   legacyUntil?: Date | string | undefined;
+  /**
+   * Store mode: renew each session's token on a schedule, with a grace window for requests in flight;
+   * a token presented after its grace ends the whole session (`token-reuse` event, checklist #27). Off
+   * by default; not with `cookieCache`. See docs/signals.md.
+   */
+  tokenRenewal?: TokenRenewalOptions | undefined;
+  /** Events that flag a session worth a look (docs/signals.md); a signal only, nothing is refused. */
+  signals?: SignalsOptions | undefined;
 }
 
 const KNOWN_OPTIONS = new Set([
@@ -120,6 +130,8 @@ const KNOWN_OPTIONS = new Set([
   'clearSiteData',
   'legacy',
   'legacyUntil',
+  'tokenRenewal',
+  'signals',
 ]);
 
 export interface ResolvedSessionsOptions {
@@ -142,6 +154,10 @@ export interface ResolvedSessionsOptions {
   maxConflictRetries: number;
   /** The legacy readers (live migration), or undefined when off. */
   legacy: LegacyReaders | undefined;
+  /** Store mode: scheduled token renewal, or undefined when off. */
+  tokenRenewal: RenewalPolicy | undefined;
+  /** The signal events asked for, or undefined when none. */
+  signals: ResolvedSignals | undefined;
 }
 
 const STORE_METHODS = ['create', 'get', 'update', 'touch', 'delete', 'listByUser', 'deleteByUser'] as const;
@@ -246,5 +262,11 @@ export function resolveSessionsOptions(options: SessionsOptions): ResolvedSessio
     cookieCacheMaxAge,
     maxConflictRetries,
     legacy: resolveLegacy(options.legacy, options.legacyUntil),
+    tokenRenewal: resolveTokenRenewal(options.tokenRenewal, {
+      store: store !== undefined,
+      cookieCache: cookieCacheMaxAge !== undefined,
+      policy,
+    }),
+    signals: resolveSignals(options.signals, store !== undefined),
   };
 }

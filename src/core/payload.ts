@@ -181,10 +181,14 @@ export function encodeStorePayload(
   return payloadText(head, state, dataJson, extra);
 }
 
-/** Decode an authenticated store payload; `extra` names further integer fields that must be present. */
+/**
+ * Decode an authenticated store payload; `extra` names further integer fields that must be present,
+ * `optional` integer fields that may be (both come back in `extra`).
+ */
 export function decodeStorePayload(
   plaintext: Uint8Array,
   extra: readonly string[] = [],
+  optional: readonly string[] = [],
 ): (StorePayload & { extra: Record<string, number> }) | undefined {
   const payload = openPayloadObject(plaintext);
   if (!payload) return undefined;
@@ -199,6 +203,12 @@ export function decodeStorePayload(
   const values: Record<string, number> = {};
   for (const name of extra) {
     const value = payload[name];
+    if (!isTimestamp(value)) return undefined;
+    values[name] = value;
+  }
+  for (const name of optional) {
+    const value = payload[name];
+    if (value === undefined) continue;
     if (!isTimestamp(value)) return undefined;
     values[name] = value;
   }

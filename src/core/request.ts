@@ -28,6 +28,11 @@ export interface RequestFacts {
    * sessions allow it (NODE_ENV is not 'production').
    */
   readonly loopback?: boolean;
+  /**
+   * The client's address, for signals only (src/core/signals.ts): the socket's peer (or `peerAddress`);
+   * with `trustProxy`, the right-most `X-Forwarded-For` entry, which the nearest proxy added.
+   */
+  readonly clientAddress?: string | undefined;
 }
 
 /** `sessions.load()`'s options. */
@@ -108,6 +113,7 @@ export function requestFacts(
       cookieHeader: headers.get('cookie') ?? undefined,
       secure,
       userAgent: headers.get('user-agent') ?? undefined,
+      clientAddress: (trustProxy && lastForwardedFor(headers.get('x-forwarded-for'))) || peerAddress,
       loopback: allowLoopback && secure === false && fetchRequestIsLocal(url ?? '', headers, peerAddress),
     };
   }
@@ -122,10 +128,14 @@ export function requestFacts(
     if (proto !== undefined) secure = proto === 'https';
   }
   const userAgent = record['user-agent'];
+  const remote = socket?.remoteAddress;
   return {
     cookieHeader: record.cookie,
     secure,
     userAgent: typeof userAgent === 'string' ? userAgent : undefined,
+    clientAddress:
+      (trustProxy && lastForwardedFor(record['x-forwarded-for'])) ||
+      (typeof remote === 'string' ? remote : peerAddress),
     loopback:
       allowLoopback &&
       secure === false &&
@@ -133,6 +143,14 @@ export function requestFacts(
       isLoopbackHost(hostOf(record)) &&
       !hasProxyHeader((name) => record[name] !== undefined),
   };
+}
+
+/** The right-most X-Forwarded-For entry (the nearest proxy's), or undefined. */
+function lastForwardedFor(value: string | readonly string[] | null | undefined): string | undefined {
+  const joined = Array.isArray(value) ? value.join(',') : value;
+  if (typeof joined !== 'string' || joined.length > 4096) return undefined;
+  const last = joined.split(',').at(-1)?.trim();
+  return last === '' ? undefined : last;
 }
 
 /** The Host header, or HTTP/2's `:authority` where there is none; a repeated Host counts as none. */

@@ -108,6 +108,15 @@ export interface StoreBacking {
   version: number;
   /** The device label kept with the record. */
   label?: string | undefined;
+  /** Integer fields sealed with the record and kept by every write (token issue time, network). */
+  extra?: Record<string, number> | undefined;
+  /** The token was renewed on this request (src/core/renewal.ts): the commit sends it. */
+  renewed?: boolean | undefined;
+  /**
+   * Reached through a renewed token's link (src/core/renewal.ts): `token` is the old one, which must
+   * never be sent back over the new one the browser holds. Nothing sends the session cookie.
+   */
+  silent?: boolean | undefined;
 }
 
 /** What a session's own cookie options are checked against: the configured cookie and the mode. */
@@ -161,6 +170,8 @@ export class SessionImpl<T extends SessionData = Record<string, unknown>> implem
   _label: string | undefined;
   /** @internal Store mode: the request's User-Agent, labelling a record created without `_label`. */
   _userAgent: string | undefined;
+  /** @internal The client's address, for signals only (src/core/signals.ts). */
+  _clientAddress: string | undefined;
   /** @internal Migrated from a legacy reader: the old cookies' deletions, sent with the first commit. */
   _legacy: LegacyMigration | undefined;
   readonly #lifecycle: SessionLifecycle | undefined;

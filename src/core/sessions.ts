@@ -5,6 +5,7 @@ import type { TimeoutPolicy } from './policy.ts';
 import type { LoadOptions, RequestLike } from './request.ts';
 import type { Session, SessionData } from './session.ts';
 import { StoreSessions } from './store-mode.ts';
+import { loadTelemetry } from './telemetry.ts';
 
 /** What `inspect()` finds in a cookie value: for the CLI and for debugging, never for authorization. */
 export type Inspection =
@@ -90,6 +91,7 @@ export function createSessions<T extends SessionData = Record<string, unknown>>(
   options: SessionsOptions = {},
 ): Sessions<T> {
   const resolved = resolveSessionsOptions(options);
+  void loadTelemetry(); // the optional @opentelemetry/api peer, if installed (src/core/telemetry.ts)
   return resolved.store ? new StoreSessions<T>(resolved, resolved.store) : new CookieSessions<T>(resolved);
 }
 

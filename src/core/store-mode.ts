@@ -9,6 +9,7 @@ import { BaseSessions } from './base.ts';
 import { CookieCache } from './cookie-cache.ts';
 import { asyncCryptoRefused } from './cookie-mode.ts';
 import { movedCookie, touchAfterOf } from './cookie-overrides.ts';
+import { hasKeys } from './json.ts';
 import { finishMigration, type LegacyFound, type LegacyReaders, withLegacyLines } from './legacy.ts';
 import type { ResolvedSessionsOptions } from './options.ts';
 import {
@@ -19,6 +20,7 @@ import {
   type SessionState,
   storeSessionState,
 } from './payload.ts';
+import { ISSUED_AT, type Loaded, type Opened, openLink, TokenRenewal } from './renewal.ts';
 import { type LoadOptions, type RequestLike, requestFacts, secureTransportOf } from './request.ts';
 import {
   asImpl,
@@ -29,6 +31,8 @@ import {
   type StoreBacking,
 } from './session.ts';
 import type { DeviceSession, Inspection, Sessions } from './sessions.ts';
+import { NETWORK_FIELD } from './signals.ts';
+import { countCommit, countLoad, countRevocations, instrumentStore } from './telemetry.ts';
 import { deviceLabel } from './user-agent.ts';
 
 /** The store key: base64url(SHA-256(token)). The token itself never reaches a store (checklist #5). */
@@ -43,16 +47,22 @@ const CREATE_ATTEMPTS = 3;
  * is refused at commit with ERR_LATCHKEY_TOO_LARGE instead of being written and then lost.
  */
 export const MAX_STORE_SEALED_LENGTH = 4 * 1024 * 1024;
+/** Integer fields a record may seal beside the session, kept by every write (src/core/renewal.ts). */
+const KEPT_FIELDS = [ISSUED_AT, NETWORK_FIELD];
+
+/** What a write re-applied on a fresher record keeps: its issue time from the record, the rest from ours. */
+function keptFields(
+  ours: Record<string, number> | undefined,
+  record: Record<string, number> | undefined,
+): Record<string, number> | undefined {
+  const issuedAt = record?.[ISSUED_AT];
+  const { [ISSUED_AT]: _, ...rest } = ours ?? {};
+  const kept = { ...record, ...rest, ...(issuedAt !== undefined && { [ISSUED_AT]: issuedAt }) };
+  return Object.keys(kept).length > 0 ? kept : undefined;
+}
 
 /** What a write sent (its Set-Cookie lines) and the data's JSON it wrote, for the next baseline. */
 type Written = { lines: string[]; dataJson: string | undefined };
-
-type Loaded = {
-  state: SessionState;
-  backing: StoreBacking;
-  staleKid: string | undefined;
-  fromCache: boolean;
-};
 
 /**
  * Store mode: the cookie holds an opaque token; the session lives in a store, sealed at rest with the
@@ -66,12 +76,14 @@ export class StoreSessions<T extends SessionData> extends BaseSessions implement
   readonly #maxRetries: number;
   readonly #lifecycle: SessionLifecycle;
   readonly #legacy: LegacyReaders | undefined;
+  /** Scheduled token renewal and the links it leaves (src/core/renewal.ts). */
+  readonly #tokens: TokenRenewal;
 
   constructor(resolved: ResolvedSessionsOptions, store: SessionStore) {
     super(resolved);
     if (!this.keyring.synchronous) throw asyncCryptoRefused('store mode');
     this.#legacy = resolved.legacy;
-    this.#store = store;
+    this.#store = instrumentStore(store); // spans around store calls, with @opentelemetry/api
     this.#maxPerUser = resolved.maxSessionsPerUser;
     if (resolved.cookieCacheMaxAge !== undefined) {
       this.#cache = new CookieCache({
@@ -84,6 +96,19 @@ export class StoreSessions<T extends SessionData> extends BaseSessions implement
       });
     }
     this.#maxRetries = resolved.maxConflictRetries;
+    this.#tokens = new TokenRenewal(
+      {
+        store: this.#store,
+        keyring: this.keyring,
+        now: () => this.clock.now(),
+        call: (operation) => this.#call(operation),
+        event: (event) => this.event(event),
+        load: (token, storeKey, hops) => this.#loadRecord(token, storeKey, hops),
+        open: (storeKey, record) => this.#openRecord(storeKey, record),
+        seal: (state, backing) => this.#record(state, backing),
+      },
+      resolved.tokenRenewal,
+    );
     // regenerate(), login() and destroy() delete the old record at once: the old token is dead before
     // the response is sent, whatever happens to it (fixation defence, checklist #23, #30).
     // True when the record was gone already: another request rotated or ended this session meanwhile.
@@ -91,7 +116,7 @@ export class StoreSessions<T extends SessionData> extends BaseSessions implement
       const backing = session._backing;
       session._backing = undefined;
       if (!backing) return false;
-      return (await this.#call(() => this.#store.delete(backing.storeKey))) === false;
+      return (await this.#tokens.deleteSession(backing.storeKey)) === false;
     };
     this.#lifecycle = {
       regenerate: async (session) => {
@@ -130,10 +155,22 @@ export class StoreSessions<T extends SessionData> extends BaseSessions implement
     }
     const loaded = typeof found === 'string' ? undefined : found;
     const moved = typeof migrated === 'object' ? migrated : undefined;
+    if (found === 'invalid') this.signals?.rejected(facts.clientAddress, this.clock.now());
+    // A new network is sealed with the record on this request's commit (src/core/signals.ts).
+    const network =
+      loaded &&
+      this.signals?.sighted({
+        label: loaded.backing.label,
+        userAgent: facts.userAgent,
+        network: loaded.backing.extra?.[NETWORK_FIELD],
+        clientAddress: facts.clientAddress,
+      });
+    if (loaded && network !== undefined)
+      loaded.backing.extra = { ...loaded.backing.extra, [NETWORK_FIELD]: network };
     const session = new SessionImpl<T>({
       state: moved?.state ?? loaded?.state,
       origin: moved !== undefined ? 'loaded' : typeof found === 'string' ? found : 'loaded',
-      forceWrite: moved !== undefined || loaded?.staleKid !== undefined,
+      forceWrite: moved !== undefined || loaded?.staleKid !== undefined || network !== undefined,
       readCookie,
       secureTransport: secureTransportOf(facts, options),
       policy: this.policy,
@@ -145,6 +182,8 @@ export class StoreSessions<T extends SessionData> extends BaseSessions implement
     session._fromCache = loaded?.fromCache ?? false;
     session._label = loaded?.backing.label;
     session._userAgent = facts.userAgent;
+    session._clientAddress = facts.clientAddress;
+    countLoad('store', session._origin);
     if (moved !== undefined) {
       session._legacy = moved.migration;
       this.event({ type: 'migrated', from: moved.from });
@@ -176,6 +215,7 @@ export class StoreSessions<T extends SessionData> extends BaseSessions implement
     for (const [i, token] of tokens.entries()) {
       const result = await this.#loadRecord(token, keys[i]!);
       if (result === undefined) continue;
+      if (result === 'reused') return 'invalid'; // the whole session ended (token-reuse event)
       if (found !== undefined) {
         this.event({ type: 'invalid', reason: 'ambiguous' });
         return 'invalid';
@@ -194,11 +234,18 @@ export class StoreSessions<T extends SessionData> extends BaseSessions implement
   }
 
   /** One store read; an expired or unreadable record is no session, and an expired one is deleted. */
-  async #loadRecord(token: string, storeKey: string): Promise<Loaded | 'expired' | undefined> {
+  async #loadRecord(
+    token: string,
+    storeKey: string,
+    hops = 0,
+  ): Promise<Loaded | 'expired' | 'reused' | undefined> {
     const record = await this.#call(() => this.#store.get(storeKey));
     if (!record) return undefined;
     const opened = this.#openRecord(storeKey, record);
     if (!opened) {
+      // A renewed token's record is a link to the session's new record (src/core/renewal.ts).
+      const link = openLink(this.keyring, storeKey, record);
+      if (link !== undefined) return this.#tokens.presented(token, storeKey, link, hops);
       this.event({ type: 'invalid', reason: 'payload' });
       // Authenticated under one of our keys yet unreadable (an older bug, a store-side edit): it can never
       // be read, so it goes now instead of lingering in the user's device list until it expires. A record
@@ -216,21 +263,26 @@ export class StoreSessions<T extends SessionData> extends BaseSessions implement
       await this.#call(() => this.#store.delete(storeKey));
       return 'expired';
     }
-    return {
+    const loaded: Loaded = {
       state: opened.state,
-      backing: { token, storeKey, version: record.version, label: record.label },
+      backing: { token, storeKey, version: record.version, label: record.label, extra: opened.extra },
       staleKid: opened.staleKid,
       fromCache: false,
     };
+    const now = this.clock.now();
+    // Reached through a link (hops > 0): renewed a moment ago, never renewed again from an old token.
+    return hops === 0 && this.#tokens.due(loaded, now) ? this.#tokens.renew(loaded, record, now) : loaded;
   }
 
   #openRecord(
     storeKey: string,
     record: StoredRecord,
-  ): { state: SessionState; staleKid: string | undefined } | undefined {
+  ):
+    | { state: SessionState; staleKid: string | undefined; extra: Record<string, number> | undefined }
+    | undefined {
     const result = openValue(this.keyring, 'store', storeKey, record.sealed, MAX_STORE_SEALED_LENGTH);
     if (!result.ok) return undefined;
-    const payload = decodeStorePayload(result.plaintext);
+    const payload = decodeStorePayload(result.plaintext, [], KEPT_FIELDS);
     // The unsealed columns must agree with the sealed payload: a store-side edit is no session.
     if (
       !payload ||
@@ -244,6 +296,7 @@ export class StoreSessions<T extends SessionData> extends BaseSessions implement
     return {
       state: storeSessionState(payload, record.lastSeenAt),
       staleKid: result.stale ? result.kid : undefined,
+      extra: hasKeys(payload.extra) ? payload.extra : undefined,
     };
   }
 
@@ -287,7 +340,7 @@ export class StoreSessions<T extends SessionData> extends BaseSessions implement
       if (destroyed) this.event({ type: 'destroyed' });
       const backing = impl._backing;
       if (backing && impl._changed()) {
-        await this.#call(() => this.#store.delete(backing.storeKey));
+        await this.#tokens.deleteSession(backing.storeKey);
         impl._backing = undefined;
         clear = true;
       }
@@ -311,7 +364,13 @@ export class StoreSessions<T extends SessionData> extends BaseSessions implement
     const dataJson = JSON.stringify(impl._state.data);
     for (let attempt = 0; attempt < CREATE_ATTEMPTS; attempt++) {
       const token = newToken();
-      const backing: StoreBacking = { token, storeKey: storeKeyOf(token), version: 1, label };
+      const backing: StoreBacking = {
+        token,
+        storeKey: storeKeyOf(token),
+        version: 1,
+        label,
+        extra: this.#newFields(impl, now),
+      };
       const record = this.#record(impl._state, backing, dataJson);
       if (await this.#call(() => this.#store.create(backing.storeKey, record))) {
         impl._backing = backing;
@@ -330,6 +389,14 @@ export class StoreSessions<T extends SessionData> extends BaseSessions implement
       }
     }
     throw new ConflictError('could not create a session: every new token collided (is the CSPRNG broken?)');
+  }
+
+  /** The kept fields a new record starts with: its token's issue time, its network (when asked for). */
+  #newFields(impl: SessionImpl<T>, now: number): Record<string, number> | undefined {
+    const network = this.signals?.networkId(impl._clientAddress);
+    const issued = this.#tokens.issuedNow(now);
+    if (network === undefined) return issued;
+    return { ...issued, [NETWORK_FIELD]: network };
   }
 
   /**
@@ -359,11 +426,13 @@ export class StoreSessions<T extends SessionData> extends BaseSessions implement
   async #save(impl: SessionImpl<T>, backing: StoreBacking, now: number): Promise<Written> {
     // The data's JSON, made once: for the change test, the sealed record, the cache and the baseline.
     let dataJson = JSON.stringify(impl._state.data);
-    const changed = impl._forceWrite || impl._changed(dataJson);
     const touchDue = now - impl._state.lastActiveAt >= touchAfterOf(impl._state.cookie, this.policy);
+    // With renewal on, a touch is a compare-and-set write: a bare touch would land on a link (the old
+    // token's record) and not on the renewed session, and send the old token back.
+    const changed = impl._forceWrite || impl._changed(dataJson) || (touchDue && this.#tokens.enabled);
     const cookieChanged = impl._cookieChanged();
     const fromCache = impl._fromCache;
-    if (!changed && !touchDue) {
+    if (!changed && !touchDue && backing.renewed !== true) {
       // Unmodified: nothing to write. A store read refreshes the cookie cache, if on.
       if (fromCache || this.#cache === undefined) return { lines: [], dataJson };
       const cache = this.#cache.line(backing, impl._state, now, dataJson);
@@ -383,7 +452,11 @@ export class StoreSessions<T extends SessionData> extends BaseSessions implement
     }
     const lines: string[] = [];
     const overrides = impl._state.cookie;
-    if (this.persistentFor(overrides) || cookieChanged) {
+    // A token renewed on this request is sent whatever the cookie's kind; a session reached through a
+    // renewed token's link (silent) never sends its token: that is the old one (src/core/renewal.ts).
+    const renewed = backing.renewed === true;
+    backing.renewed = false;
+    if (backing.silent !== true && (this.persistentFor(overrides) || cookieChanged || renewed)) {
       // Keep the browser's copy alive as long as the session (Max-Age moves with the idle deadline),
       // and send it again when this session's own cookie options changed.
       const endsAt = expiresAt(impl._state, this.policy);
@@ -427,9 +500,17 @@ export class StoreSessions<T extends SessionData> extends BaseSessions implement
       changes ??= impl._changes();
       // Back off a little, with jitter, so racing writers stop colliding in lockstep.
       await new Promise((resolve) => setTimeout(resolve, jitterBelow(Math.min(2 ** attempt, 50) + 1)));
-      const fresh = await this.#call(() => this.#store.get(backing.storeKey));
-      const opened = fresh ? this.#openRecord(backing.storeKey, fresh) : undefined;
-      if (!fresh || !opened) return undefined;
+      let fresh = await this.#call(() => this.#store.get(backing.storeKey));
+      let opened: Opened | undefined = fresh ? this.#openRecord(backing.storeKey, fresh) : undefined;
+      if (fresh && opened === undefined) {
+        // Renewed since this request loaded it: re-apply on the renewed record (src/core/renewal.ts).
+        const renewed = await this.#tokens.followForWrite(backing, fresh);
+        fresh = renewed?.record ?? null;
+        opened = renewed?.opened;
+      }
+      if (!fresh || opened === undefined) return undefined;
+      // The record's own token issue time; this request's other kept fields (its network) win.
+      backing.extra = keptFields(backing.extra, opened.extra);
       const merged = opened.state;
       const data = merged.data;
       for (const [key, value] of changes.data) data[key] = value;
@@ -453,7 +534,7 @@ export class StoreSessions<T extends SessionData> extends BaseSessions implement
   }
 
   #record(state: SessionState, backing: StoreBacking, dataJson?: string): StoredRecord {
-    const payload = encodeStorePayload(state, backing.version, undefined, dataJson);
+    const payload = encodeStorePayload(state, backing.version, backing.extra, dataJson);
     const sealed = sealValue(this.keyring, 'store', backing.storeKey, payload);
     if (sealed.length > MAX_STORE_SEALED_LENGTH) {
       throw new SessionTooLarge(
@@ -483,6 +564,7 @@ export class StoreSessions<T extends SessionData> extends BaseSessions implement
     impl._committed(impl._backing !== undefined, dataJson);
     const migration = impl._legacy;
     const setCookie = withLegacyLines(sessionLines, migration);
+    countCommit('store', sessionLines.length > 0);
     if (setCookie.length === 0 || !this.mayEmit(impl)) return [];
     if (migration !== undefined) {
       impl._legacy = undefined;
@@ -511,7 +593,9 @@ export class StoreSessions<T extends SessionData> extends BaseSessions implement
         : options.except
           ? asImpl(options.except)._backing?.storeKey
           : undefined;
-    return this.#call(() => this.#store.deleteByUser(userId, except));
+    const count = await this.#call(() => this.#store.deleteByUser(userId, except));
+    countRevocations(count);
+    return count;
   }
 
   async revokeUserSession(userId: string, id: string): Promise<boolean> {
@@ -519,6 +603,7 @@ export class StoreSessions<T extends SessionData> extends BaseSessions implement
     const record = await this.#call(() => this.#store.get(id));
     if (!record || record.userId !== userId) return false;
     await this.#call(() => this.#store.delete(id));
+    countRevocations(1);
     return true;
   }
 }
