@@ -5,6 +5,7 @@ import { isTokenText, jitterBelow, newToken } from '../crypto/random.ts';
 import { openValue, sealValue } from '../crypto/seal.ts';
 import { ConfigError, ConflictError, SessionTooLarge } from '../errors.ts';
 import { callStore, isStoreKey, type SessionStore, type StoredRecord } from '../stores/types.ts';
+import { AnonymousCsrf } from './anonymous-csrf.ts';
 import { BaseSessions } from './base.ts';
 import { CookieCache } from './cookie-cache.ts';
 import { asyncCryptoRefused } from './cookie-mode.ts';
@@ -66,6 +67,8 @@ export class StoreSessions<T extends SessionData> extends BaseSessions implement
   readonly #maxRetries: number;
   readonly #lifecycle: SessionLifecycle;
   readonly #legacy: LegacyReaders | undefined;
+  /** An anonymous visitor's CSRF secret, kept in a sealed cookie instead of a record (checklist #35). */
+  readonly #anonymous: AnonymousCsrf;
 
   constructor(resolved: ResolvedSessionsOptions, store: SessionStore) {
     super(resolved);
@@ -84,6 +87,12 @@ export class StoreSessions<T extends SessionData> extends BaseSessions implement
       });
     }
     this.#maxRetries = resolved.maxConflictRetries;
+    this.#anonymous = new AnonymousCsrf({
+      name: `${this.cookieName}.csrf`,
+      keyring: this.keyring,
+      policy: this.policy,
+      clock: this.clock,
+    });
     // regenerate(), login() and destroy() delete the old record at once: the old token is dead before
     // the response is sent, whatever happens to it (fixation defence, checklist #23, #30).
     // True when the record was gone already: another request rotated or ended this session meanwhile.
@@ -145,6 +154,8 @@ export class StoreSessions<T extends SessionData> extends BaseSessions implement
     session._fromCache = loaded?.fromCache ?? false;
     session._label = loaded?.backing.label;
     session._userAgent = facts.userAgent;
+    if (loaded === undefined && moved === undefined) this.#anonymous.adopt(session, readCookie);
+    else this.#anonymous.seen(session, readCookie);
     if (moved !== undefined) {
       session._legacy = moved.migration;
       this.event({ type: 'migrated', from: moved.from });
@@ -279,9 +290,11 @@ export class StoreSessions<T extends SessionData> extends BaseSessions implement
     const now = this.clock.now();
     // Ended elsewhere while this request was under way (a parallel rotation won): nothing to write.
     if (impl._ended && !impl._destroyed) return this.#emit([], impl);
-    if (impl._isEmpty()) {
+    const anonymous = impl._backing === undefined && this.#anonymous.holdsOnlySecret(impl);
+    if (anonymous || impl._isEmpty()) {
       // Nothing to keep. Clear the cookie after a logout, an expired session, or a session emptied on
       // this request; junk and unknown tokens are left alone (no writes for anonymous requests, #35).
+      // A CSRF secret alone is no reason for a record: it goes in its own sealed cookie.
       const destroyed = impl._destroyed;
       let clear = destroyed || impl._origin === 'expired';
       if (destroyed) this.event({ type: 'destroyed' });
@@ -291,13 +304,19 @@ export class StoreSessions<T extends SessionData> extends BaseSessions implement
         impl._backing = undefined;
         clear = true;
       }
-      const lines = this.#emit(clear ? this.#deletions(impl) : [], impl);
+      const sent = clear ? this.#deletions(impl) : [];
+      if (anonymous)
+        sent.push(...this.#anonymous.line(impl, (endsAt, at) => this.attributesUntil(endsAt, at)));
+      else if (this.#anonymous.needsDeletion(impl)) sent.push(this.deletion(this.#anonymous.name));
+      const lines = this.#emit(sent, impl);
       return destroyed ? this.signedOut(lines) : lines;
     }
     const written =
       impl._backing === undefined
         ? await this.#create(impl, now)
         : await this.#save(impl, impl._backing, now);
+    // The anonymous secret, if any, is in the record now.
+    if (this.#anonymous.needsDeletion(impl)) written.lines.push(this.deletion(this.#anonymous.name));
     return this.#emit(written.lines, impl, written.dataJson);
   }
 
