@@ -107,7 +107,9 @@ export function createDemo(options: DemoOptions): {
     if (!verifyCsrf(csrf, req, res, session, form?.get('_csrf') ?? undefined)) return;
     switch (route) {
       case 'GET /': {
-        session.set('visits', (session.get('visits') ?? 0) + 1);
+        // Only a signed-in user's visits are counted: an anonymous visitor costs no store record
+        // (the page's CSRF secret rides in a sealed cookie of its own; checklist #35).
+        if (session.userId !== undefined) session.set('visits', (session.get('visits') ?? 0) + 1);
         const notice = session.takeFlash<string>('notice') ?? null;
         const view = sessionView(session, options.development, await devicesOf(session));
         send(res, 200, 'text/html; charset=utf-8', renderPage(view, notice, csrf.token(session)));
