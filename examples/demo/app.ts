@@ -91,6 +91,14 @@ export function createDemo(options: DemoOptions): {
     development: options.development,
     trustProxy: !options.development,
     store: options.store,
+    // Floods (checklist #35): a client may start 10 sessions a minute, everyone together 600; past
+    // that the answer is 429 with Retry-After and nothing is written. Expired records go every 15 min.
+    ...(options.store
+      ? {
+          creationLimit: { perClient: { count: 10, within: '1m' }, overall: { count: 600, within: '1m' } },
+          purge: { every: '15m' },
+        }
+      : {}),
   });
   // Every POST needs a token from one of our own pages and an Origin of this site (checklist #59).
   const csrf = createCsrf({ trustProxy: !options.development });

@@ -1,3 +1,5 @@
+import type { LatchkeyErrorCode } from '../errors.ts';
+
 /**
  * What Latchkey tells the application about sessions. Events never carry a cookie value, a token,
  * a key or session data: they are safe to log as they are (checklist #61).
@@ -43,7 +45,13 @@ export type SessionEvent =
   /** Store mode: a write met a concurrent one and was re-applied on the fresher record. */
   | { type: 'conflict'; attempt: number }
   /** A legacy reader's session became a Latchkey session on this request (`from`: the reader's name). */
-  | { type: 'migrated'; from: string };
+  | { type: 'migrated'; from: string }
+  /** Store mode with creationLimit: a new session was refused (429), its client's or the overall limit. */
+  | { type: 'creation-limited'; scope: 'client' | 'overall' }
+  /** Store mode: the purge schedule deleted `count` expired records in `ms`. */
+  | { type: 'purged'; count: number; ms: number }
+  /** Store mode: a scheduled purge failed (the error's code); the schedule goes on. */
+  | { type: 'purge-failed'; code: LatchkeyErrorCode };
 
 export type SessionEventType = SessionEvent['type'];
 

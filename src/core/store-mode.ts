@@ -7,9 +7,11 @@ import { ConfigError, ConflictError, SessionTooLarge } from '../errors.ts';
 import { callStore, isStoreKey, type SessionStore, type StoredRecord } from '../stores/types.ts';
 import { AnonymousCsrf } from './anonymous-csrf.ts';
 import { BaseSessions } from './base.ts';
+import { clientOf } from './client-address.ts';
 import { CookieCache } from './cookie-cache.ts';
 import { asyncCryptoRefused } from './cookie-mode.ts';
 import { movedCookie, touchAfterOf } from './cookie-overrides.ts';
+import { CreationLimiter, creationLimited } from './creation-limit.ts';
 import { finishMigration, type LegacyFound, type LegacyReaders, withLegacyLines } from './legacy.ts';
 import type { ResolvedSessionsOptions } from './options.ts';
 import {
@@ -20,6 +22,7 @@ import {
   type SessionState,
   storeSessionState,
 } from './payload.ts';
+import { type PurgeOwner, type PurgeSchedule, startPurgeSchedule } from './purge-schedule.ts';
 import { type LoadOptions, type RequestLike, requestFacts, secureTransportOf } from './request.ts';
 import {
   asImpl,
@@ -69,6 +72,15 @@ export class StoreSessions<T extends SessionData> extends BaseSessions implement
   readonly #legacy: LegacyReaders | undefined;
   /** An anonymous visitor's CSRF secret, kept in a sealed cookie instead of a record (checklist #35). */
   readonly #anonymous: AnonymousCsrf;
+  /** creationLimit (checklist #35): each new record takes from its client's bucket and the overall one. */
+  readonly #limiter: CreationLimiter | undefined;
+  /** The client of each session's request, for the limiter. */
+  readonly #clients = new WeakMap<SessionImpl<object>, string | undefined>();
+  /** Sessions whose record regenerate() or login() ended: their new record replaces it, no new one. */
+  readonly #replaced = new WeakSet<SessionImpl<object>>();
+  /** The purge schedule holds this weakly; kept here for as long as these sessions live. */
+  readonly #purgeOwner: PurgeOwner;
+  readonly #purge: PurgeSchedule | undefined;
 
   constructor(resolved: ResolvedSessionsOptions, store: SessionStore) {
     super(resolved);
@@ -87,6 +99,9 @@ export class StoreSessions<T extends SessionData> extends BaseSessions implement
       });
     }
     this.#maxRetries = resolved.maxConflictRetries;
+    this.#limiter = resolved.creationLimit && new CreationLimiter(resolved.creationLimit, this.clock.now());
+    this.#purgeOwner = { store, clock: this.clock, event: (event) => this.event(event) };
+    this.#purge = startPurgeSchedule(this.#purgeOwner, resolved.purgeEvery);
     this.#anonymous = new AnonymousCsrf({
       name: `${this.cookieName}.csrf`,
       keyring: this.keyring,
@@ -100,6 +115,7 @@ export class StoreSessions<T extends SessionData> extends BaseSessions implement
       const backing = session._backing;
       session._backing = undefined;
       if (!backing) return false;
+      this.#replaced.add(session);
       return (await this.#call(() => this.#store.delete(backing.storeKey))) === false;
     };
     this.#lifecycle = {
@@ -117,6 +133,11 @@ export class StoreSessions<T extends SessionData> extends BaseSessions implement
         await dropRecord(session);
       },
     };
+  }
+
+  /** Stop the purge schedule, if any. The store is the app's: it stays open. */
+  override async close(): Promise<void> {
+    this.#purge?.stop();
   }
 
   /** Run a store call; anything but a coded error or a caller bug becomes StoreUnavailable. */
@@ -154,6 +175,7 @@ export class StoreSessions<T extends SessionData> extends BaseSessions implement
     session._fromCache = loaded?.fromCache ?? false;
     session._label = loaded?.backing.label;
     session._userAgent = facts.userAgent;
+    if (this.#limiter !== undefined) this.#clients.set(session, clientOf(request, this.trustProxy, options));
     if (loaded === undefined && moved === undefined) this.#anonymous.adopt(session, readCookie);
     else this.#anonymous.seen(session, readCookie);
     if (moved !== undefined) {
@@ -322,6 +344,13 @@ export class StoreSessions<T extends SessionData> extends BaseSessions implement
 
   /** A new record under a new token: insert-if-absent, a fresh token on collision (checklist #4). */
   async #create(impl: SessionImpl<T>, now: number): Promise<Written> {
+    if (this.#limiter !== undefined && !this.#replaced.has(impl)) {
+      const refusal = this.#limiter.take(this.#clients.get(impl), now);
+      if (refusal !== undefined) {
+        this.event({ type: 'creation-limited', scope: refusal.scope });
+        throw creationLimited(refusal);
+      }
+    }
     if (impl.isNew && !impl._regenerated) this.event({ type: 'created' });
     if (impl._regenerated) this.event({ type: 'regenerated' });
     impl._state.lastActiveAt = Math.max(now, impl._state.createdAt);
