@@ -93,7 +93,8 @@ function waitFor(bucket: Bucket, rate: Rate, now: number): number {
     bucket.tokens = Math.min(rate.capacity, bucket.tokens + (now - bucket.at) * rate.refill);
     bucket.at = now;
   }
-  return bucket.tokens >= 1 ? 0 : Math.ceil((1 - bucket.tokens) / rate.refill);
+  // (less a hair, so that float error does not add a whole millisecond, and a second to Retry-After)
+  return bucket.tokens >= 1 ? 0 : Math.ceil((1 - bucket.tokens) / rate.refill - 1e-6);
 }
 
 /** @internal */
