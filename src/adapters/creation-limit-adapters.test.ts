@@ -115,7 +115,8 @@ const adapters: Array<[string, (sessions: Sessions<Data>) => Promise<() => Promi
   [
     'fetch',
     async (sessions) => {
-      const handler = fetchWithSession(sessions, (_request, session) => {
+      type Bun = { requestIP(request: Request): { address: string } };
+      const handler = fetchWithSession(sessions, (_request, session, _server: Bun) => {
         session.set('n', 1);
         return new Response('ok');
       });
