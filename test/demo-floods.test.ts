@@ -96,4 +96,39 @@ describe('the demo under a flood (issue 14 §2)', () => {
     assert.equal(login.status, 303);
     assert.equal(recordsIn(demo.dir), 1, 'a sign-in is a record');
   });
+
+  test('a flood of sign-ins from one client is held to the demo’s rate (10 a minute): 429, no record', async (t) => {
+    t.mock.method(console, 'error', () => {});
+    const demo = await startDemo();
+    const home = await fetch(`${demo.url}/`);
+    const token = /name="_csrf" value="([^"]+)"/.exec(await home.text())?.[1] ?? '';
+    const cookie = home.headers.getSetCookie()[0]!.split(';')[0]!;
+    const startedAt = Date.now();
+    const statuses: number[] = [];
+    for (let i = 0; i < 40; i++) {
+      const response = await fetch(`${demo.url}/login`, {
+        method: 'POST',
+        headers: { cookie, origin: demo.url },
+        body: new URLSearchParams({ username: `flood${i}`, _csrf: token }),
+        redirect: 'manual',
+      });
+      statuses.push(response.status);
+      if (response.status === 429) {
+        const retryAfter = Number(response.headers.get('retry-after'));
+        assert.ok(retryAfter >= 1 && retryAfter <= 6, `Retry-After ${retryAfter}`);
+        assert.equal(await response.text(), 'Too Many Requests (ERR_LATCHKEY_RATE_LIMITED)');
+        assert.deepEqual(response.headers.getSetCookie(), []);
+      } else {
+        assert.equal(response.status, 303);
+        await response.body?.cancel();
+      }
+    }
+    // The burst of 10, plus one for every 6 s the flood took.
+    const allowance = 10 + Math.floor((Date.now() - startedAt) / 6000);
+    const signedIn = statuses.filter((status) => status === 303).length;
+    assert.ok(signedIn >= 10 && signedIn <= allowance, `${signedIn} sign-ins, allowance ${allowance}`);
+    assert.deepEqual(statuses.slice(0, 10), Array(10).fill(303));
+    assert.equal(recordsIn(demo.dir), signedIn, 'a refused sign-in writes nothing');
+    await demo.sessions.close();
+  });
 });

@@ -1,12 +1,14 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { EventEmitter, once } from 'node:events';
-import { describe, test } from 'node:test';
+import { after, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import mysql from 'mysql2/promise';
 import { realStores } from '../../test/support/real-stores.ts';
 import { generateKeyLine } from '../crypto/keyring.ts';
 import { memoryStore } from '../stores/memory.ts';
+import { mysqlStore } from '../stores/mysql.ts';
 import type { SessionStore } from '../stores/types.ts';
 import { createFakeClock } from '../testing/fake-clock.ts';
 import { createSessions, type SessionEvent, type SessionsOptions } from './index.ts';
@@ -54,8 +56,22 @@ async function next<E extends SessionEvent['type']>(events: EventEmitter, type: 
   }
 }
 
+/** MariaDB on 127.0.0.1 (not in realStores yet), one table of its own, dropped when done. */
+const mariadb: (typeof realStores)[number] = [
+  'mysql',
+  async () => {
+    const pool = mysql.createPool({ host: '127.0.0.1', port: 3306, user: 'root', database: 'test' });
+    const table = `lk_test_purge_${Date.now().toString(36)}`;
+    after(async () => {
+      await pool.query(`DROP TABLE IF EXISTS \`${table}\``);
+      await pool.end();
+    });
+    return mysqlStore({ client: pool, table });
+  },
+];
+
 describe('the purge schedule (issue 14 §2)', () => {
-  for (const [name, makeStore, options] of realStores) {
+  for (const [name, makeStore, options] of [...realStores, mariadb]) {
     test(`${name}: expired records are purged on the schedule`, options ?? {}, async () => {
       const store = await makeStore();
       const { clock, sessions, events, fill } = setup(store);
