@@ -217,7 +217,11 @@ describe('latchkey/node over HTTPS-equivalent transport', () => {
     for (const path of ['/throw', '/reject', '/huge']) {
       const response = await call(path);
       assert.equal(response.status, 500, path);
-      assert.equal(response.body, path === '/huge' ? 'Internal Server Error (ERR_LATCHKEY_TOO_LARGE)' : 'Internal Server Error', path);
+      assert.equal(
+        response.body,
+        path === '/huge' ? 'Internal Server Error (ERR_LATCHKEY_TOO_LARGE)' : 'Internal Server Error',
+        path,
+      );
       assert.equal(response.headers['set-cookie'], undefined);
     }
     assert.equal((await call('/')).status, 200);

@@ -204,7 +204,7 @@ describe('the demo in Chromium', () => {
     try {
       assert.equal(await lkCookie(context), undefined, 'the first page view sets no lk cookie');
       // An attacker plants a session token of their choosing (a sibling site, a shared machine).
-      const anonymous = 'A'.repeat(42) + 'w';
+      const anonymous = `${'A'.repeat(42)}w`;
       await context.addCookies([{ name: 'lk', value: anonymous, url: demo.url }]);
       await page.reload();
 
