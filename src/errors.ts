@@ -18,6 +18,7 @@ export type LatchkeyErrorCode =
   | 'ERR_LATCHKEY_STORE_UNAVAILABLE'
   | 'ERR_LATCHKEY_CONFLICT'
   | 'ERR_LATCHKEY_CSRF'
+  | 'ERR_LATCHKEY_RATE_LIMITED'
   | 'ERR_LATCHKEY_VALUE'
   | 'ERR_LATCHKEY_UNSUPPORTED';
 
@@ -108,6 +109,25 @@ export class SessionValueError extends LatchkeyError {
 export class UnsupportedError extends LatchkeyError {
   constructor(message: string) {
     super('ERR_LATCHKEY_UNSUPPORTED', message);
+  }
+}
+
+/**
+ * Store mode with `creationLimit`: the request would create a session while its client, or all clients
+ * together, are over the limit. Nothing was written. Adapters answer 429 with `Retry-After`.
+ */
+export class CreationLimited extends LatchkeyError {
+  /** The HTTP status for it (Express and Koa error handlers read `status`). */
+  readonly status = 429;
+  /** Whole seconds until a creation would be allowed, for `Retry-After`. */
+  readonly retryAfter: number;
+  /** The response headers for it (Express's final handler sends an error's `headers`). */
+  readonly headers: Readonly<Record<string, string>>;
+
+  constructor(message: string, retryAfter: number) {
+    super('ERR_LATCHKEY_RATE_LIMITED', message);
+    this.retryAfter = retryAfter;
+    this.headers = Object.freeze({ 'retry-after': String(retryAfter) });
   }
 }
 

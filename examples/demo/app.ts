@@ -91,6 +91,14 @@ export function createDemo(options: DemoOptions): {
     development: options.development,
     trustProxy: !options.development,
     store: options.store,
+    // Floods (checklist #35): a client may start 10 sessions a minute, everyone together 600; past
+    // that the answer is 429 with Retry-After and nothing is written. Expired records go every 15 min.
+    ...(options.store
+      ? {
+          creationLimit: { perClient: { count: 10, within: '1m' }, overall: { count: 600, within: '1m' } },
+          purge: { every: '15m' },
+        }
+      : {}),
   });
   // Every POST needs a token from one of our own pages and an Origin of this site (checklist #59).
   const csrf = createCsrf({ trustProxy: !options.development });
@@ -107,7 +115,9 @@ export function createDemo(options: DemoOptions): {
     if (!verifyCsrf(csrf, req, res, session, form?.get('_csrf') ?? undefined)) return;
     switch (route) {
       case 'GET /': {
-        session.set('visits', (session.get('visits') ?? 0) + 1);
+        // Only a signed-in user's visits are counted: an anonymous visitor costs no store record
+        // (the page's CSRF secret rides in a sealed cookie of its own; checklist #35).
+        if (session.userId !== undefined) session.set('visits', (session.get('visits') ?? 0) + 1);
         const notice = session.takeFlash<string>('notice') ?? null;
         const view = sessionView(session, options.development, await devicesOf(session));
         send(res, 200, 'text/html; charset=utf-8', renderPage(view, notice, csrf.token(session)));

@@ -48,7 +48,7 @@ async function demoStore(): Promise<{ store: SessionStore; where: string }> {
 
 const { keys, source } = demoKeys();
 const { store, where } = await demoStore();
-const { handler } = createDemo({ keys, development, store });
+const { handler, sessions } = createDemo({ keys, development, store });
 
 const port = Number(process.env.PORT ?? 3000);
 const host = process.env.HOST ?? '127.0.0.1';
@@ -65,6 +65,9 @@ server.listen(port, host, () => {
   console.log(`Listening on ${url}`);
 });
 
-const stop = () => server.close(() => process.exit(0));
+const stop = () => {
+  void sessions.close(); // the purge schedule
+  server.close(() => process.exit(0));
+};
 process.on('SIGINT', stop);
 process.on('SIGTERM', stop);

@@ -1,13 +1,36 @@
-import { LatchkeyError, StoreUnavailable } from '../errors.ts';
+import { CreationLimited, LatchkeyError, StoreUnavailable } from '../errors.ts';
 
-/** The status an adapter answers with when a request fails: 503 for a store outage, else 500. */
-export function statusForError(error: unknown): 500 | 503 {
-  return error instanceof StoreUnavailable ? error.status : 500;
+/** The statuses of the answers the adapters make themselves when a request fails. */
+export type FailureStatus = 429 | 500 | 503;
+
+/**
+ * The status an adapter answers with when a request fails: 503 for a store outage, 429 for a session
+ * refused by `creationLimit`, else 500.
+ */
+export function statusForError(error: unknown): FailureStatus {
+  return error instanceof StoreUnavailable || error instanceof CreationLimited ? error.status : 500;
 }
 
-/** The body that goes with it: the status text only, never a message or stack (checklist #48). */
-export function bodyForStatus(status: 500 | 503): string {
-  return status === 503 ? 'Service Unavailable' : 'Internal Server Error';
+const STATUS_TEXT: Readonly<Record<FailureStatus, string>> = {
+  429: 'Too Many Requests',
+  500: 'Internal Server Error',
+  503: 'Service Unavailable',
+};
+
+/** The body that goes with a status: the status text only, never a message or stack (checklist #48). */
+export function bodyForStatus(status: FailureStatus): string {
+  return STATUS_TEXT[status];
+}
+
+/**
+ * The body of the answer for `error`: the status text, and for Latchkey's own errors (but an outage's)
+ * their code, such as `Internal Server Error (ERR_LATCHKEY_TOO_LARGE)`, so that the developer sees
+ * why without the log. A code is no secret; the message and stack never go out (checklist #48).
+ */
+export function bodyForError(error: unknown): string {
+  const status = statusForError(error);
+  if (error instanceof LatchkeyError && status !== 503) return `${STATUS_TEXT[status]} (${error.code})`;
+  return STATUS_TEXT[status];
 }
 
 /** Default error report: Latchkey's coded errors in one line, anything else as is. */
@@ -22,9 +45,19 @@ export const PLAIN_NO_STORE = Object.freeze({
   'cache-control': 'no-store',
 });
 
-/** The default failure answer of the Fetch adapters: log, then a bare 500 (503 for a store outage). */
+/** The headers of the failure answer for `error`: PLAIN_NO_STORE, and Retry-After for a 429. */
+export function headersForError(error: unknown): Readonly<Record<string, string>> {
+  return error instanceof CreationLimited ? { ...PLAIN_NO_STORE, ...error.headers } : PLAIN_NO_STORE;
+}
+
+/**
+ * The default failure answer of the Fetch adapters: log, then a bare 500 (503 for a store outage, 429
+ * with Retry-After for a refused creation).
+ */
 export function errorResponse(error: unknown): Response {
   reportError(error);
-  const status = statusForError(error);
-  return new Response(bodyForStatus(status), { status, headers: PLAIN_NO_STORE });
+  return new Response(bodyForError(error), {
+    status: statusForError(error),
+    headers: headersForError(error),
+  });
 }

@@ -417,7 +417,7 @@ describe('latchkey/express: mixing req.session properties with req.session.latch
     try {
       const response = await client.call('/', 'POST');
       assert.equal(response.status, 500);
-      assert.equal(await response.text(), 'Internal Server Error');
+      assert.equal(await response.text(), 'Internal Server Error (ERR_LATCHKEY_TOO_LARGE)');
       assert.match(String(errors[0]), /the error handler has a bug too/);
     } finally {
       console.error = original;

@@ -144,7 +144,7 @@ describe('latchkey/fastify', () => {
     const app = await counterApp(dev, logs);
     const reply = await app.inject('/huge');
     assert.equal(reply.statusCode, 500);
-    assert.equal(reply.body, 'Internal Server Error');
+    assert.equal(reply.body, 'Internal Server Error (ERR_LATCHKEY_TOO_LARGE)');
     assert.equal(reply.headers['content-type'], 'text/plain; charset=utf-8');
     assert.deepEqual(lines(reply), []);
     assert.equal(reply.headers['x-app'], undefined);
@@ -182,7 +182,7 @@ describe('latchkey/fastify', () => {
     );
     const reply = await app.inject('/huge');
     assert.equal(reply.statusCode, 500);
-    assert.equal(reply.body, 'Internal Server Error');
+    assert.equal(reply.body, 'Internal Server Error (ERR_LATCHKEY_TOO_LARGE)');
     assert.equal(reply.headers['x-half'], undefined);
     assert.match(logs.join(''), /onError bug/);
   });

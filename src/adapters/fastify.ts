@@ -24,7 +24,7 @@ import type { Session, SessionImpl } from '../core/session.ts';
 import type { Sessions } from '../core/sessions.ts';
 import { type Csrf, type CsrfOptions, type CsrfRequest, csrfForbiddenBody } from '../csrf/index.ts';
 import { ConfigError, UnsupportedError } from '../errors.ts';
-import { bodyForStatus, PLAIN_NO_STORE, statusForError } from './errors.ts';
+import { bodyForError, headersForError, PLAIN_NO_STORE, statusForError } from './errors.ts';
 import {
   assignSession,
   type DataProperties,
@@ -293,8 +293,8 @@ async function failureBody(
   } else {
     request.log.error({ err: error }, 'latchkey: session failure');
   }
-  reply.headers(PLAIN_NO_STORE);
-  return bodyForStatus(status);
+  reply.headers(headersForError(error));
+  return bodyForError(error);
 }
 
 /** What `csrf.check` needs, read from a Fastify request (one object, no closure per request). */

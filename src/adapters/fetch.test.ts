@@ -80,7 +80,7 @@ describe('latchkey/fetch withSession', () => {
     const logged = t.mock.method(console, 'error', () => {});
     const response = await counter()(new Request('https://app.test/huge'));
     assert.equal(response.status, 500);
-    assert.equal(await response.text(), 'Internal Server Error');
+    assert.equal(await response.text(), 'Internal Server Error (ERR_LATCHKEY_TOO_LARGE)');
     assert.deepEqual(response.headers.getSetCookie(), []);
     assert.match(String(logged.mock.calls[0]?.arguments[0]), /ERR_LATCHKEY_TOO_LARGE/);
   });

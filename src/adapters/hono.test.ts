@@ -178,7 +178,7 @@ describe('latchkey/hono sessionMiddleware', () => {
     plain.use(sessionMiddleware<Data>({ keys }));
     const response = await huge(plain).request('https://app.test/huge');
     assert.equal(response.status, 500);
-    assert.equal(await response.text(), 'Internal Server Error');
+    assert.equal(await response.text(), 'Internal Server Error (ERR_LATCHKEY_TOO_LARGE)');
     assert.deepEqual(response.headers.getSetCookie(), []);
     assert.equal(response.headers.get('x-app'), null);
     assert.equal(response.headers.get('cache-control'), 'no-store');

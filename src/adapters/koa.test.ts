@@ -156,7 +156,7 @@ describe('latchkey/koa session()', () => {
     const plain = await serve(new Koa().use(session({ keys, development: true })).use(huge));
     const response = await plain.call('/');
     assert.equal(response.status, 500);
-    assert.equal(await response.text(), 'Internal Server Error');
+    assert.equal(await response.text(), 'Internal Server Error (ERR_LATCHKEY_TOO_LARGE)');
     assert.equal(response.headers.get('content-type'), 'text/plain; charset=utf-8');
     assert.equal(response.headers.get('x-app'), null);
     assert.deepEqual(response.headers.getSetCookie(), []);

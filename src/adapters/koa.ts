@@ -21,8 +21,8 @@ import { clearSiteDataFor, sessionCacheControl, sessionVary } from '../core/head
 import type { SessionData as CoreSessionData, Session, SessionImpl } from '../core/session.ts';
 import type { Sessions } from '../core/sessions.ts';
 import { type Csrf, type CsrfOptions, csrfForbiddenBody } from '../csrf/index.ts';
-import { SessionStateError } from '../errors.ts';
-import { bodyForStatus, reportError, statusForError } from './errors.ts';
+import { CreationLimited, SessionStateError } from '../errors.ts';
+import { bodyForError, reportError, statusForError } from './errors.ts';
 import {
   assignSession,
   type DataProperties,
@@ -136,10 +136,11 @@ function headerText(value: unknown): string | undefined {
 async function fail(error: unknown, ctx: Context, onError: KoaErrorHandler | undefined): Promise<void> {
   for (const name of ctx.res.getHeaderNames()) ctx.res.removeHeader(name);
   const status = statusForError(error);
-  ctx.body = bodyForStatus(status); // drops (and destroys) a streamed body
+  ctx.body = bodyForError(error); // drops (and destroys) a streamed body
   ctx.status = status;
   ctx.remove('content-type'); // so that a body onError sets gets its own type
   ctx.set('cache-control', 'no-store');
+  if (error instanceof CreationLimited) ctx.set(error.headers);
   if (onError) await onError(error, ctx);
   else reportError(error);
   if (!ctx.res.hasHeader('content-type')) ctx.type = 'text/plain; charset=utf-8';

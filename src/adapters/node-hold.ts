@@ -12,7 +12,7 @@ import {
 import type { Session, SessionData } from '../core/session.ts';
 import type { Sessions } from '../core/sessions.ts';
 import { type Csrf, type CsrfError, csrfForbiddenBody } from '../csrf/index.ts';
-import { bodyForStatus, PLAIN_NO_STORE, reportError, statusForError } from './errors.ts';
+import { bodyForError, headersForError, PLAIN_NO_STORE, reportError, statusForError } from './errors.ts';
 import { appendLines, csrfRequestOf, lockSession, type SyncSessions, sessionHeaderValues } from './shared.ts';
 
 export interface NodeSessionOptions {
@@ -297,8 +297,8 @@ export function failer(options: NodeSessionOptions) {
           reportError(failure);
           reportError(error);
           if (!res.headersSent) {
-            res.statusCode = statusForError(error);
-            res.end(bodyForStatus(statusForError(error)));
+            res.writeHead(statusForError(error), headersForError(error));
+            res.end(bodyForError(error));
           } else if (!res.writableEnded) {
             res.destroy();
           }
@@ -314,9 +314,8 @@ export function failer(options: NodeSessionOptions) {
       }
       // Drop everything the handler set (Content-Length, Location, cookies…): a bare 500/503.
       for (const name of res.getHeaderNames()) res.removeHeader(name);
-      const status = statusForError(error);
-      res.writeHead(status, PLAIN_NO_STORE);
-      res.end(bodyForStatus(status));
+      res.writeHead(statusForError(error), headersForError(error));
+      res.end(bodyForError(error));
       // The handler may still write to the response it believes is open; don't let that crash us.
       res.on('error', () => {});
     } catch {

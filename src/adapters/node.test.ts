@@ -217,7 +217,11 @@ describe('latchkey/node over HTTPS-equivalent transport', () => {
     for (const path of ['/throw', '/reject', '/huge']) {
       const response = await call(path);
       assert.equal(response.status, 500, path);
-      assert.equal(response.body, 'Internal Server Error');
+      assert.equal(
+        response.body,
+        path === '/huge' ? 'Internal Server Error (ERR_LATCHKEY_TOO_LARGE)' : 'Internal Server Error',
+        path,
+      );
       assert.equal(response.headers['set-cookie'], undefined);
     }
     assert.equal((await call('/')).status, 200);
@@ -227,10 +231,10 @@ describe('latchkey/node over HTTPS-equivalent transport', () => {
     t.mock.method(console, 'error', () => {});
     const late = await call('/later');
     assert.equal(late.status, 500);
-    assert.equal(late.body, 'Internal Server Error');
+    assert.equal(late.body, 'Internal Server Error (ERR_LATCHKEY_TOO_LARGE)');
     const clean = await call('/content-length');
     assert.equal(clean.status, 500);
-    assert.equal(clean.body, 'Internal Server Error');
+    assert.equal(clean.body, 'Internal Server Error (ERR_LATCHKEY_TOO_LARGE)');
     assert.notEqual(clean.headers['content-length'], '2', "the handler's Content-Length is gone");
     assert.equal(clean.headers.location, undefined, "the handler's headers are gone");
     assert.equal((await call('/')).status, 200);

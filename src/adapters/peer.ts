@@ -1,7 +1,7 @@
 /**
- * A Fetch handler's connection peer, where the runtime passes it beside the `Request`: only to
- * recognise local development over `http://localhost` (src/core/loopback.ts). Never read from a
- * header. A runtime that passes none (Workers, Next.js, a test calling the handler) gets no exception.
+ * A Fetch handler's connection peer, where the runtime passes it beside the `Request`: to recognise
+ * local development over `http://localhost` (src/core/loopback.ts), and as the client that
+ * `creationLimit` counts (src/core/client-address.ts). Never read from a header. A runtime that passes none (Workers, Next.js, a test calling the handler) gets no exception.
  */
 import type { LoadOptions } from '../core/request.ts';
 
@@ -36,12 +36,8 @@ export function peerAddressOf(request: Request, extra: unknown): string | undefi
   return typeof address === 'string' ? address : undefined;
 }
 
-/**
- * `load()` options carrying the peer for a plain-HTTP request, or undefined: an HTTPS request needs
- * no exception, so it costs nothing.
- */
+/** `load()` options carrying the peer, or undefined when the runtime passes none. */
 export function peerLoadOptions(request: Request, extra: unknown): LoadOptions | undefined {
-  if (!request.url.startsWith('http:')) return undefined;
   const peerAddress = peerAddressOf(request, extra);
   return peerAddress === undefined ? undefined : { peerAddress };
 }

@@ -61,6 +61,9 @@ export abstract class BaseSessions {
     this.parseLimits = { maxHeaderBytes: Math.max(32_768, this.cookie.maxChunks * 4096 + 8192) };
   }
 
+  /** Stop what runs in the background (store mode's purge schedule); nothing in cookie mode. */
+  async close(): Promise<void> {}
+
   protected event(event: SessionEvent): void {
     countEvent(event);
     this.#emit({ ...event, at: this.clock.now() });

@@ -1,3 +1,5 @@
+import type { LatchkeyErrorCode } from '../errors.ts';
+
 /**
  * What Latchkey tells the application about sessions. Events never carry a cookie value, a token,
  * a key or session data: they are safe to log as they are (checklist #61).
@@ -59,7 +61,13 @@ export type SessionEvent =
    * `signals.invalidBurst`: one client network (its prefix; undefined when the address is unknown)
    * presented `count` invalid or revoked tokens within `within` ms.
    */
-  | { type: 'burst'; count: number; within: number; network: string | undefined };
+  | { type: 'burst'; count: number; within: number; network: string | undefined }
+  /** Store mode with creationLimit: a new session was refused (429), its client's or the overall limit. */
+  | { type: 'creation-limited'; scope: 'client' | 'overall' }
+  /** Store mode: the purge schedule deleted `count` expired records in `ms`. */
+  | { type: 'purged'; count: number; ms: number }
+  /** Store mode: a scheduled purge failed (the error's code); the schedule goes on. */
+  | { type: 'purge-failed'; code: LatchkeyErrorCode };
 
 export type SessionEventType = SessionEvent['type'];
 

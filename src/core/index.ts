@@ -1,12 +1,14 @@
 export type { Clock } from './clock.ts';
 export { systemClock } from './clock.ts';
 export type { SessionCookieOptions } from './cookie-overrides.ts';
+export type { CreationLimitOptions, CreationRate } from './creation-limit.ts';
 export type { EventListener, SessionEvent, SessionEventType } from './events.ts';
 export { applyToHeaders, clearSiteDataFor, sessionCacheControl, sessionVary } from './headers.ts';
 export type { JsonValue } from './json.ts';
 export type { SessionsOptions } from './options.ts';
 export type { Duration, TimeoutPolicy, TimeoutPreset } from './policy.ts';
 export { TIMEOUT_PRESETS } from './policy.ts';
+export type { PurgeOptions } from './purge-schedule.ts';
 export type { TokenRenewalOptions } from './renewal.ts';
 export type { LoadOptions, RequestLike } from './request.ts';
 export type { Session, SessionData } from './session.ts';

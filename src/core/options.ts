@@ -12,6 +12,11 @@ import { emitWarning, environmentVariable } from '../crypto/runtime.ts';
 import { ConfigError, KeyError } from '../errors.ts';
 import type { SessionStore } from '../stores/types.ts';
 import { type Clock, systemClock } from './clock.ts';
+import {
+  type CreationLimitOptions,
+  type ResolvedCreationLimit,
+  resolveCreationLimit,
+} from './creation-limit.ts';
 import type { EventListener } from './events.ts';
 import { type LegacyReader, type LegacyReaders, resolveLegacy } from './legacy.ts';
 import {
@@ -21,6 +26,7 @@ import {
   type TimeoutPolicy,
   type TimeoutPreset,
 } from './policy.ts';
+import { type PurgeOptions, resolvePurge } from './purge-schedule.ts';
 import { type RenewalPolicy, resolveTokenRenewal, type TokenRenewalOptions } from './renewal.ts';
 import { type ResolvedSignals, resolveSignals, type SignalsOptions } from './signals.ts';
 
@@ -106,6 +112,18 @@ export interface SessionsOptions {
   tokenRenewal?: TokenRenewalOptions | undefined;
   /** Events that flag a session worth a look (docs/signals.md); a signal only, nothing is refused. */
   signals?: SignalsOptions | undefined;
+  /**
+   * Store mode: at most so many new sessions per client and overall (checklist #35); past it the commit
+   * that would create one fails with ERR_LATCHKEY_RATE_LIMITED (adapters answer 429 with Retry-After)
+   * and nothing is written. Default: no limit. See {@link CreationLimitOptions}.
+   */
+  creationLimit?: CreationLimitOptions | undefined;
+  /**
+   * Store mode: run the store's `purgeExpired` every `every` on an unref'd timer (default
+   * `{ every: '1h' }` for stores that have it; Redis expires records itself), or `false` for none.
+   * Failures are `purge-failed` events; `sessions.close()` stops it.
+   */
+  purge?: PurgeOptions | undefined;
 }
 
 const KNOWN_OPTIONS = new Set([
@@ -132,6 +150,8 @@ const KNOWN_OPTIONS = new Set([
   'legacyUntil',
   'tokenRenewal',
   'signals',
+  'creationLimit',
+  'purge',
 ]);
 
 export interface ResolvedSessionsOptions {
@@ -158,6 +178,10 @@ export interface ResolvedSessionsOptions {
   tokenRenewal: RenewalPolicy | undefined;
   /** The signal events asked for, or undefined when none. */
   signals: ResolvedSignals | undefined;
+  /** Store mode: the creation limit, or undefined for none. */
+  creationLimit: ResolvedCreationLimit | undefined;
+  /** Store mode: the purge interval in ms, or undefined when off. */
+  purgeEvery: number | undefined;
 }
 
 const STORE_METHODS = ['create', 'get', 'update', 'touch', 'delete', 'listByUser', 'deleteByUser'] as const;
@@ -243,6 +267,14 @@ export function resolveSessionsOptions(options: SessionsOptions): ResolvedSessio
       throw new ConfigError('maxSessionsPerUser must be a whole number from 1 to 10000');
     }
   }
+  const creationLimit = resolveCreationLimit(options.creationLimit);
+  if (creationLimit && !store) {
+    throw new ConfigError('creationLimit needs store mode: a cookie-mode session costs the server nothing');
+  }
+  const purgeEvery = resolvePurge(options.purge);
+  if (options.purge !== undefined && options.purge !== false && !store) {
+    throw new ConfigError('purge needs store mode: cookie-mode sessions are not kept on the server');
+  }
   const maxConflictRetries = options.maxConflictRetries ?? 64;
   if (!Number.isSafeInteger(maxConflictRetries) || maxConflictRetries < 0 || maxConflictRetries > 1000) {
     throw new ConfigError('maxConflictRetries must be a whole number from 0 to 1000');
@@ -268,5 +300,7 @@ export function resolveSessionsOptions(options: SessionsOptions): ResolvedSessio
       policy,
     }),
     signals: resolveSignals(options.signals, store !== undefined),
+    creationLimit,
+    purgeEvery: store ? purgeEvery : undefined,
   };
 }

@@ -41,8 +41,9 @@ export interface LoadOptions {
   secure?: boolean;
   /**
    * The connection's remote address, for a Fetch `Request` (which does not carry it): what Bun's
-   * `server.requestIP(request)` or Deno's `info.remoteAddr` reports. Only used to recognise local
-   * development over `http://localhost`; a node request's own socket is used instead.
+   * `server.requestIP(request)` or Deno's `info.remoteAddr` reports. Used to recognise local
+   * development over `http://localhost`, and as the client `creationLimit` counts; a node request's own
+   * socket is used instead.
    */
   peerAddress?: string;
 }

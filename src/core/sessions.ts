@@ -74,6 +74,11 @@ export interface Sessions<T extends SessionData = Record<string, unknown>> {
   revokeUserSessions(userId: string, options?: { except?: Session<T> | string }): Promise<number>;
   /** Store mode: end one of the user's sessions by its `id` (from listUserSessions); false if none. */
   revokeUserSession(userId: string, id: string): Promise<boolean>;
+  /**
+   * Stop the purge schedule (store mode's `purge`); a no-op otherwise. The store stays open: close it
+   * yourself (it is yours). Sessions keep working after close(), only without scheduled purges.
+   */
+  close(): Promise<void>;
 }
 
 /**

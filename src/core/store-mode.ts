@@ -5,10 +5,13 @@ import { isTokenText, jitterBelow, newToken } from '../crypto/random.ts';
 import { openValue, sealValue } from '../crypto/seal.ts';
 import { ConfigError, ConflictError, SessionTooLarge } from '../errors.ts';
 import { callStore, isStoreKey, type SessionStore, type StoredRecord } from '../stores/types.ts';
+import { AnonymousCsrf } from './anonymous-csrf.ts';
 import { BaseSessions } from './base.ts';
+import { clientOf } from './client-address.ts';
 import { CookieCache } from './cookie-cache.ts';
 import { asyncCryptoRefused } from './cookie-mode.ts';
 import { movedCookie, touchAfterOf } from './cookie-overrides.ts';
+import { CreationLimiter, creationLimited } from './creation-limit.ts';
 import { hasKeys } from './json.ts';
 import { finishMigration, type LegacyFound, type LegacyReaders, withLegacyLines } from './legacy.ts';
 import type { ResolvedSessionsOptions } from './options.ts';
@@ -20,6 +23,7 @@ import {
   type SessionState,
   storeSessionState,
 } from './payload.ts';
+import { type PurgeOwner, type PurgeSchedule, startPurgeSchedule } from './purge-schedule.ts';
 import { ISSUED_AT, type Loaded, type Opened, openLink, TokenRenewal } from './renewal.ts';
 import { type LoadOptions, type RequestLike, requestFacts, secureTransportOf } from './request.ts';
 import {
@@ -78,6 +82,17 @@ export class StoreSessions<T extends SessionData> extends BaseSessions implement
   readonly #legacy: LegacyReaders | undefined;
   /** Scheduled token renewal and the links it leaves (src/core/renewal.ts). */
   readonly #tokens: TokenRenewal;
+  /** An anonymous visitor's CSRF secret, kept in a sealed cookie instead of a record (checklist #35). */
+  readonly #anonymous: AnonymousCsrf;
+  /** creationLimit (checklist #35): each new record takes from its client's bucket and the overall one. */
+  readonly #limiter: CreationLimiter | undefined;
+  /** The client of each session's request, for the limiter. */
+  readonly #clients = new WeakMap<SessionImpl<object>, string | undefined>();
+  /** Sessions whose record regenerate() or login() ended: their new record replaces it, no new one. */
+  readonly #replaced = new WeakSet<SessionImpl<object>>();
+  /** The purge schedule holds this weakly; kept here for as long as these sessions live. */
+  readonly #purgeOwner: PurgeOwner;
+  readonly #purge: PurgeSchedule | undefined;
 
   constructor(resolved: ResolvedSessionsOptions, store: SessionStore) {
     super(resolved);
@@ -109,6 +124,15 @@ export class StoreSessions<T extends SessionData> extends BaseSessions implement
       },
       resolved.tokenRenewal,
     );
+    this.#limiter = resolved.creationLimit && new CreationLimiter(resolved.creationLimit, this.clock.now());
+    this.#purgeOwner = { store, clock: this.clock, event: (event) => this.event(event) };
+    this.#purge = startPurgeSchedule(this.#purgeOwner, resolved.purgeEvery);
+    this.#anonymous = new AnonymousCsrf({
+      name: `${this.cookieName}.csrf`,
+      keyring: this.keyring,
+      policy: this.policy,
+      clock: this.clock,
+    });
     // regenerate(), login() and destroy() delete the old record at once: the old token is dead before
     // the response is sent, whatever happens to it (fixation defence, checklist #23, #30).
     // True when the record was gone already: another request rotated or ended this session meanwhile.
@@ -116,6 +140,7 @@ export class StoreSessions<T extends SessionData> extends BaseSessions implement
       const backing = session._backing;
       session._backing = undefined;
       if (!backing) return false;
+      this.#replaced.add(session);
       return (await this.#tokens.deleteSession(backing.storeKey)) === false;
     };
     this.#lifecycle = {
@@ -133,6 +158,11 @@ export class StoreSessions<T extends SessionData> extends BaseSessions implement
         await dropRecord(session);
       },
     };
+  }
+
+  /** Stop the purge schedule, if any. The store is the app's: it stays open. */
+  override async close(): Promise<void> {
+    this.#purge?.stop();
   }
 
   /** Run a store call; anything but a coded error or a caller bug becomes StoreUnavailable. */
@@ -184,6 +214,9 @@ export class StoreSessions<T extends SessionData> extends BaseSessions implement
     session._userAgent = facts.userAgent;
     session._clientAddress = facts.clientAddress;
     countLoad('store', session._origin);
+    if (this.#limiter !== undefined) this.#clients.set(session, clientOf(request, this.trustProxy, options));
+    if (loaded === undefined && moved === undefined) this.#anonymous.adopt(session, readCookie);
+    else this.#anonymous.seen(session, readCookie);
     if (moved !== undefined) {
       session._legacy = moved.migration;
       this.event({ type: 'migrated', from: moved.from });
@@ -332,9 +365,11 @@ export class StoreSessions<T extends SessionData> extends BaseSessions implement
     const now = this.clock.now();
     // Ended elsewhere while this request was under way (a parallel rotation won): nothing to write.
     if (impl._ended && !impl._destroyed) return this.#emit([], impl);
-    if (impl._isEmpty()) {
+    const anonymous = impl._backing === undefined && this.#anonymous.holdsOnlySecret(impl);
+    if (anonymous || impl._isEmpty()) {
       // Nothing to keep. Clear the cookie after a logout, an expired session, or a session emptied on
       // this request; junk and unknown tokens are left alone (no writes for anonymous requests, #35).
+      // A CSRF secret alone is no reason for a record: it goes in its own sealed cookie.
       const destroyed = impl._destroyed;
       let clear = destroyed || impl._origin === 'expired';
       if (destroyed) this.event({ type: 'destroyed' });
@@ -344,18 +379,31 @@ export class StoreSessions<T extends SessionData> extends BaseSessions implement
         impl._backing = undefined;
         clear = true;
       }
-      const lines = this.#emit(clear ? this.#deletions(impl) : [], impl);
+      const sent = clear ? this.#deletions(impl) : [];
+      if (anonymous)
+        sent.push(...this.#anonymous.line(impl, (endsAt, at) => this.attributesUntil(endsAt, at)));
+      else if (this.#anonymous.needsDeletion(impl)) sent.push(this.deletion(this.#anonymous.name));
+      const lines = this.#emit(sent, impl);
       return destroyed ? this.signedOut(lines) : lines;
     }
     const written =
       impl._backing === undefined
         ? await this.#create(impl, now)
         : await this.#save(impl, impl._backing, now);
+    // The anonymous secret, if any, is in the record now.
+    if (this.#anonymous.needsDeletion(impl)) written.lines.push(this.deletion(this.#anonymous.name));
     return this.#emit(written.lines, impl, written.dataJson);
   }
 
   /** A new record under a new token: insert-if-absent, a fresh token on collision (checklist #4). */
   async #create(impl: SessionImpl<T>, now: number): Promise<Written> {
+    if (this.#limiter !== undefined && !this.#replaced.has(impl)) {
+      const refusal = this.#limiter.take(this.#clients.get(impl), now);
+      if (refusal !== undefined) {
+        this.event({ type: 'creation-limited', scope: refusal.scope });
+        throw creationLimited(refusal);
+      }
+    }
     if (impl.isNew && !impl._regenerated) this.event({ type: 'created' });
     if (impl._regenerated) this.event({ type: 'regenerated' });
     impl._state.lastActiveAt = Math.max(now, impl._state.createdAt);

@@ -99,7 +99,8 @@ describe('latchkey/csrf: tokens (checklist #59)', () => {
       const next = await roundTrip(sessions, jar, (session) => {
         assert.equal(csrf.check(post({ ...ownOrigin, 'x-csrf-token': token }), session), undefined);
       });
-      assert.equal(next.isNew, false);
+      // Store mode keeps a secret alone in a sealed cookie, not a record: still no session (checklist #35).
+      assert.equal(next.isNew, store !== undefined);
       await roundTrip(sessions, jar, async (session) => {
         await session.login('ada');
         const refused = csrf.check(post({ ...ownOrigin, 'x-csrf-token': token }), session);

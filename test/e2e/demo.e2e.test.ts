@@ -165,7 +165,8 @@ describe('the demo in Chromium', () => {
     const { context, page } = await openHome();
     try {
       assert.equal(await text(page, '#status'), 'You are not signed in.');
-      assert.equal(await text(page, '#visits'), '1');
+      assert.equal(await text(page, '#visits'), '0', 'anonymous visits are not counted');
+      assert.equal(await lkCookie(context), undefined, 'an anonymous visitor has no session (checklist #35)');
 
       await page.fill('#username-input', 'ada');
       await submit(page, '#login', '/login');
@@ -196,15 +197,16 @@ describe('the demo in Chromium', () => {
     }
   });
 
-  test('fixation defence: signing in gives the browser a new cookie value; the old one stays anonymous', {
+  test('fixation defence: signing in gives the browser a new cookie value; a planted one stays anonymous', {
     timeout: TIMEOUT,
   }, async () => {
     const { context, page } = await openHome();
     try {
-      const anonymous = (await lkCookie(context))?.value;
-      assert.ok(anonymous, 'the first page view sets an lk cookie');
+      assert.equal(await lkCookie(context), undefined, 'the first page view sets no lk cookie');
+      // An attacker plants a session token of their choosing (a sibling site, a shared machine).
+      const anonymous = `${'A'.repeat(42)}w`;
+      await context.addCookies([{ name: 'lk', value: anonymous, url: demo.url }]);
       await page.reload();
-      assert.equal((await lkCookie(context))?.value, anonymous, 'stable across anonymous page views');
 
       await page.fill('#username-input', 'grace');
       await submit(page, '#login', '/login');
@@ -234,9 +236,8 @@ describe('the demo in Chromium', () => {
       );
 
       // POST /logout answers 303 with a clearing Set-Cookie; the browser drops the cookie and follows
-      // the redirect to GET / without one. That page view starts a new anonymous session (the page
-      // counts visits), so afterwards the jar holds a *new* lk cookie: "no lk" is true between the two
-      // answers, which is what the redirected request's (empty) Cookie header shows.
+      // the redirect to GET / without one. That page view is anonymous and makes no session (only
+      // the form's sealed CSRF cookie, lk.csrf), which the redirected request's Cookie header shows.
       const [logout, home] = await submit(page, '#logout', '/logout');
       assert.equal(logout.status(), 303);
       assert.match((await logout.headerValue('set-cookie')) ?? '', /^lk=; Path=\/; Max-Age=0/);
@@ -244,7 +245,7 @@ describe('the demo in Chromium', () => {
       assert.ok(!sent.includes('lk='), `the redirected GET / still sent a session cookie: ${sent}`);
       assert.equal(await text(page, '#status'), 'You are not signed in.');
       assert.equal(await page.locator('#logout').count(), 0);
-      assert.equal(await text(page, '#visits'), '1', 'a new session, not the old one');
+      assert.equal(await text(page, '#visits'), '0', 'no session, not the old one');
 
       const now = (await context.cookies()).filter((cookie) => cookie.name === 'lk');
       assert.ok(
