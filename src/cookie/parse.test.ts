@@ -87,7 +87,10 @@ test('checklist #21: parseCookieHeader limits: header size, pair count, value si
   assert.deepEqual({ ...parseCookieHeader('a=1', { limits: { maxHeaderBytes: 2 } }) }, {});
   // Three-byte '€': the UTF-16 length alone (3 units) would let 9 bytes through a limit of 8.
   assert.deepEqual({ ...parseCookieHeader('a=€€€; b=ok', { limits: { maxValueBytes: 8 } }) }, { b: 'ok' });
-  assert.deepEqual({ ...parseCookieHeader('a=€€€; b=ok', { limits: { maxValueBytes: 9 } }) }, { a: '€€€', b: 'ok' });
+  assert.deepEqual(
+    { ...parseCookieHeader('a=€€€; b=ok', { limits: { maxValueBytes: 9 } }) },
+    { a: '€€€', b: 'ok' },
+  );
 });
 
 test('checklist #21: the header limit counts UTF-8 bytes, up to 3 per UTF-16 unit (4 per pair)', () => {
@@ -97,7 +100,10 @@ test('checklist #21: the header limit counts UTF-8 bytes, up to 3 per UTF-16 uni
   assert.deepEqual({ ...parseCookieHeader('a=😀😀', { limits: { maxHeaderBytes: 9 } }) }, {});
   assert.deepEqual({ ...parseCookieHeader('a=😀😀', { limits: { maxHeaderBytes: 10 } }) }, { a: '😀😀' });
   // Plain ASCII under a third of the limit is never measured, and is never refused.
-  assert.deepEqual({ ...parseCookieHeader('a=1; b=2', { limits: { maxHeaderBytes: 24 } }) }, { a: '1', b: '2' });
+  assert.deepEqual(
+    { ...parseCookieHeader('a=1; b=2', { limits: { maxHeaderBytes: 24 } }) },
+    { a: '1', b: '2' },
+  );
   assert.equal(readCookie('a=€€€; sid=x', 'sid', { maxHeaderBytes: 17 }).length, 0);
   assert.deepEqual(readCookie('a=€€€; sid=x', 'sid', { maxHeaderBytes: 18 }), ['x']);
 });

@@ -157,7 +157,9 @@ describe('sealed cookie tampering', () => {
     const now = createFakeClock().now();
     const ring = parseKeyring(K1);
     const text = `{"__proto__":{"d":{"admin":true},"u":"root"},"v":1,"c":${now},"a":${now},"x":${now + 3600_000},"d":{"n":1},"f":{"__proto__":{"admin":true},"note":{"constructor":{"prototype":{"admin":true}}}}}`;
-    const session = await sessions.load(`${NAME}=${sealValue(ring, 'cookie', NAME, new TextEncoder().encode(text))}`);
+    const session = await sessions.load(
+      `${NAME}=${sealValue(ring, 'cookie', NAME, new TextEncoder().encode(text))}`,
+    );
     assert.equal(session.isNew, false);
     assert.deepEqual({ ...session.data }, { n: 1 });
     assert.equal(session.userId, undefined);
@@ -168,7 +170,9 @@ describe('sealed cookie tampering', () => {
     assert.equal(({} as Record<string, unknown>).admin, undefined);
     // A flash nested past the cap is refused like data nested past it.
     const deep = `{"v":1,"c":${now},"a":${now},"x":${now + 1000},"d":{},"f":{"x":${'['.repeat(40)}${']'.repeat(40)}}}`;
-    const refused = await sessions.load(`${NAME}=${sealValue(ring, 'cookie', NAME, new TextEncoder().encode(deep))}`);
+    const refused = await sessions.load(
+      `${NAME}=${sealValue(ring, 'cookie', NAME, new TextEncoder().encode(deep))}`,
+    );
     assert.equal(refused.isNew, true);
   });
 

@@ -210,7 +210,8 @@ function decode(reply: unknown): StoredRecord | null {
 
 const isNoScript = (err: unknown): boolean => err instanceof Error && err.message.startsWith('NOSCRIPT');
 
-const asUnavailable = (err: unknown) => (err instanceof StoreUnavailable ? err : storeUnavailable('redis', err));
+const asUnavailable = (err: unknown) =>
+  err instanceof StoreUnavailable ? err : storeUnavailable('redis', err);
 
 /** One pending call: refused with `reject` if still pending at `deadline` (ms, the process's monotonic clock). */
 interface PendingCall {

@@ -170,5 +170,7 @@ export function callStore<R>(store: string, operation: () => Promise<R>): Promis
 }
 
 function asStoreFailure(store: string, error: unknown): unknown {
-  return error instanceof LatchkeyError || error instanceof TypeError ? error : storeUnavailable(store, error);
+  return error instanceof LatchkeyError || error instanceof TypeError
+    ? error
+    : storeUnavailable(store, error);
 }
