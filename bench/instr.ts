@@ -590,7 +590,8 @@ function svgChart(groups: ReadonlyArray<{ group: Group; rows: GroupRow[] }>, cap
   const height = y + 20;
   return (
     `<svg xmlns="http://www.w3.org/2000/svg" width="${labelWidth + barWidth + 80}" height="${height}" ` +
-    `font-family="sans-serif" font-size="12">\n<rect width="100%" height="100%" fill="#fff"/>\n` +
+    `font-family="sans-serif" font-size="12">\n<title>${escapeXml(caption)}</title>\n` +
+    `<rect width="100%" height="100%" fill="#fff"/>\n` +
     `<text x="8" y="18" font-size="13">${escapeXml(caption)}</text>\n${parts.join('\n')}\n</svg>\n`
   );
 }
