@@ -5,6 +5,7 @@
  *   npm run bench:instr                         # the essential configurations (issue 15's three paths)
  *   npm run bench:instr -- --all                # every configuration of bench:http and bench:store
  *   npm run bench:instr -- --only=lk-express    # only these (exact ids, else substrings), with the framework
+ *   npm run bench:instr -- --only=lk-express --no-baseline   # without the framework row (before/after runs)
  *   npm run bench:instr -- --warm=800 --requests=200 --spread=lk-express --runs=3 --json --source
  *
  * Each configuration runs its own bench server (bench/http-server.ts or bench/store-server.ts) under
@@ -51,6 +52,8 @@ import { FORWARDED, PG, REDIS_URL, type ServerOptions } from './store-configs.ts
 interface Options {
   all: boolean;
   only: string[] | undefined;
+  /** `--no-baseline`: with --only, leave out the framework rows that --only otherwise adds. */
+  baseline: boolean;
   warm: number;
   requests: number;
   json: boolean;
@@ -69,6 +72,7 @@ function parseOptions(argv: readonly string[]): Options {
   const o: Options = {
     all: false,
     only: undefined,
+    baseline: true,
     warm: 800,
     requests: 200,
     json: false,
@@ -79,7 +83,7 @@ function parseOptions(argv: readonly string[]): Options {
     svg: undefined,
   };
   const usage =
-    'usage: npm run bench:instr -- [--all] [--only=ID[,ID…]] [--warm=N] [--requests=N] [--spread=ID|none] ' +
+    'usage: npm run bench:instr -- [--all] [--only=ID[,ID…]] [--no-baseline] [--warm=N] [--requests=N] [--spread=ID|none] ' +
     '[--runs=N] [--top=N] [--svg=FILE] [--json] [--source]\n';
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
@@ -98,6 +102,7 @@ function parseOptions(argv: readonly string[]): Options {
     if (name === '--all') o.all = true;
     else if (name === '--json') o.json = true;
     else if (name === '--source') o.source = true;
+    else if (name === '--no-baseline') o.baseline = false;
     else if (name === '--only')
       o.only = value()
         .split(',')
@@ -182,6 +187,8 @@ function startServer(config: InstrConfig, run: number): Promise<Server> {
     redisPrefix: `${RUN_PREFIX}${config.id}:${run}:`,
     pgTable: PG_TABLE,
     fsDir: join(TMP, `${config.id}-${run}`),
+    // Under valgrind a request can take far more than the store's default 1 s (a 503 would end the run).
+    storeTimeout: 60_000,
   };
   const args = config.bench === 'http' ? [config.id] : [config.id, JSON.stringify(serverOptions)];
   const child = spawn(
@@ -583,7 +590,8 @@ function svgChart(groups: ReadonlyArray<{ group: Group; rows: GroupRow[] }>, cap
   const height = y + 20;
   return (
     `<svg xmlns="http://www.w3.org/2000/svg" width="${labelWidth + barWidth + 80}" height="${height}" ` +
-    `font-family="sans-serif" font-size="12">\n<rect width="100%" height="100%" fill="#fff"/>\n` +
+    `font-family="sans-serif" font-size="12">\n<title>${escapeXml(caption)}</title>\n` +
+    `<rect width="100%" height="100%" fill="#fff"/>\n` +
     `<text x="8" y="18" font-size="13">${escapeXml(caption)}</text>\n${parts.join('\n')}\n</svg>\n`
   );
 }
@@ -602,7 +610,7 @@ async function main(): Promise<void> {
       : options.all || ESSENTIAL.includes(id);
   const picked = new Set(INSTR_CONFIGS.filter((c) => wanted(c.id)).map((c) => c.id));
   // The framework baseline of every picked configuration, so its overhead can be given.
-  for (const g of GROUPS) {
+  for (const g of options.baseline ? GROUPS : []) {
     if (
       [...picked].some(
         (id) => g.latchkey.includes(id) || g.minimal === id || g.peer === id || g.others.includes(id),

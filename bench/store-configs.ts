@@ -145,6 +145,11 @@ export interface ServerOptions {
   readonly pgTable: string;
   /** A directory for the fs store, inside the runner's temp directory. */
   readonly fsDir: string;
+  /**
+   * The Redis store's call timeout (ms), when not its default (1000): bench:instr's servers run under
+   * valgrind, where one call with instrumentation on can take longer than a second.
+   */
+  readonly storeTimeout?: number;
 }
 
 /** The one argument of bench/store-load.ts, as JSON. */

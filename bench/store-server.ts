@@ -67,7 +67,11 @@ async function redisClient() {
 async function latchkeyStore(): Promise<SessionStore> {
   switch (config!.store) {
     case 'redis':
-      return redisStore({ client: await redisClient(), prefix: options.redisPrefix });
+      return redisStore({
+        client: await redisClient(),
+        prefix: options.redisPrefix,
+        ...(options.storeTimeout !== undefined && { timeout: options.storeTimeout }),
+      });
     case 'postgres': {
       // pg's default pool: at most 10 connections; the other requests queue for one.
       const pool = new pg.Pool({ ...PG });

@@ -248,8 +248,9 @@ function resolveCsrf(option: CommonOptions['csrf']): Csrf | undefined {
 function applySessionHeaders(reply: FastifyReply, setCookie: string[]): void {
   const values = sessionHeaderValues(reply, setCookie);
   // getHeader also sees lines set on reply.raw, which Fastify's own headers would override; and
-  // reply.header appends to a Set-Cookie it has: replace it whole.
-  reply.removeHeader('set-cookie');
+  // reply.header appends to a Set-Cookie it has: replace it whole. Only when there is one: Fastify's
+  // removeHeader deletes a key of the reply's header object, which V8 then keeps in slow dictionary mode.
+  if (values.setCookie.length > setCookie.length) reply.removeHeader('set-cookie');
   reply.header('set-cookie', values.setCookie);
   reply.header('cache-control', values.cacheControl);
   reply.header('vary', values.vary);

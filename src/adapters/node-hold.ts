@@ -3,12 +3,7 @@
  * until its session is committed, the failure response, and the CSRF check that answers 403.
  * Internal: not a package entry.
  */
-import {
-  type IncomingMessage,
-  type OutgoingHttpHeaders,
-  OutgoingMessage,
-  type ServerResponse,
-} from 'node:http';
+import { type IncomingMessage, type OutgoingHttpHeaders, OutgoingMessage, ServerResponse } from 'node:http';
 import type { Session, SessionData } from '../core/session.ts';
 import type { Sessions } from '../core/sessions.ts';
 import { type Csrf, type CsrfError, csrfForbiddenBody } from '../csrf/index.ts';
@@ -87,6 +82,7 @@ export interface HeldResponse {
 
 type Method = (...args: unknown[]) => unknown;
 const NO_ARGS: unknown[] = [];
+const nativeHeadersSent = Object.getOwnPropertyDescriptor(OutgoingMessage.prototype, 'headersSent')?.get;
 
 /** One response's hold (see holdUntilCommitted): its state, in one object rather than closures. */
 class Hold<T extends SessionData> implements HeldResponse {
@@ -115,6 +111,22 @@ class Hold<T extends SessionData> implements HeldResponse {
 
   ended(): boolean {
     return this.endCalled;
+  }
+
+  /** Store mode, while the commit is under way: the response must look sent (see seemSent). */
+  seemsSent(): boolean {
+    return this.state === 'committing' && this.sync === undefined;
+  }
+
+  /** The hooked writeHead: recorded while the session is open, the original once it is committed. */
+  writeHead(original: Method, res: ServerResponse, statusCode: number, rest: unknown[]): unknown {
+    if (this.state === 'passing') return original.call(res, statusCode, ...rest);
+    if (this.state === 'committing') throw headersSentError();
+    const message = typeof rest[0] === 'string' ? rest[0] : undefined;
+    absorbHeaderArgument(this.res, message === undefined ? rest[0] : rest[1]);
+    this.res.statusCode = statusCode;
+    if (message !== undefined) this.res.statusMessage = message;
+    return res;
   }
 
   cancel(): void {
@@ -209,6 +221,12 @@ class Hold<T extends SessionData> implements HeldResponse {
  * and `write`/`end`/`flushHeaders` start the commit and are queued until it is done. So store writes
  * finish before any header goes out, a failure can still become a clean 500/503, and a new token is
  * only ever sent for a record that was created (checklist #4).
+ *
+ * A node:http response is held through hooks installed once on `ServerResponse.prototype` (see
+ * installResponseHooks), which find the hold in a WeakMap: no own property is added to the response,
+ * whose shape V8 would otherwise have to rebuild on every request (Express swaps its prototype). Any
+ * other response (node:http2's compatibility API, a second hold of the same response) gets the same
+ * hooks as own properties.
  */
 export function holdUntilCommitted<T extends SessionData>(
   res: ServerResponse,
@@ -219,19 +237,17 @@ export function holdUntilCommitted<T extends SessionData>(
   beforeCommit?: () => undefined | Promise<void>,
 ): HeldResponse {
   const held = new Hold(res, sessions, sync, session, fail, beforeCommit);
+  if (hooksInstalled && res instanceof ServerResponse && !holds.has(res)) {
+    holds.set(res, held as Hold<SessionData>);
+    return held;
+  }
   if (sync === undefined) seemSent(res, held);
   const writeHead = res.writeHead as Method;
   const write = res.write as Method;
   const end = res.end as Method;
   const flushHeaders = res.flushHeaders as Method;
   res.writeHead = function (this: ServerResponse, statusCode: number, ...rest: unknown[]) {
-    if (held.state === 'passing') return writeHead.call(this, statusCode, ...rest);
-    if (held.state === 'committing') throw headersSentError();
-    const message = typeof rest[0] === 'string' ? rest[0] : undefined;
-    absorbHeaderArgument(res, message === undefined ? rest[0] : rest[1]);
-    res.statusCode = statusCode;
-    if (message !== undefined) res.statusMessage = message;
-    return this;
+    return held.writeHead(writeHead, this, statusCode, rest);
   } as ServerResponse['writeHead'];
   res.write = function (this: ServerResponse, ...args: unknown[]) {
     return held.pass(write, args) ? write.apply(this, args) : true;
@@ -246,7 +262,64 @@ export function holdUntilCommitted<T extends SessionData>(
   return held;
 }
 
-const nativeHeadersSent = Object.getOwnPropertyDescriptor(OutgoingMessage.prototype, 'headersSent')?.get;
+/** The holds of node:http responses, found by the prototype hooks. */
+const holds = new WeakMap<object, Hold<SessionData>>();
+
+/**
+ * Wrap `ServerResponse.prototype`'s writeHead, write, end, flushHeaders, headersSent, setHeader,
+ * removeHeader and appendHeader once, for the whole process: a response without a hold goes straight
+ * to the original (one WeakMap lookup); a held one behaves exactly as with the own-property hooks.
+ * Installed when this module loads, so that middleware which saves `res.end` before Latchkey's runs
+ * (compression, on-headers) saves the hook. Express's responses inherit from this prototype whatever
+ * prototype it swaps in, mounted sub-apps included.
+ */
+function installResponseHooks(): boolean {
+  const proto = ServerResponse?.prototype as unknown as Record<string, unknown> | undefined;
+  if (proto === undefined || typeof nativeHeadersSent !== 'function') return false;
+  const methods = ['writeHead', 'write', 'end', 'flushHeaders', 'setHeader', 'removeHeader'] as const;
+  for (const name of methods) if (typeof proto[name] !== 'function') return false;
+  const writeHead = proto.writeHead as Method;
+  const write = proto.write as Method;
+  const end = proto.end as Method;
+  const flushHeaders = proto.flushHeaders as Method;
+  proto.writeHead = function (this: ServerResponse, statusCode: number, ...rest: unknown[]) {
+    const held = holds.get(this);
+    if (held === undefined) return writeHead.call(this, statusCode, ...rest);
+    return held.writeHead(writeHead, this, statusCode, rest);
+  };
+  proto.write = function (this: ServerResponse, ...args: unknown[]) {
+    const held = holds.get(this);
+    return held === undefined || held.pass(write, args) ? write.apply(this, args) : true;
+  };
+  proto.end = function (this: ServerResponse, ...args: unknown[]) {
+    const held = holds.get(this);
+    if (held === undefined) return end.apply(this, args);
+    held.endCalled = true;
+    return held.pass(end, args) ? end.apply(this, args) : this;
+  };
+  proto.flushHeaders = function (this: ServerResponse) {
+    const held = holds.get(this);
+    if (held === undefined || held.pass(flushHeaders, NO_ARGS)) flushHeaders.call(this);
+  };
+  Object.defineProperty(proto, 'headersSent', {
+    configurable: true,
+    enumerable: false,
+    get(this: ServerResponse) {
+      return holds.get(this)?.seemsSent() === true || nativeHeadersSent!.call(this) === true;
+    },
+  });
+  for (const name of ['setHeader', 'removeHeader', 'appendHeader'] as const) {
+    const original = proto[name] as Method | undefined;
+    if (typeof original !== 'function') continue;
+    proto[name] = function (this: ServerResponse, ...args: unknown[]) {
+      if (holds.get(this)?.seemsSent() === true) throw headersSentError();
+      return original.apply(this, args);
+    };
+  }
+  return true;
+}
+
+const hooksInstalled = installResponseHooks();
 
 /** What Node throws for a header change after the headers went out. */
 function headersSentError(): Error {

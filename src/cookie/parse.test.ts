@@ -85,4 +85,25 @@ test('checklist #21: parseCookieHeader limits: header size, pair count, value si
   // Value size counts UTF-8 bytes: two-byte 'é' × 3 is 6 bytes.
   assert.deepEqual({ ...parseCookieHeader('a=ééé; b=ok', { limits: { maxValueBytes: 5 } }) }, { b: 'ok' });
   assert.deepEqual({ ...parseCookieHeader('a=1', { limits: { maxHeaderBytes: 2 } }) }, {});
+  // Three-byte '€': the UTF-16 length alone (3 units) would let 9 bytes through a limit of 8.
+  assert.deepEqual({ ...parseCookieHeader('a=€€€; b=ok', { limits: { maxValueBytes: 8 } }) }, { b: 'ok' });
+  assert.deepEqual(
+    { ...parseCookieHeader('a=€€€; b=ok', { limits: { maxValueBytes: 9 } }) },
+    { a: '€€€', b: 'ok' },
+  );
+});
+
+test('checklist #21: the header limit counts UTF-8 bytes, up to 3 per UTF-16 unit (4 per pair)', () => {
+  // 'a=€€€' is 5 units and 11 bytes, 'a=€€€; sid=x' 18; '😀' is 2 units and 4 bytes.
+  assert.deepEqual({ ...parseCookieHeader('a=€€€', { limits: { maxHeaderBytes: 10 } }) }, {});
+  assert.deepEqual({ ...parseCookieHeader('a=€€€', { limits: { maxHeaderBytes: 11 } }) }, { a: '€€€' });
+  assert.deepEqual({ ...parseCookieHeader('a=😀😀', { limits: { maxHeaderBytes: 9 } }) }, {});
+  assert.deepEqual({ ...parseCookieHeader('a=😀😀', { limits: { maxHeaderBytes: 10 } }) }, { a: '😀😀' });
+  // Plain ASCII under a third of the limit is never measured, and is never refused.
+  assert.deepEqual(
+    { ...parseCookieHeader('a=1; b=2', { limits: { maxHeaderBytes: 24 } }) },
+    { a: '1', b: '2' },
+  );
+  assert.equal(readCookie('a=€€€; sid=x', 'sid', { maxHeaderBytes: 17 }).length, 0);
+  assert.deepEqual(readCookie('a=€€€; sid=x', 'sid', { maxHeaderBytes: 18 }), ['x']);
 });

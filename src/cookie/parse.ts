@@ -32,8 +32,10 @@ function joinHeaders(header: CookieHeader, maxHeaderBytes: number): string | und
   if (typeof header === 'string') joined = header;
   else if (Array.isArray(header)) joined = header.filter((part) => typeof part === 'string').join('; ');
   else return undefined;
-  // UTF-8 is never shorter than the UTF-16 length, so the cheap test settles most oversized headers.
-  if (joined.length > maxHeaderBytes || utf8Length(joined) > maxHeaderBytes) return undefined;
+  // A UTF-16 code unit is 1 to 3 bytes of UTF-8 (a surrogate pair, 2 units, is 4), so the length alone
+  // settles nearly every header: only one between a third of the limit and the limit is measured.
+  if (joined.length > maxHeaderBytes) return undefined;
+  if (joined.length * 3 > maxHeaderBytes && utf8Length(joined) > maxHeaderBytes) return undefined;
   return joined;
 }
 
@@ -181,8 +183,9 @@ export function parseCookieHeader(
   const decode = options?.decode !== false;
   const maxValueBytes = limit(limits, 'maxValueBytes');
   scanPairs(joined, limit(limits, 'maxPairs'), (nameStart, nameEnd, valueStart, valueEnd) => {
-    if (valueEnd - valueStart > maxValueBytes || utf8Length(joined, valueStart, valueEnd) > maxValueBytes)
-      return;
+    const units = valueEnd - valueStart;
+    if (units > maxValueBytes) return;
+    if (units * 3 > maxValueBytes && utf8Length(joined, valueStart, valueEnd) > maxValueBytes) return;
     const name = joined.slice(nameStart, nameEnd);
     if (Object.hasOwn(record, name)) return;
     const value = joined.slice(valueStart, valueEnd);

@@ -17,6 +17,11 @@ import { Signals } from './signals.ts';
 import { countEvent } from './telemetry.ts';
 
 const NO_VALUES: readonly string[] = Object.freeze([]);
+
+/** `name` is `<base>.<one character>`, the form of the chunk names `<base>.1` … `<base>.9`. */
+function isChunkOf(name: string, base: string): boolean {
+  return name.length === base.length + 2 && name.charCodeAt(base.length) === 0x2e && name.startsWith(base);
+}
 const SUFFIX_PROBE = 'x=';
 
 /** What both modes share: cookie options and attributes, events, header reading, the HTTPS gate. */
@@ -81,9 +86,16 @@ export abstract class BaseSessions {
     let firstName: string | undefined;
     let firstValues: readonly string[] = NO_VALUES;
     let others: Map<string, readonly string[]> | undefined;
+    // Whether the header holds `<first name>.` at all: one scan answers for name.1 … name.9.
+    let chunksMentioned: boolean | undefined;
     return (name) => {
-      if (joined === undefined || !joined.includes(name)) return NO_VALUES;
+      if (joined === undefined) return NO_VALUES;
       if (name === firstName) return firstValues;
+      if (firstName !== undefined && isChunkOf(name, firstName)) {
+        chunksMentioned ??= joined.includes(`${firstName}.`);
+        if (!chunksMentioned) return NO_VALUES;
+      }
+      if (!joined.includes(name)) return NO_VALUES;
       let values = others?.get(name);
       if (values === undefined) {
         values = readCookie(joined, name, this.parseLimits);

@@ -45,6 +45,31 @@ function harden(value: unknown, depth: number, maxDepth: number): unknown {
 
 const DEPTH_EXCEEDED = Symbol('depth exceeded');
 
+/**
+ * Parse JSON text whose root must be an object, hardening only the values of `fields` (in place, as
+ * parseSafeJson would, each counted one level below the root); undefined for invalid JSON, another
+ * root, or a field nested deeper than `maxDepth`. The root keeps its prototype and its other values
+ * stay as JSON.parse made them: for a sealed payload whose other fields are scalars that the caller
+ * checks one by one (checklist #47 needs the null prototypes and key stripping where app data is).
+ */
+export function parseJsonFields(
+  text: string,
+  fields: readonly string[],
+  maxDepth = MAX_JSON_DEPTH,
+): Record<string, unknown> | undefined {
+  try {
+    const root: unknown = JSON.parse(text);
+    if (root === null || typeof root !== 'object' || Array.isArray(root)) return undefined;
+    const record = root as Record<string, unknown>;
+    for (const field of fields) {
+      if (Object.hasOwn(record, field)) record[field] = harden(record[field], 1, maxDepth);
+    }
+    return record;
+  } catch {
+    return undefined;
+  }
+}
+
 /** Parse JSON text into null-prototype objects; undefined for invalid or too deeply nested input. */
 export function parseSafeJson(text: string, maxDepth = MAX_JSON_DEPTH): unknown {
   try {

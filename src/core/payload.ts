@@ -1,6 +1,6 @@
 import { isTokenText } from '../crypto/random.ts';
 import { type CookieOverrides, decodeOverrides, idleTimeoutOf } from './cookie-overrides.ts';
-import { hasKeys, isPlainObject, PAYLOAD_MAX_DEPTH, parseSafeJson } from './json.ts';
+import { hasKeys, isPlainObject, PAYLOAD_MAX_DEPTH, parseJsonFields, parseSafeJson } from './json.ts';
 import type { TimeoutPolicy } from './policy.ts';
 
 /** The clocks and contents of one session, as sealed into the cookie (DESIGN.md §2, "Inside the seal"). */
@@ -76,21 +76,35 @@ function isTimestamp(value: unknown): value is number {
   return typeof value === 'number' && Number.isSafeInteger(value) && value >= 0;
 }
 
-/** UTF-8 JSON of a version-1 payload object, hardened (json.ts); undefined for anything else. */
-export function openPayloadObject(plaintext: Uint8Array): Record<string, unknown> | undefined {
+/** The payload fields that hold app data (`d`, `f`): the ones hardened on read (checklist #47). */
+const DATA_FIELDS: readonly string[] = ['d', 'f'];
+
+/**
+ * UTF-8 JSON of a version-1 payload object; undefined for anything else. By default the whole object
+ * is hardened (json.ts); with `dataFields`, only those fields are, and the caller checks every other
+ * field it reads as a scalar or copies it field by field (the session decoders below).
+ */
+export function openPayloadObject(
+  plaintext: Uint8Array,
+  dataFields?: readonly string[],
+): Record<string, unknown> | undefined {
   let text: string;
   try {
     text = decoder.decode(plaintext);
   } catch {
     return undefined;
   }
-  const payload = parseSafeJson(text, PAYLOAD_MAX_DEPTH);
+  const payload =
+    dataFields === undefined
+      ? parseSafeJson(text, PAYLOAD_MAX_DEPTH)
+      : parseJsonFields(text, dataFields, PAYLOAD_MAX_DEPTH);
   return isPlainObject(payload) && payload.v === 1 ? payload : undefined;
 }
 
 /** Decode an authenticated payload; undefined when its shape is wrong in any way. */
 export function decodePayload(plaintext: Uint8Array): SessionState | undefined {
-  const payload = openPayloadObject(plaintext);
+  // `o` needs no hardening: decodeOverrides copies only its known scalar fields.
+  const payload = openPayloadObject(plaintext, DATA_FIELDS);
   if (!payload) return undefined;
   const { c, a, x, u, d, f, k, s, t, o } = payload;
   if (!isTimestamp(c) || !isTimestamp(a) || !isTimestamp(x) || !isCsrfSecret(k)) return undefined;
@@ -190,7 +204,7 @@ export function decodeStorePayload(
   extra: readonly string[] = [],
   optional: readonly string[] = [],
 ): (StorePayload & { extra: Record<string, number> }) | undefined {
-  const payload = openPayloadObject(plaintext);
+  const payload = openPayloadObject(plaintext, DATA_FIELDS);
   if (!payload) return undefined;
   const { n, c, x, u, d, f, k, o } = payload;
   if (!isCsrfSecret(k)) return undefined;
@@ -202,7 +216,7 @@ export function decodeStorePayload(
   if (!isPlainObject(d) || (f !== undefined && !isPlainObject(f))) return undefined;
   const values: Record<string, number> = {};
   for (const name of extra) {
-    const value = payload[name];
+    const value = Object.hasOwn(payload, name) ? payload[name] : undefined;
     if (!isTimestamp(value)) return undefined;
     values[name] = value;
   }

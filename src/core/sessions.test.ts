@@ -175,6 +175,29 @@ describe('cookie mode lifecycle', () => {
     assert.equal((await request()).session.isNew, true);
   });
 
+  test('a session that shrinks to one cookie deletes the chunks the request carried, and only those', async () => {
+    const { request, jar, sessions } = setup();
+    await request((s) => s.set('name', 'x'.repeat(7000)));
+    assert.deepEqual(jar.names().sort(), ['__Host-lk', '__Host-lk.1', '__Host-lk.2']);
+    const deletion = (name: string) =>
+      `${name}=; Path=/; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT; Secure; HttpOnly; SameSite=Lax`;
+    // A chunk left by a larger maxChunks (name.9) is found too; look-alike names are not ours to delete.
+    const header = `${jar.header()}; __Host-lk.9=old; __Host-lkx.2=a; x.__Host-lk.3=b`;
+    const session = await sessions.load(header);
+    session.set('name', 'short');
+    const setCookie = await sessions.commit(session);
+    assert.equal(setCookie.length, 4);
+    assert.match(setCookie[0]!, /^__Host-lk=v1\./);
+    assert.deepEqual(setCookie.slice(1), [
+      deletion('__Host-lk.1'),
+      deletion('__Host-lk.2'),
+      deletion('__Host-lk.9'),
+    ]);
+    jar.apply(setCookie);
+    // Without chunk cookies a write is the one line.
+    assert.equal((await request((s) => s.set('visits', 1))).setCookie.length, 1);
+  });
+
   test('checklist #14: the deletion mirrors a custom name and Path exactly', async () => {
     const { request } = setup({ cookie: { name: 'app_session', path: '/app', sameSite: 'strict' } });
     await request((s) => s.set('visits', 1));

@@ -1,6 +1,5 @@
 import { serializeSetCookie } from '../cookie/serialize.ts';
-import { encodeBase64url } from '../crypto/base64url.ts';
-import { sha256 } from '../crypto/hmac.ts';
+import { sha256Base64url } from '../crypto/hmac.ts';
 import { isTokenText, jitterBelow, newToken } from '../crypto/random.ts';
 import { openValue, sealValue } from '../crypto/seal.ts';
 import { ConfigError, ConflictError, SessionTooLarge } from '../errors.ts';
@@ -41,7 +40,7 @@ import { deviceLabel } from './user-agent.ts';
 
 /** The store key: base64url(SHA-256(token)). The token itself never reaches a store (checklist #5). */
 export function storeKeyOf(token: string): string {
-  return encodeBase64url(sha256(token));
+  return sha256Base64url(token);
 }
 
 const CREATE_ATTEMPTS = 3;

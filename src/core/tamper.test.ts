@@ -152,6 +152,30 @@ describe('sealed cookie tampering', () => {
     assert.equal(Object.hasOwn(session.get('ok') as object, '__proto__'), false);
   });
 
+  test('checklist #47: only the data fields are hardened; the root and its other fields cannot pollute either', async () => {
+    const { sessions } = make(K1);
+    const now = createFakeClock().now();
+    const ring = parseKeyring(K1);
+    const text = `{"__proto__":{"d":{"admin":true},"u":"root"},"v":1,"c":${now},"a":${now},"x":${now + 3600_000},"d":{"n":1},"f":{"__proto__":{"admin":true},"note":{"constructor":{"prototype":{"admin":true}}}}}`;
+    const session = await sessions.load(
+      `${NAME}=${sealValue(ring, 'cookie', NAME, new TextEncoder().encode(text))}`,
+    );
+    assert.equal(session.isNew, false);
+    assert.deepEqual({ ...session.data }, { n: 1 });
+    assert.equal(session.userId, undefined);
+    const flash = (session as unknown as { _state: { flash: Record<string, unknown> } })._state.flash;
+    assert.equal(Object.getPrototypeOf(flash), null);
+    assert.deepEqual(Object.keys(flash), ['note']);
+    assert.deepEqual(Object.keys(flash.note as object), []);
+    assert.equal(({} as Record<string, unknown>).admin, undefined);
+    // A flash nested past the cap is refused like data nested past it.
+    const deep = `{"v":1,"c":${now},"a":${now},"x":${now + 1000},"d":{},"f":{"x":${'['.repeat(40)}${']'.repeat(40)}}}`;
+    const refused = await sessions.load(
+      `${NAME}=${sealValue(ring, 'cookie', NAME, new TextEncoder().encode(deep))}`,
+    );
+    assert.equal(refused.isNew, true);
+  });
+
   test('checklist #47: payloads nested past the depth cap, or of the wrong shape (a malformed CSRF secret too), open to no session', async () => {
     const { sessions, events } = make(K1);
     const now = createFakeClock().now();

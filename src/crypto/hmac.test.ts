@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
-import { constantTimeEqual, hmacSha256 } from './hmac.ts';
+import { encodeBase64url } from './base64url.ts';
+import { constantTimeEqual, hmacSha256, sha256, sha256Base64url } from './hmac.ts';
 
 const fromHex = (text: string) => new Uint8Array(Buffer.from(text, 'hex'));
 const utf8 = new TextEncoder();
@@ -46,5 +47,13 @@ test('checklist #45: a MAC with any single flipped bit does not verify', () => {
     const flipped = mac.slice();
     flipped[bit >>> 3]! ^= 1 << (bit & 7);
     assert.equal(constantTimeEqual(mac, flipped), false);
+  }
+});
+
+test('sha256Base64url: the store-key digest, one-shot where node:crypto has hash(), equal to the two-step form', () => {
+  // FIPS 180-2 "abc": ba7816bf…f20015ad.
+  assert.equal(sha256Base64url('abc'), 'ungWv48Bz-pBQUDeXa4iI7ADYaOWF3qctBD_YfIAFa0');
+  for (const text of ['', 'x'.repeat(1000), 'é€😀', 'a\u0000b']) {
+    assert.equal(sha256Base64url(text), encodeBase64url(sha256(text)), JSON.stringify(text).slice(0, 20));
   }
 });

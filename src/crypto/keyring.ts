@@ -93,12 +93,13 @@ function checkKeyBytes(kid: string, key: Uint8Array): void {
 
 function makeKey(kid: string, masterKey: Uint8Array, backend: 'node' | 'webcrypto'): KeyringKey {
   const byPurpose = new Map<string, XaesKey>();
-  const aeads = new Map<string, AeadKey>();
+  // One Map per algorithm, keyed by purpose: no cache-key string to build on every seal and open.
+  const aeads = new Map<SealAlgorithm, Map<string, AeadKey>>();
   return Object.freeze({
     kid,
     aead(algorithm: SealAlgorithm, purpose: string): AeadKey {
-      const cacheKey = `${algorithm}|${purpose}`;
-      let key = aeads.get(cacheKey);
+      let forAlgorithm = aeads.get(algorithm);
+      let key = forAlgorithm?.get(purpose);
       if (key === undefined) {
         const version = VERSION_OF[algorithm];
         if (version === undefined) throw new TypeError('unknown algorithm');
@@ -112,7 +113,11 @@ function makeKey(kid: string, masterKey: Uint8Array, backend: 'node' | 'webcrypt
         } finally {
           subkey.fill(0);
         }
-        aeads.set(cacheKey, key);
+        if (forAlgorithm === undefined) {
+          forAlgorithm = new Map();
+          aeads.set(algorithm, forAlgorithm);
+        }
+        forAlgorithm.set(purpose, key);
       }
       return key;
     },

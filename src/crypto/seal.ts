@@ -32,9 +32,21 @@ const UNKNOWN_KEY: OpenResult = Object.freeze({ ok: false, reason: 'unknown-key'
 const TAMPERED: OpenResult = Object.freeze({ ok: false, reason: 'tampered' });
 const UNSUPPORTED: OpenResult = Object.freeze({ ok: false, reason: 'unsupported' });
 
+/** Purposes already checked: a process uses a handful, so the regex runs once for each. */
+const checkedPurposes = new Set<string>();
+const PURPOSES_LIMIT = 64;
+/** `String.prototype.isWellFormed` (ES2024): constant time for the one-byte strings cookie names and store keys are. */
+const isWellFormed = (String.prototype as { isWellFormed?: () => boolean }).isWellFormed;
+
 function checkUse(purpose: string, context: string): void {
-  if (!isPurpose(purpose)) throw new TypeError('purpose must match /^[a-z][a-z0-9-]{0,31}$/');
-  if (typeof context !== 'string' || LONE_SURROGATE.test(context)) {
+  if (!checkedPurposes.has(purpose)) {
+    if (!isPurpose(purpose)) throw new TypeError('purpose must match /^[a-z][a-z0-9-]{0,31}$/');
+    if (checkedPurposes.size < PURPOSES_LIMIT) checkedPurposes.add(purpose);
+  }
+  if (
+    typeof context !== 'string' ||
+    (isWellFormed !== undefined ? !isWellFormed.call(context) : LONE_SURROGATE.test(context))
+  ) {
     throw new TypeError('context must be a well-formed string (a cookie name or store key)');
   }
 }
@@ -163,11 +175,12 @@ function parse(
     const algorithm = algorithmOf(version);
     if (algorithm === undefined) return MALFORMED;
     const kid = sealed.slice(firstDot + 1, secondDot);
-    if (!KID.test(kid)) return MALFORMED;
+    // A kid the keyring holds passed KID when the keyring was made (a Map: `__proto__` finds nothing).
+    const key = keyring.get(kid);
+    if (key === undefined && !KID.test(kid)) return MALFORMED;
     // Canonical only (checklist #46). Nonce, ciphertext and tag are not secret: pooled memory will do.
     const body = decodePublicBase64url(sealed.slice(secondDot + 1));
     if (body === null || body.length < NONCE_BYTES + TAG_BYTES) return MALFORMED;
-    const key = keyring.get(kid);
     if (key === undefined) return UNKNOWN_KEY;
     // A value this build could open elsewhere: said as such, not as tampering.
     if (!algorithmAvailable(algorithm)) return UNSUPPORTED;

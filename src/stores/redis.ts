@@ -210,6 +210,78 @@ function decode(reply: unknown): StoredRecord | null {
 
 const isNoScript = (err: unknown): boolean => err instanceof Error && err.message.startsWith('NOSCRIPT');
 
+const asUnavailable = (err: unknown) =>
+  err instanceof StoreUnavailable ? err : storeUnavailable('redis', err);
+
+/** One pending call: refused with `reject` if still pending at `deadline` (ms, the process's monotonic clock). */
+interface PendingCall {
+  readonly deadline: number;
+  readonly reject: (reason: unknown) => void;
+  settled: boolean;
+}
+
+/**
+ * The timeouts of one store's calls with one timer. Every call has the same timeout, so calls expire in
+ * the order they began: the sweeper holds them in that order and one timer waits for the oldest.
+ */
+class DeadlineSweeper {
+  readonly #timeout: number;
+  #calls: PendingCall[] = [];
+  /** The index in #calls of the oldest call that may be pending: those before it are all settled. */
+  #head = 0;
+  #timer: ReturnType<typeof setTimeout> | undefined;
+
+  constructor(timeout: number) {
+    this.#timeout = timeout;
+  }
+
+  add(reject: (reason: unknown) => void): PendingCall {
+    const call: PendingCall = { deadline: performance.now() + this.#timeout, reject, settled: false };
+    this.#calls.push(call);
+    if (this.#timer === undefined) this.#schedule(this.#timeout);
+    return call;
+  }
+
+  /** Marks the call done; false when it had been refused already (too late). */
+  settle(call: PendingCall): boolean {
+    if (call.settled) return false;
+    call.settled = true;
+    return true;
+  }
+
+  #schedule(delay: number): void {
+    this.#timer = setTimeout(() => this.#sweep(), Math.max(1, Math.ceil(delay)));
+    // The pending calls' own sockets keep the process alive; the sweeper alone never does.
+    this.#timer.unref?.();
+  }
+
+  #sweep(): void {
+    this.#timer = undefined;
+    const now = performance.now();
+    const calls = this.#calls;
+    let head = this.#head;
+    for (; head < calls.length; head++) {
+      const call = calls[head]!;
+      if (call.settled) continue;
+      if (call.deadline > now) break;
+      call.settled = true;
+      call.reject(storeUnavailable('redis', `no reply within ${this.#timeout} ms`));
+    }
+    if (head === calls.length) {
+      this.#calls = [];
+      this.#head = 0;
+      return;
+    }
+    // Drop the settled prefix now and then, so the list stays as long as the calls in flight.
+    if (head > 1024 && head * 2 > calls.length) {
+      this.#calls = calls.slice(head);
+      head = 0;
+    }
+    this.#head = head;
+    this.#schedule(this.#calls[head]!.deadline - now);
+  }
+}
+
 export function redisStore(options: RedisStoreOptions): SessionStore {
   const prefix = options.prefix ?? 'latchkey:';
   // A brace would become the cluster hash tag and pin every key to one slot.
@@ -227,20 +299,34 @@ export function redisStore(options: RedisStoreOptions): SessionStore {
   const indexKey = (userId: string) => `${prefix}u:{${createHash('sha256').update(userId).digest('hex')}}`;
   const ttl = (deadline: number, now: number) => Math.max(1, deadline - now);
 
-  /** Any driver failure (refused, timeout, cluster down, closed client) is StoreUnavailable (→ 503). */
-  async function io<T>(op: () => Promise<T>): Promise<T> {
-    let timer: NodeJS.Timeout | undefined;
-    const deadline = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(storeUnavailable('redis', `no reply within ${timeout} ms`)), timeout);
+  const deadlines = new DeadlineSweeper(timeout);
+
+  /**
+   * Any driver failure (refused, timeout, cluster down, closed client) is StoreUnavailable (→ 503). A
+   * call without a reply within `timeout` ms is refused then, by the store's one sweeper (no timer and
+   * no Promise.race per call). A late reply is dropped; writes are conditional, so a late one
+   * resurrects nothing.
+   */
+  function io<T>(op: () => Promise<T>): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      const call = deadlines.add(reject);
+      let reply: Promise<T>;
+      try {
+        reply = op();
+      } catch (err) {
+        deadlines.settle(call);
+        reject(asUnavailable(err));
+        return;
+      }
+      reply.then(
+        (value) => {
+          if (deadlines.settle(call)) resolve(value);
+        },
+        (err: unknown) => {
+          if (deadlines.settle(call)) reject(asUnavailable(err));
+        },
+      );
     });
-    try {
-      // A late reply is dropped by the client; writes are conditional, so a late one resurrects nothing.
-      return await Promise.race([op(), deadline]);
-    } catch (err) {
-      throw err instanceof StoreUnavailable ? err : storeUnavailable('redis', err);
-    } finally {
-      clearTimeout(timer);
-    }
   }
 
   const run = (s: Script, keys: string[], args: string[]) =>

@@ -98,29 +98,39 @@ export const isTime = (value: unknown): value is number =>
  * (stored as null, or missing) come back absent, not as explicit undefined: equal to what was stored.
  */
 export function parseStoredRecord(value: unknown): StoredRecord | null {
-  if (value === null || typeof value !== 'object') return null;
+  if (!isStoredRecordShape(value)) return null;
   const r = value as Record<string, unknown>;
-  if (typeof r.sealed !== 'string' || r.sealed.length === 0) return null;
-  if (!isTime(r.createdAt) || !isTime(r.expiresAt) || !isTime(r.absoluteAt) || !isTime(r.lastSeenAt))
-    return null;
-  if (!Number.isSafeInteger(r.version) || (r.version as number) < 1) return null;
-  if (r.userId !== undefined && r.userId !== null && !isUserId(r.userId)) return null;
-  if (r.label !== undefined && r.label !== null && typeof r.label !== 'string') return null;
-  return {
-    sealed: r.sealed,
-    ...(typeof r.userId === 'string' && { userId: r.userId }),
-    createdAt: r.createdAt,
-    expiresAt: r.expiresAt,
-    absoluteAt: r.absoluteAt,
-    lastSeenAt: r.lastSeenAt,
+  // One copy, made directly (no spread of temporary objects): only the record's own fields, optional
+  // ones only when present.
+  const record: { -readonly [K in keyof StoredRecord]: StoredRecord[K] } = {
+    sealed: r.sealed as string,
+    createdAt: r.createdAt as number,
+    expiresAt: r.expiresAt as number,
+    absoluteAt: r.absoluteAt as number,
+    lastSeenAt: r.lastSeenAt as number,
     version: r.version as number,
-    ...(typeof r.label === 'string' && { label: r.label }),
   };
+  if (typeof r.userId === 'string') record.userId = r.userId;
+  if (typeof r.label === 'string') record.label = r.label;
+  return record;
+}
+
+/** parseStoredRecord's checks without its copy. */
+function isStoredRecordShape(value: unknown): boolean {
+  if (value === null || typeof value !== 'object') return false;
+  const r = value as Record<string, unknown>;
+  if (typeof r.sealed !== 'string' || r.sealed.length === 0) return false;
+  if (!isTime(r.createdAt) || !isTime(r.expiresAt) || !isTime(r.absoluteAt) || !isTime(r.lastSeenAt))
+    return false;
+  if (!Number.isSafeInteger(r.version) || (r.version as number) < 1) return false;
+  if (r.userId !== undefined && r.userId !== null && !isUserId(r.userId)) return false;
+  if (r.label !== undefined && r.label !== null && typeof r.label !== 'string') return false;
+  return true;
 }
 
 /** Check a record before writing it: the core builds valid ones, so a bad one is a caller bug (TypeError). */
 export function assertStoredRecord(record: StoredRecord): void {
-  if (parseStoredRecord(record) === null) throw new TypeError('invalid session record');
+  if (!isStoredRecordShape(record)) throw new TypeError('invalid session record');
 }
 
 /** The device-list entry of a user's record (listByUser). */
@@ -146,11 +156,21 @@ export function storeUnavailable(store: string, cause: unknown): StoreUnavailabl
  * Run a store call for the core: a coded error or a caller bug (TypeError) passes through; anything
  * else (the backend refused, timed out or failed) becomes StoreUnavailable.
  */
-export async function callStore<R>(store: string, operation: () => Promise<R>): Promise<R> {
+export function callStore<R>(store: string, operation: () => Promise<R>): Promise<R> {
+  // No async wrapper of our own: one rejection handler on the store's promise.
+  let pending: Promise<R>;
   try {
-    return await operation();
+    pending = Promise.resolve(operation());
   } catch (error) {
-    if (error instanceof LatchkeyError || error instanceof TypeError) throw error;
-    throw storeUnavailable(store, error);
+    return Promise.reject(asStoreFailure(store, error));
   }
+  return pending.then(undefined, (error: unknown) => {
+    throw asStoreFailure(store, error);
+  });
+}
+
+function asStoreFailure(store: string, error: unknown): unknown {
+  return error instanceof LatchkeyError || error instanceof TypeError
+    ? error
+    : storeUnavailable(store, error);
 }
