@@ -288,7 +288,8 @@ async function migrateStoreCommand(args: string[], io: Output): Promise<number> 
   }
   const whole = (flag: string, text: string | undefined) => {
     if (text === undefined) return undefined;
-    if (!/^\d{1,9}$/.test(text)) throw new LatchkeyError('ERR_LATCHKEY_CONFIG', `${flag} must be a whole number`);
+    if (!/^\d{1,9}$/.test(text))
+      throw new LatchkeyError('ERR_LATCHKEY_CONFIG', `${flag} must be a whole number`);
     return Number(text);
   };
   const batch = whole('--batch', values.batch);
@@ -304,7 +305,10 @@ async function migrateStoreCommand(args: string[], io: Output): Promise<number> 
     process.once('SIGTERM', stop);
   }
   const dryRun = values['dry-run'] === true;
-  const progress = createProgress(io.progress ?? lineSink(io), dryRun ? 'migrate-store (dry run)' : 'migrate-store');
+  const progress = createProgress(
+    io.progress ?? lineSink(io),
+    dryRun ? 'migrate-store (dry run)' : 'migrate-store',
+  );
   try {
     const result = await migrateStore({
       from: values.from,

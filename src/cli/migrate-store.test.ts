@@ -32,9 +32,13 @@ type Handler = (req: unknown, res: unknown, next: () => void) => void;
 type App = Handler & { use(handler: Handler): void; get(path: string, handler: Handler): void };
 const express = require('express') as () => App;
 const session = require('express-session') as ((options: object) => Handler) & object;
-const PGStore = (require('connect-pg-simple') as (s: unknown) => new (options: object) => object & {
-  close(): Promise<void>;
-})(session);
+const PGStore = (
+  require('connect-pg-simple') as (s: unknown) => new (
+    options: object,
+  ) => object & {
+    close(): Promise<void>;
+  }
+)(session);
 
 const KEYS = generateKeyLine('k1');
 const SECRET = 'the express-session secret of the old app';
@@ -191,7 +195,9 @@ function latchkeyApp(store: SessionStore) {
   return createSessions({
     keys: KEYS,
     store,
-    legacy: [expressSession({ secret: SECRET, store: migratedStore({ store, keys: KEYS }), destroyOld: true })],
+    legacy: [
+      expressSession({ secret: SECRET, store: migratedStore({ store, keys: KEYS }), destroyOld: true }),
+    ],
     legacyUntil: '2099-01-01',
   });
 }
@@ -210,12 +216,24 @@ for (const [sourceName, makeSource] of Object.entries(sources)) {
         const dry = json(await cli(['migrate-store', ...flags, '--dry-run']));
         assert.equal(dry.converted, 25);
         assert.equal(dry.expired, 3);
-        assert.equal(json(await cli(['migrate-store', ...flags, '--dry-run'])).converted, 25, 'dry: nothing written');
+        assert.equal(
+          json(await cli(['migrate-store', ...flags, '--dry-run'])).converted,
+          25,
+          'dry: nothing written',
+        );
 
         const moved = json(await cli(['migrate-store', ...flags]));
         assert.deepEqual(
           { ...moved },
-          { scanned: 28, converted: 25, already: 0, expired: 3, unreadable: 0, complete: true, dryRun: false },
+          {
+            scanned: 28,
+            converted: 25,
+            already: 0,
+            expired: 3,
+            unreadable: 0,
+            complete: true,
+            dryRun: false,
+          },
         );
         assert.equal(await source.size(), 28, 'the source is only read');
         const again = json(await cli(['migrate-store', ...flags]));
@@ -229,10 +247,16 @@ for (const [sourceName, makeSource] of Object.entries(sources)) {
           const user = await sessions.load(cookies[4]!);
           assert.equal(user.isNew, false);
           assert.equal(user.userId, 'user-4');
-          assert.deepEqual(JSON.parse(JSON.stringify(user.data)), { passport: { user: 'user-4' }, cart: ['user-4', 2] });
+          assert.deepEqual(JSON.parse(JSON.stringify(user.data)), {
+            passport: { user: 'user-4' },
+            cart: ['user-4', 2],
+          });
           const lines = await sessions.commit(user);
           assert.ok(lines.some((line) => line.startsWith('__Host-lk=')));
-          assert.ok(lines.some((line) => /^connect\.sid=;/.test(line)), 'the old cookie is expired');
+          assert.ok(
+            lines.some((line) => /^connect\.sid=;/.test(line)),
+            'the old cookie is expired',
+          );
           // The user index knows the moved sessions not moved yet.
           assert.equal((await sessions.listUserSessions('user-7')).length, 1);
           // destroyOld: a copy of the old cookie gets nothing once the user moved (the mark is written
@@ -310,14 +334,26 @@ for (const [sourceName, makeSource] of Object.entries(sources)) {
         assert.ok(Number(replayed.already) >= 40 - first.counts.converted);
 
         // Another source's checkpoint is refused, not misused.
-        const other = await cli(['migrate-store', '--from', 'redis://127.0.0.1:6379', '--prefix', 'other:', '--to', to, '--resume', checkpoint]);
+        const other = await cli([
+          'migrate-store',
+          '--from',
+          'redis://127.0.0.1:6379',
+          '--prefix',
+          'other:',
+          '--to',
+          to,
+          '--resume',
+          checkpoint,
+        ]);
         assert.equal(other.status, 2);
         assert.match(other.err, /another source/);
 
         const check = await openStore(to);
         try {
           for (const cookie of cookies) {
-            const sid = decodeURIComponent(cookie.slice('connect.sid='.length)).slice(2).replace(/\.[^.]*$/, '');
+            const sid = decodeURIComponent(cookie.slice('connect.sid='.length))
+              .slice(2)
+              .replace(/\.[^.]*$/, '');
             assert.notEqual(await check.store.get(migratedKey(sid)), null, sid);
           }
           assert.equal((await latchkeyApp(check.store).load(cookies[39]!)).userId, 'resume-39');
@@ -335,7 +371,10 @@ describe('latchkey migrate-store: bad input', () => {
     assert.equal((await cli(['migrate-store', '--to', to])).status, 2);
     for (const [args, message] of [
       [['--from', 'mysql://root@127.0.0.1/test'], /--from must be/],
-      [['--from', 'postgres://postgres@127.0.0.1:5432/test', '--table', 'x; DROP TABLE y'], /--table must be/],
+      [
+        ['--from', 'postgres://postgres@127.0.0.1:5432/test', '--table', 'x; DROP TABLE y'],
+        /--table must be/,
+      ],
       [['--from', 'redis://127.0.0.1:6379', '--prefix', ''], /--prefix must not be empty/],
       [['--from', 'redis://127.0.0.1:6379', '--batch', '0'], /--batch must be/],
       [['--from', 'redis://127.0.0.1:6379', '--batch', 'ten'], /--batch must be/],
@@ -359,7 +398,16 @@ describe('latchkey migrate-store: bad input', () => {
     await redis.hSet(`${prefix}c`, 'x', '1');
     await redis.set(`${prefix}d`, JSON.stringify({ cookie: { expires: 'garbage' }, n: 1 }));
     const result = json(
-      await cli(['migrate-store', '--from', 'redis://127.0.0.1:6379', '--prefix', prefix, '--to', `file:${tempDir()}`, '--json']),
+      await cli([
+        'migrate-store',
+        '--from',
+        'redis://127.0.0.1:6379',
+        '--prefix',
+        prefix,
+        '--to',
+        `file:${tempDir()}`,
+        '--json',
+      ]),
     );
     assert.equal(result.unreadable, 3);
     assert.equal(result.expired, 1, 'an unreadable cookie.expires counts as expired, as the reader does');

@@ -77,7 +77,11 @@ interface Source {
   readonly id: string;
   readonly start: string;
   total(): Promise<number | undefined>;
-  next(position: string, batch: number, now: number): Promise<{ items: SourceItem[]; position: string; done: boolean }>;
+  next(
+    position: string,
+    batch: number,
+    now: number,
+  ): Promise<{ items: SourceItem[]; position: string; done: boolean }>;
   close(): Promise<void>;
 }
 
@@ -102,13 +106,17 @@ interface RedisLike {
   connect(): Promise<unknown>;
   close(): Promise<unknown>;
   on(event: 'error', listener: () => void): unknown;
-  scan(cursor: string, options: { MATCH: string; COUNT: number }): Promise<{ cursor: string | number; keys: string[] }>;
+  scan(
+    cursor: string,
+    options: { MATCH: string; COUNT: number },
+  ): Promise<{ cursor: string | number; keys: string[] }>;
   get(key: string): Promise<string | null>;
   pTTL(key: string): Promise<number>;
 }
 
 async function redisSource(url: string, prefix: string): Promise<Source> {
-  if (prefix === '') throw new ConfigError('--prefix must not be empty (connect-redis uses sess: by default)');
+  if (prefix === '')
+    throw new ConfigError('--prefix must not be empty (connect-redis uses sess: by default)');
   let redis: typeof import('redis');
   try {
     redis = await import('redis');
@@ -211,7 +219,9 @@ async function openSource(options: MigrateStoreOptions): Promise<Source> {
     if (error instanceof ConfigError) throw error;
     if (error instanceof TypeError) throw new ConfigError('--from is not a valid URL'); // no cause: it may hold a password
     const code = (error as { code?: unknown } | null)?.code;
-    throw new StoreUnavailable(`could not reach the source store${typeof code === 'string' ? ` (${code})` : ''}`);
+    throw new StoreUnavailable(
+      `could not reach the source store${typeof code === 'string' ? ` (${code})` : ''}`,
+    );
   }
   throw new ConfigError(
     '--from must be the connect store express-session used: redis://… (connect-redis) or postgres://… (connect-pg-simple)',

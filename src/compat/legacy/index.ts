@@ -13,6 +13,6 @@ export {
 } from './express-session.ts';
 export { type FastifySecureSessionReaderOptions, fastifySecureSession } from './fastify-secure-session.ts';
 export { type IronSessionReaderOptions, ironSession } from './iron-session.ts';
-export { type MigratedStoreOptions, migratedKey, migratedStore } from './migrated-store.ts';
 export { type KoaSessionReaderOptions, type KoaSessionStore, koaSession } from './koa-session.ts';
+export { type MigratedStoreOptions, migratedKey, migratedStore } from './migrated-store.ts';
 export type { LegacyCookieOptions } from './shared.ts';
