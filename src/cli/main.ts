@@ -54,7 +54,8 @@ migrate-store options (keys: LATCHKEY_KEYS, the keys the app's migratedStore() o
   --resume FILE      save the position after every batch and start from it when FILE exists: run the
                      same command again after an interrupt (Ctrl-C saves and stops; exit 130)
   --dry-run          count what would move; write nothing
-Records already moved are never written twice; expired ones are skipped. The app then reads them with
+Records already moved are not written twice (those changed since are updated, those already used by
+their user never); expired ones are skipped. The app then reads them with
 expressSession({ secret, store: migratedStore({ store }), destroyOld: true }) from latchkey/legacy
 (docs/migrate-from-express-session.md).
 
@@ -336,8 +337,9 @@ async function migrateStoreCommand(args: string[], io: Output): Promise<number> 
       io.out('nothing to do: the --resume file says an earlier run finished (delete it to scan again)');
     } else {
       io.out(
-        `${dryRun ? 'would move' : 'moved'} ${counts.converted} session(s); ${counts.already} already moved, ` +
-          `${counts.expired} expired (skipped), ${counts.unreadable} unreadable (skipped), ${counts.scanned} scanned`,
+        `${dryRun ? 'would move' : 'moved'} ${counts.converted} session(s); ${counts.updated} ${dryRun ? 'to update' : 'updated'} ` +
+          `(changed since an earlier run), ${counts.already} already moved, ${counts.expired} expired (skipped), ` +
+          `${counts.unreadable} unreadable (skipped), ${counts.scanned} scanned`,
       );
     }
     if (!result.complete) {

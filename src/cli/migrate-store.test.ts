@@ -78,7 +78,13 @@ const tempDir = () => {
  * Sign `count` users in on an Express app with express-session and `store` (as the old app did), each
  * with Passport's user and a cart; returns each user's Cookie header (`connect.sid=s%3A…`).
  */
-async function signInOld(store: object, count: number, maxAge: number, label: string): Promise<string[]> {
+async function signInOld(
+  store: object,
+  count: number,
+  maxAge: number,
+  label: string,
+  again: readonly string[] = [],
+): Promise<string[]> {
   const app = express();
   app.use(session({ secret: SECRET, store, resave: false, saveUninitialized: false, cookie: { maxAge } }));
   app.get('/login', (req, res) => {
@@ -94,8 +100,14 @@ async function signInOld(store: object, count: number, maxAge: number, label: st
   try {
     const cookies: string[] = [];
     for (let i = 0; i < count; i++) {
-      const response = await fetch(`${base}/login?user=${label}-${i}`);
+      // With a cookie from `again`: that user's session changes (express-session saves it under its sid).
+      const cookie = again[i];
+      const response = await fetch(`${base}/login?user=${label}-${i}`, cookie ? { headers: { cookie } } : {});
       assert.equal(response.status, 200);
+      if (cookie !== undefined) {
+        cookies.push(cookie);
+        continue;
+      }
       const line = response.headers.getSetCookie().find((l) => l.startsWith('connect.sid='));
       assert.ok(line, 'express-session set its cookie');
       cookies.push(line.slice(0, line.indexOf(';')));
@@ -229,6 +241,7 @@ for (const [sourceName, makeSource] of Object.entries(sources)) {
             scanned: 28,
             converted: 25,
             already: 0,
+            updated: 0,
             expired: 3,
             unreadable: 0,
             complete: true,
@@ -239,6 +252,10 @@ for (const [sourceName, makeSource] of Object.entries(sources)) {
         const again = json(await cli(['migrate-store', ...flags]));
         assert.equal(again.converted, 0, 're-running writes nothing twice');
         assert.equal(again.already, 25);
+        // The old app goes on: user 9's session changes; the last pass takes the change.
+        await signInOld(source.store, 1, 3_600_000, 'changed', [cookies[9]!]);
+        const last = json(await cli(['migrate-store', ...flags]));
+        assert.deepEqual([last.converted, last.updated, last.already], [0, 1, 24]);
 
         const opened = await openStore(to);
         try {
@@ -257,6 +274,7 @@ for (const [sourceName, makeSource] of Object.entries(sources)) {
             lines.some((line) => /^connect\.sid=;/.test(line)),
             'the old cookie is expired',
           );
+          assert.equal((await sessions.load(cookies[9]!)).userId, 'changed-0', 'the updated copy');
           // The user index knows the moved sessions not moved yet.
           assert.equal((await sessions.listUserSessions('user-7')).length, 1);
           // destroyOld: a copy of the old cookie gets nothing once the user moved (the mark is written
@@ -272,7 +290,8 @@ for (const [sourceName, makeSource] of Object.entries(sources)) {
           const forged = cookies[5]!.replace(/.$/, (c) => (c === 'A' ? 'B' : 'A'));
           assert.equal((await sessions.load(forged)).userId, undefined);
           // A re-run after the move does not bring the moved record back.
-          assert.equal(json(await cli(['migrate-store', ...flags])).converted, 0);
+          const after = json(await cli(['migrate-store', ...flags]));
+          assert.deepEqual([after.converted, after.updated], [0, 0], 'a used-up record stays used up');
           assert.equal((await sessions.load(cookies[4]!)).userId, undefined);
         } finally {
           await opened.close();

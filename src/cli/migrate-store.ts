@@ -10,7 +10,7 @@
  */
 import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { toSession } from '../compat/legacy/express-session.ts';
-import { migratedKey, sealMigrated } from '../compat/legacy/migrated-store.ts';
+import { migratedKey, openMigrated, sealMigrated } from '../compat/legacy/migrated-store.ts';
 import { parseObject } from '../compat/legacy/shared.ts';
 import type { Keyring } from '../crypto/keyring.ts';
 import { ConfigError, StoreUnavailable } from '../errors.ts';
@@ -21,8 +21,10 @@ export interface MigrateCounts {
   scanned: number;
   /** Written to the target (or, with --dry-run, that would be). */
   converted: number;
-  /** Already in the target (moved by an earlier run): left as they are. */
+  /** Already in the target as they are now (or already used by their user): left as they are. */
   already: number;
+  /** In the target from an earlier run, changed in the source since: the target's copy replaced. */
+  updated: number;
   /** Past their `cookie.expires` or the source's own expiry: not moved. */
   expired: number;
   /** Not an express-session record (not JSON, not an object, a key of another type): not moved. */
@@ -93,7 +95,14 @@ interface Checkpoint {
   counts: MigrateCounts;
 }
 
-const zero = (): MigrateCounts => ({ scanned: 0, converted: 0, already: 0, expired: 0, unreadable: 0 });
+const zero = (): MigrateCounts => ({
+  scanned: 0,
+  converted: 0,
+  already: 0,
+  updated: 0,
+  expired: 0,
+  unreadable: 0,
+});
 
 const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
 
@@ -268,7 +277,7 @@ function convert(
   keyring: Keyring,
   now: number,
   ttlMs: number,
-): { storeKey: string; record: StoredRecord } | 'expired' | 'unreadable' {
+): { storeKey: string; record: StoredRecord; json: string } | 'expired' | 'unreadable' {
   if (item.json === null) return item.gone === true ? 'expired' : 'unreadable';
   if (item.sid === '') return 'unreadable';
   const data = parseObject(item.json);
@@ -280,14 +289,16 @@ function convert(
   const until = Number.isFinite(expiresAt) ? Math.floor(expiresAt) : now + ttlMs;
   if (until <= now) return 'expired';
   const storeKey = migratedKey(item.sid);
+  const json = JSON.stringify(data);
   const createdAt =
     session.createdAt !== undefined && Number.isFinite(session.createdAt) && session.createdAt <= now
       ? Math.floor(session.createdAt)
       : now;
   return {
     storeKey,
+    json,
     record: {
-      sealed: sealMigrated(keyring, storeKey, JSON.stringify(data)),
+      sealed: sealMigrated(keyring, storeKey, json),
       ...(session.userId === undefined ? {} : { userId: session.userId }),
       createdAt,
       expiresAt: until,
@@ -296,6 +307,38 @@ function convert(
       version: 1,
     },
   };
+}
+
+/**
+ * Write one record: created when absent; when an earlier run moved it, replaced if the source changed
+ * since (compare-and-set on its version), kept if not, and never when its user has already moved
+ * (then it is `already`: a re-run must not bring back a session that was used up).
+ */
+async function write(
+  target: SessionStore,
+  keyring: Keyring,
+  converted: { storeKey: string; record: StoredRecord; json: string },
+  dryRun: boolean,
+): Promise<'converted' | 'already' | 'updated'> {
+  const { storeKey, record, json } = converted;
+  for (let attempt = 0; attempt < 3; attempt++) {
+    if (!dryRun && (await target.create(storeKey, record))) return 'converted';
+    const existing = await target.get(storeKey);
+    if (existing === null) {
+      if (dryRun) return 'converted';
+      continue; // expired or deleted between the two calls: create again
+    }
+    const text = openMigrated(keyring, storeKey, existing);
+    if (text === 'moved' || text === json) return 'already';
+    if (dryRun) return 'updated';
+    const replaced = await target.update(
+      storeKey,
+      { ...record, createdAt: existing.createdAt, version: existing.version + 1 },
+      existing.version,
+    );
+    if (replaced === 'ok') return 'updated';
+  }
+  return 'already'; // kept changing under us: the app is moving it right now
 }
 
 /** Run the move. Rejects with ConfigError for bad options and StoreUnavailable for an outage. */
@@ -325,12 +368,8 @@ export async function migrateStore(options: MigrateStoreOptions): Promise<Migrat
         const converted = convert(item, options.keyring, at, ttl * 1000);
         if (typeof converted === 'string') {
           counts[converted]++;
-        } else if (dryRun) {
-          const existing = await options.target.get(converted.storeKey);
-          counts[existing === null ? 'converted' : 'already']++;
         } else {
-          const created = await options.target.create(converted.storeKey, converted.record);
-          counts[created ? 'converted' : 'already']++;
+          counts[await write(options.target, options.keyring, converted, dryRun)]++;
         }
       }
       position = page.position;

@@ -37,6 +37,18 @@ export function sealMigrated(keyring: Keyring, storeKey: string, json: string): 
   return sealValue(keyring, MIGRATED_PURPOSE, storeKey, json);
 }
 
+/**
+ * The JSON text of a moved record, `'moved'` once its user has moved on (see {@link migratedStore}'s
+ * destroy), or undefined when it does not open with the keys.
+ */
+export function openMigrated(keyring: Keyring, storeKey: string, record: StoredRecord): string | undefined {
+  if (typeof record.sealed !== 'string') return undefined;
+  const opened = openValue(keyring, MIGRATED_PURPOSE, storeKey, record.sealed, MAX_SEALED);
+  if (!opened.ok) return undefined;
+  const text = new TextDecoder().decode(opened.plaintext);
+  return text === MOVED ? 'moved' : text;
+}
+
 export interface MigratedStoreOptions {
   /** The Latchkey store `latchkey migrate-store --to` wrote to (it may also be the app's own store). */
   store: SessionStore;
@@ -76,11 +88,8 @@ export function migratedStore(options: MigratedStoreOptions): ConnectStoreLike {
   }
   const keyring = parseKeyring(keys);
   const open = (storeKey: string, record: StoredRecord): Record<string, unknown> | undefined => {
-    if (typeof record.sealed !== 'string') return undefined;
-    const opened = openValue(keyring, MIGRATED_PURPOSE, storeKey, record.sealed, MAX_SEALED);
-    if (!opened.ok) return undefined;
-    const data = parseObject(new TextDecoder().decode(opened.plaintext));
-    return data === undefined || data.moved === true ? undefined : data;
+    const text = openMigrated(keyring, storeKey, record);
+    return text === undefined || text === 'moved' ? undefined : parseObject(text);
   };
   return {
     get(sid, callback) {
