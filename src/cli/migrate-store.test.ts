@@ -4,6 +4,7 @@
 // `connect.sid` cookie signs in through Latchkey's express-session reader over migratedStore().
 // Every test has its own Redis prefix, PostgreSQL schema and temporary directory, removed afterwards.
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
@@ -13,6 +14,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import { RedisStore } from 'connect-redis';
 import pg from 'pg';
 import { createClient } from 'redis';
@@ -148,7 +150,7 @@ interface Source {
   size(): Promise<number>;
 }
 
-const sources: Record<string, () => Promise<Source>> = {
+const sources = {
   async 'connect-redis'() {
     const prefix = `lk-mig:${fresh('sess')}:`;
     prefixes.push(prefix);
@@ -190,7 +192,8 @@ const sources: Record<string, () => Promise<Source>> = {
         Number((await pgPool.query(`SELECT count(*) AS n FROM "${schemaName}".session`)).rows[0].n),
     };
   },
-};
+} satisfies Record<string, () => Promise<Source>>;
+const makeSource = (name: keyof typeof sources) => sources[name]();
 
 /** Targets: a Latchkey file: store, and Latchkey's Redis store under a prefix of its own. */
 const targets: Record<string, () => string> = {
@@ -214,11 +217,11 @@ function latchkeyApp(store: SessionStore) {
   });
 }
 
-for (const [sourceName, makeSource] of Object.entries(sources)) {
+for (const [sourceName, makeSource_] of Object.entries(sources)) {
   for (const [targetName, makeTarget] of Object.entries(targets)) {
     describe(`latchkey migrate-store: ${sourceName} → ${targetName}`, () => {
       test('moves every live record, skips expired ones; the old cookie then signs in through Latchkey', async () => {
-        const source = await makeSource();
+        const source = await makeSource_();
         const expiredCookies = await signInOld(source.lingering, 3, 1000, 'gone');
         const cookies = await signInOld(source.store, 25, 3_600_000, 'user');
         await new Promise((resolve) => setTimeout(resolve, 1100)); // the 3 short cookies expire
@@ -299,7 +302,7 @@ for (const [sourceName, makeSource] of Object.entries(sources)) {
       });
 
       test('an interrupted run resumes from its checkpoint and ends with every record moved once', async () => {
-        const source = await makeSource();
+        const source = await makeSource_();
         const cookies = await signInOld(source.store, 40, 3_600_000, 'resume');
         const to = makeTarget();
         const checkpoint = join(tempDir(), 'migrate.checkpoint');
@@ -383,6 +386,63 @@ for (const [sourceName, makeSource] of Object.entries(sources)) {
     });
   }
 }
+
+describe('latchkey migrate-store: the real CLI process', () => {
+  test('Ctrl-C stops after the batch in progress with the checkpoint saved (exit 130); the same command finishes', async () => {
+    const source = await makeSource('connect-pg-simple');
+    // express-session's own Cookie, through the store's set(): the records as express-session writes them.
+    const { Cookie } = session as unknown as { Cookie: new (options: object) => object };
+    const store = source.store as { set(sid: string, data: object, cb: (error?: unknown) => void): void };
+    const count = 400;
+    await Promise.all(
+      Array.from(
+        { length: count },
+        (_, i) =>
+          new Promise<void>((resolve, reject) =>
+            store.set(
+              `sid-${String(i).padStart(4, '0')}-${randomBytes(8).toString('hex')}`,
+              { cookie: new Cookie({ maxAge: 3_600_000 }), passport: { user: `u${i}` } },
+              (error) => (error ? reject(error) : resolve()),
+            ),
+          ),
+      ),
+    );
+    const to = targets['file:']!();
+    const checkpoint = join(tempDir(), 'ckpt');
+    const bin = fileURLToPath(new URL('./bin.ts', import.meta.url));
+    const args = ['migrate-store', ...source.flags, '--to', to, '--batch', '1', '--resume', checkpoint];
+    const child = spawn(process.execPath, ['--import', 'tsx', bin, ...args], {
+      env: { ...process.env, LATCHKEY_KEYS: KEYS },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stderr = '';
+    let interrupted = false;
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
+      stderr += chunk;
+      // The first progress line past the start: the run is under way. One Ctrl-C (a second one would
+      // end the process at once, as usual).
+      if (!interrupted && /^migrate-store [1-9]/m.test(stderr)) {
+        interrupted = true;
+        child.kill('SIGINT');
+      }
+    });
+    const [code] = (await once(child, 'close')) as [number | null];
+    assert.equal(code, 130, stderr);
+    assert.match(stderr, /interrupted: the position is saved/);
+    assert.match(
+      stderr,
+      /^migrate-store \d+\/400 \d+\.\d% \d+ moved, 0 already, 0 expired/m,
+      'plain progress lines',
+    );
+    const saved = JSON.parse(readFileSync(checkpoint, 'utf8'));
+    assert.equal(saved.done, false);
+    assert.ok(saved.counts.converted > 0 && saved.counts.converted < count, String(saved.counts.converted));
+
+    const finished = json(await cli([...args, '--batch', '100', '--json']));
+    assert.equal(finished.converted, count);
+    assert.equal(finished.already, 0, 'keyset order: no record read twice');
+  });
+});
 
 describe('latchkey migrate-store: bad input', () => {
   test('usage and configuration errors exit 2 with a coded message, never a stack trace', async () => {

@@ -104,6 +104,9 @@ const zero = (): MigrateCounts => ({
   unreadable: 0,
 });
 
+/** Writes in flight at once within a batch. */
+const WRITERS = 16;
+
 const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
 
 /** A Redis MATCH pattern for keys starting with `prefix` (its glob characters escaped). */
@@ -119,7 +122,7 @@ interface RedisLike {
     cursor: string,
     options: { MATCH: string; COUNT: number },
   ): Promise<{ cursor: string | number; keys: string[] }>;
-  get(key: string): Promise<string | null>;
+  mGet(keys: string[]): Promise<Array<string | null>>;
   pTTL(key: string): Promise<number>;
 }
 
@@ -145,19 +148,20 @@ async function redisSource(url: string, prefix: string): Promise<Source> {
     total: async () => undefined, // DBSIZE counts every key, not the prefix's: unknown
     async next(position, batch, now) {
       const reply = await client.scan(position, { MATCH: matchPrefix(prefix), COUNT: batch });
-      const items = await Promise.all(
-        reply.keys.map(async (key): Promise<SourceItem> => {
-          const sid = key.slice(prefix.length);
-          try {
-            const [json, pttl] = await Promise.all([client.get(key), client.pTTL(key)]);
-            // -2: gone since the SCAN (expired meanwhile); -1: no TTL.
-            if (json === null || pttl === -2) return { sid, json: null, expiresAt: now, gone: true };
-            return { sid, json, expiresAt: pttl >= 0 ? now + pttl : undefined };
-          } catch {
-            return { sid, json: null, expiresAt: undefined }; // another type under the prefix
-          }
-        }),
-      );
+      const { keys } = reply;
+      // One MGET for the batch (nil for a key gone since the SCAN, or of another type), the TTLs beside it.
+      const [values, ttls] =
+        keys.length === 0
+          ? [[], []]
+          : await Promise.all([client.mGet(keys), Promise.all(keys.map((key) => client.pTTL(key)))]);
+      const items = keys.map((key, index): SourceItem => {
+        const sid = key.slice(prefix.length);
+        const json = values[index] ?? null;
+        const pttl = ttls[index]!;
+        // -2: expired since the SCAN; -1: no TTL. A nil value of a live key: another type (a hash, say).
+        if (pttl === -2) return { sid, json: null, expiresAt: now, gone: true };
+        return { sid, json, expiresAt: pttl >= 0 ? now + pttl : undefined };
+      });
       const cursor = String(reply.cursor);
       return { items, position: cursor, done: cursor === '0' };
     },
@@ -363,15 +367,22 @@ export async function migrateStore(options: MigrateStoreOptions): Promise<Migrat
       if (options.signal?.aborted === true) return { counts, complete: false, alreadyComplete: false };
       const at = now();
       const page = await source.next(position, batch, at);
-      for (const item of page.items) {
-        counts.scanned++;
-        const converted = convert(item, options.keyring, at, ttl * 1000);
-        if (typeof converted === 'string') {
-          counts[converted]++;
-        } else {
-          counts[await write(options.target, options.keyring, converted, dryRun)]++;
+      // A few writes in flight at once (each is a round trip or an fsync); the checkpoint follows only
+      // once every record of the batch is written.
+      let next = 0;
+      const worker = async () => {
+        while (next < page.items.length) {
+          const item = page.items[next++]!;
+          const converted = convert(item, options.keyring, at, ttl * 1000);
+          const outcome =
+            typeof converted === 'string'
+              ? converted
+              : await write(options.target, options.keyring, converted, dryRun);
+          counts.scanned++;
+          counts[outcome]++;
         }
-      }
+      };
+      await Promise.all(Array.from({ length: Math.min(WRITERS, page.items.length) }, worker));
       position = page.position;
       if (options.resume !== undefined && !dryRun) {
         writeCheckpoint(options.resume, { version: 1, source: source.id, position, done: page.done, counts });
