@@ -9,6 +9,7 @@ import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { sealData } from 'iron-session';
 import { createClient } from 'redis';
+import { expressSession } from '../compat/legacy/express-session.ts';
 import { ironSession } from '../compat/legacy/iron-session.ts';
 import { createSessions } from '../core/sessions.ts';
 import { generateKeyLine } from '../crypto/keyring.ts';
@@ -428,5 +429,44 @@ describe('latchkey/next getSession moves legacy cookies (iron-session)', () => {
     const session = await getSession(sessions, action.store);
     assert.equal(session.get('userName'), undefined);
     assert.match(action.next(), /app_session=Fe26/);
+  });
+});
+
+describe('latchkey/next getSession moves legacy cookies (express-session)', () => {
+  test('an express-session cookie, which Next hands over percent-decoded, is passed on encoded again', async () => {
+    const session = require('express-session') as { MemoryStore: new () => object };
+    const { sign } = require('cookie-signature') as { sign(value: string, secret: string): string };
+    const store = new session.MemoryStore() as {
+      set(sid: string, data: object, cb: (error?: unknown) => void): void;
+      get(sid: string, cb: (error: unknown, data?: unknown) => void): void;
+    };
+    // A sid (from the app's genid) with characters that cookies carry percent-encoded.
+    const sid = 'odd sid; with, characters';
+    const expires = new Date(Date.now() + 3_600_000).toISOString();
+    await new Promise<void>((resolve, reject) =>
+      store.set(
+        sid,
+        { cookie: { originalMaxAge: 3_600_000, expires }, passport: { user: 'ada' } },
+        (error) => (error ? reject(error) : resolve()),
+      ),
+    );
+    const sessions = createSessions<Data>({
+      keys,
+      legacy: [expressSession({ secret: 'the old secret', store })],
+      legacyUntil: '2099-01-01',
+    });
+    // What express-session sends: 's:' + cookie-signature, through encodeURIComponent (the cookie package).
+    const cookie = `connect.sid=${encodeURIComponent(`s:${sign(sid, 'the old secret')}`)}`;
+    const action = actionCookies(cookie);
+    assert.match(
+      action.store.getAll().find((c) => c.name === 'connect.sid')!.value,
+      /^s:odd sid; with, /,
+      'Next decodes it',
+    );
+    const moved = await getSession(sessions, action.store);
+    assert.equal(moved.userId, 'ada');
+    assert.doesNotMatch(action.next(), /connect\.sid/);
+    const forged = actionCookies(cookie.replace(/.$/, (c) => (c === 'A' ? 'B' : 'A')));
+    assert.equal((await getSession(sessions, forged.store)).userId, undefined);
   });
 });
