@@ -464,6 +464,17 @@ describe('latchkey migrate-store: bad input', () => {
       assert.match(result.err, message);
       assert.doesNotMatch(result.err, /\n\s+at /);
     }
+    const missing = await cli([
+      'migrate-store',
+      '--from',
+      'postgres://postgres@127.0.0.1:5432/test',
+      '--table',
+      `${fresh('lk_mig')}.session`,
+      '--to',
+      to,
+    ]);
+    assert.equal(missing.status, 2);
+    assert.match(missing.err, /ERR_LATCHKEY_STORE_UNAVAILABLE: the source store failed \(42P01\)/);
     const down = await cli(['migrate-store', '--from', 'redis://127.0.0.1:1', '--to', to]);
     assert.equal(down.status, 2);
     assert.match(down.err, /ERR_LATCHKEY_STORE_UNAVAILABLE/);

@@ -313,6 +313,19 @@ function convert(
   };
 }
 
+/** A source read; its failure (connection lost, a missing table) as a coded outage, never a stack trace. */
+async function sourceCall<R>(call: () => Promise<R>): Promise<R> {
+  try {
+    return await call();
+  } catch (error) {
+    const code = (error as { code?: unknown } | null)?.code;
+    // No message from the driver: it may quote the URL or the query.
+    throw new StoreUnavailable(
+      `the source store failed${typeof code === 'string' ? ` (${code})` : ''}: run the same command again to go on`,
+    );
+  }
+}
+
 /**
  * Write one record: created when absent; when an earlier run moved it, replaced if the source changed
  * since (compare-and-set on its version), kept if not, and never when its user has already moved
@@ -361,12 +374,12 @@ export async function migrateStore(options: MigrateStoreOptions): Promise<Migrat
     if (saved?.done === true) return { counts: saved.counts, complete: true, alreadyComplete: true };
     const counts = saved?.counts ?? zero();
     let position = saved?.position ?? source.start;
-    const total = await source.total();
+    const total = await sourceCall(() => source.total());
     options.onProgress?.(counts, total);
     for (;;) {
       if (options.signal?.aborted === true) return { counts, complete: false, alreadyComplete: false };
       const at = now();
-      const page = await source.next(position, batch, at);
+      const page = await sourceCall(() => source.next(position, batch, at));
       // A few writes in flight at once (each is a round trip or an fsync); the checkpoint follows only
       // once every record of the batch is written.
       let next = 0;
