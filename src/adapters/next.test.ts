@@ -7,10 +7,14 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
+import { sealData } from 'iron-session';
 import { createClient } from 'redis';
+import { expressSession } from '../compat/legacy/express-session.ts';
+import { ironSession } from '../compat/legacy/iron-session.ts';
 import { createSessions } from '../core/sessions.ts';
 import { generateKeyLine } from '../crypto/keyring.ts';
 import { isLatchkeyError } from '../errors.ts';
+import { memoryStore } from '../stores/memory.ts';
 import { redisStore } from '../stores/redis.ts';
 import {
   applySessionCookies,
@@ -333,5 +337,136 @@ describe('latchkey/next store mode (Redis)', () => {
     assert.equal((await sessions.listUserSessions('u1')).length, 0);
     const gone = await getSession(sessions, serverComponentCookies(cookie));
     assert.equal(gone.userId, undefined);
+  });
+});
+
+describe('latchkey/next getSession moves legacy cookies (iron-session)', () => {
+  const password = {
+    2: 'the iron-session password, 32+ characters',
+    1: 'an older password of 32+ characters',
+  };
+  const legacy = () => ({
+    legacy: [ironSession({ cookieName: 'app_session', password, ttl: 3600 })],
+    legacyUntil: '2099-01-01',
+  });
+  /** An iron-session v8 cookie, sealed by iron-session itself (its current password, id 2). */
+  const ironCookie = async (data: Record<string, unknown>) =>
+    `app_session=${await sealData(data, { password, ttl: 3600 })}`;
+
+  for (const mode of ['cookie', 'store'] as const) {
+    test(`${mode} mode: a Server Action / Route Handler gets the old session; Latchkey's cookie is set and the old one expired`, async () => {
+      const sessions = createSessions<Data>({
+        keys,
+        ...legacy(),
+        ...(mode === 'store' ? { store: memoryStore() } : {}),
+      });
+      const action = actionCookies(`theme=dark; ${await ironCookie({ userName: 'ada', visits: 3 })}`);
+      const session = await getSession(sessions, action.store);
+      assert.equal(session.writable, true);
+      assert.equal(session.get('userName'), 'ada');
+      assert.equal(session.get('visits'), 3);
+      // Without any save(): the move is already on the response.
+      const expired = action.store.getAll().find((c) => c.name === 'app_session');
+      assert.equal(expired?.value, '', 'the old cookie is expired through cookies().set');
+      const cookie = action.next();
+      assert.match(cookie, /__Host-lk=/);
+      assert.doesNotMatch(cookie, /app_session/);
+      assert.match(cookie, /theme=dark/);
+
+      const page = await getSession(sessions, serverComponentCookies(cookie));
+      assert.equal(page.isNew, false);
+      assert.equal(page.get('userName'), 'ada');
+      // Saving more after the move writes the Latchkey cookie only.
+      session.set('visits', 4);
+      await session.save();
+      const later = await getSession(sessions, serverComponentCookies(action.next()));
+      assert.equal(later.get('visits'), 4);
+    });
+  }
+
+  test('a Server Component reads the old session; the move waits for the next writable call', async () => {
+    const inner = memoryStore();
+    let created = 0;
+    const store = {
+      ...inner,
+      create: (...args: Parameters<typeof inner.create>) => {
+        created++;
+        return inner.create(...args);
+      },
+    };
+    const sessions = createSessions<Data>({ keys, ...legacy(), store });
+    const old = await ironCookie({ userName: 'ada' });
+    const page = await getSession(sessions, serverComponentCookies(old));
+    assert.equal(page.writable, false);
+    assert.equal(page.get('userName'), 'ada');
+    assert.throws(() => page.set('userName', 'eve'), isStateError);
+    assert.equal(created, 0, 'nothing was written by the read-only render');
+
+    const action = actionCookies(old);
+    const moved = await getSession(sessions, action.store);
+    assert.equal(moved.get('userName'), 'ada');
+    assert.equal(created, 1, 'the writable call stored the moved session');
+    assert.doesNotMatch(action.next(), /app_session/);
+  });
+
+  test('a tampered or wrong-password old cookie gets no session; nothing is set', async () => {
+    const sessions = createSessions<Data>({ keys, ...legacy() });
+    const good = await ironCookie({ userName: 'ada' });
+    const flipped = good.replace(/.(~2)$/, (_, end) => `${good.at(-3) === 'A' ? 'B' : 'A'}${end}`);
+    const other = `app_session=${await sealData({ userName: 'eve' }, { password: "someone else's password of 32+ chars" })}`;
+    for (const cookie of [flipped, other, 'app_session=Fe26.2**garbage']) {
+      const action = actionCookies(cookie);
+      const session = await getSession(sessions, action.store);
+      assert.equal(session.isNew, true, cookie.slice(0, 40));
+      assert.equal(session.get('userName'), undefined);
+      assert.doesNotMatch(action.next(), /__Host-lk/);
+    }
+  });
+
+  test('without legacy readers, an old cookie is not even passed on', async () => {
+    const sessions = createSessions<Data>({ keys });
+    const action = actionCookies(await ironCookie({ userName: 'ada' }));
+    const session = await getSession(sessions, action.store);
+    assert.equal(session.get('userName'), undefined);
+    assert.match(action.next(), /app_session=Fe26/);
+  });
+});
+
+describe('latchkey/next getSession moves legacy cookies (express-session)', () => {
+  test('an express-session cookie, which Next hands over percent-decoded, is passed on encoded again', async () => {
+    const session = require('express-session') as { MemoryStore: new () => object };
+    const { sign } = require('cookie-signature') as { sign(value: string, secret: string): string };
+    const store = new session.MemoryStore() as {
+      set(sid: string, data: object, cb: (error?: unknown) => void): void;
+      get(sid: string, cb: (error: unknown, data?: unknown) => void): void;
+    };
+    // A sid (from the app's genid) with characters that cookies carry percent-encoded.
+    const sid = 'odd sid; with, characters';
+    const expires = new Date(Date.now() + 3_600_000).toISOString();
+    await new Promise<void>((resolve, reject) =>
+      store.set(
+        sid,
+        { cookie: { originalMaxAge: 3_600_000, expires }, passport: { user: 'ada' } },
+        (error) => (error ? reject(error) : resolve()),
+      ),
+    );
+    const sessions = createSessions<Data>({
+      keys,
+      legacy: [expressSession({ secret: 'the old secret', store })],
+      legacyUntil: '2099-01-01',
+    });
+    // What express-session sends: 's:' + cookie-signature, through encodeURIComponent (the cookie package).
+    const cookie = `connect.sid=${encodeURIComponent(`s:${sign(sid, 'the old secret')}`)}`;
+    const action = actionCookies(cookie);
+    assert.match(
+      action.store.getAll().find((c) => c.name === 'connect.sid')!.value,
+      /^s:odd sid; with, /,
+      'Next decodes it',
+    );
+    const moved = await getSession(sessions, action.store);
+    assert.equal(moved.userId, 'ada');
+    assert.doesNotMatch(action.next(), /connect\.sid/);
+    const forged = actionCookies(cookie.replace(/.$/, (c) => (c === 'A' ? 'B' : 'A')));
+    assert.equal((await getSession(sessions, forged.store)).userId, undefined);
   });
 });

@@ -80,7 +80,7 @@ export async function getSession<T extends SessionData>(
   if (typeof cookieStore?.getAll !== 'function' || typeof cookieStore.set !== 'function') {
     throw new TypeError('getSession(sessions, cookieStore): pass `await cookies()` from next/headers');
   }
-  const cookieHeader = ownCookieHeader(cookieStore, sessions.cookieName);
+  const cookieHeader = ownCookieHeader(cookieStore, sessions.cookieName, legacyNamesOf(sessions));
   const userAgent = options.headers?.get('user-agent') ?? undefined;
   const request =
     userAgent === undefined
@@ -88,7 +88,7 @@ export async function getSession<T extends SessionData>(
       : { headers: new Headers({ cookie: cookieHeader, 'user-agent': userAgent }) };
   const session = await sessions.load(request);
   const writable = acceptsWrites(cookieStore);
-  return new NextSessionImpl(session, writable, async () => {
+  const commit = async () => {
     const lines = await sessions.commit(session);
     for (const line of lines) {
       try {
@@ -97,22 +97,44 @@ export async function getSession<T extends SessionData>(
         throw readOnlyError('cookies().set refused the session cookie', error);
       }
     }
-  });
+  };
+  // Moved from an old library's cookie (a legacy reader): where cookies can be set (a Server Action,
+  // a Route Handler), Latchkey's cookie and the old cookie's deletion are set at once, as latchkey/fetch
+  // does. A Server Component cannot set cookies: it reads the moved session as it is, and the move
+  // happens on the first request that can write (the old cookie is still sent until then).
+  if (writable && (session as unknown as { _legacy?: unknown })._legacy !== undefined) await commit();
+  return new NextSessionImpl(session, writable, commit);
 }
+
+/** The legacy readers' cookie names of a session manager (empty when it has none). */
+function legacyNamesOf(sessions: object): readonly string[] {
+  return (sessions as unknown as { _legacyCookieNames?: readonly string[] })._legacyCookieNames ?? [];
+}
+
+const COOKIE_OCTETS = /^[\x21\x23-\x2b\x2d-\x3a\x3c-\x5b\x5d-\x7e]*$/;
 
 /**
  * The Cookie header of the session's own cookies (the name, its chunks `name.N`, the cache
  * `name.cache`) from the cookie store. Other cookies are left out, and so is a value that is not
  * cookie-octets (Next decodes percent-escapes; ours never need one), so that no other cookie's value can
- * be read as ours. After a Server Action has saved, the store holds the new values: the page rendered on
- * the same response sees them.
+ * be read as ours. The legacy readers' cookies (`legacy`) are passed on too, by their exact names. After
+ * a Server Action has saved, the store holds the new values: the page rendered on the same response
+ * sees them.
  */
-function ownCookieHeader(cookieStore: NextCookieStore, cookieName: string): string {
+function ownCookieHeader(
+  cookieStore: NextCookieStore,
+  cookieName: string,
+  legacyNames: readonly string[],
+): string {
   const parts: string[] = [];
   for (const { name, value } of cookieStore.getAll()) {
-    if (name !== cookieName && !name.startsWith(`${cookieName}.`)) continue;
-    if (!/^[\x21\x23-\x2b\x2d-\x3a\x3c-\x5b\x5d-\x7e]*$/.test(value)) continue;
-    parts.push(`${name}=${value}`);
+    if (name === cookieName || name.startsWith(`${cookieName}.`)) {
+      if (COOKIE_OCTETS.test(value)) parts.push(`${name}=${value}`);
+    } else if (legacyNames.includes(name) && typeof value === 'string') {
+      // An old library's cookie, which Next gave percent-decoded: encoded again when it has to be (the
+      // readers whose values hold such characters decode them, as those libraries do).
+      parts.push(`${name}=${COOKIE_OCTETS.test(value) ? value : encodeURIComponent(value)}`);
+    }
   }
   return parts.join('; ');
 }

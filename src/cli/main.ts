@@ -26,6 +26,9 @@ Usage:
                                       cookie mode: refuse the user's sessions signed in until now
   latchkey sessions purge --store URL              delete expired sessions, with progress
   latchkey migrate --store URL                     create the store's tables and indexes
+  latchkey migrate-store --from URL --to URL [options]
+                                      move a connect-redis / connect-pg-simple store (express-session)
+                                      offline into a Latchkey store, with progress; resumable
 
 Store URLs: file:<dir>, sqlite:<path>, redis://host:port, redis+cluster://h1:p1,h2:p2,
 postgres://user@host/db, mysql://user@host/db (MariaDB too); ?table=NAME for SQL stores.
@@ -40,6 +43,22 @@ inspect options:
 <value> is the cookie's value, or a whole Cookie header (for a session spread over several cookies).
 Exit status: 0 a live session; 1 the value does not open or has expired; 2 a usage or key error.
 
+migrate-store options (keys: LATCHKEY_KEYS, the keys the app's migratedStore() opens them with):
+  --from URL         the old store: redis://host:port (connect-redis) or postgres://user@host/db
+                     (connect-pg-simple); it is only read
+  --prefix P         connect-redis's prefix (default sess:)   --table T  connect-pg-simple's table,
+                     optionally schema.table (default session)
+  --to URL           the Latchkey store to write to (a store URL as above; run migrate on it first)
+  --batch N          records per batch (default 500)          --ttl SECONDS  lifetime of a record
+                     with no expiry at all (default 86400, connect-redis's)
+  --resume FILE      save the position after every batch and start from it when FILE exists: run the
+                     same command again after an interrupt (Ctrl-C saves and stops; exit 130)
+  --dry-run          count what would move; write nothing
+Records already moved are not written twice (those changed since are updated, those already used by
+their user never); expired ones are skipped. The app then reads them with
+expressSession({ secret, store: migratedStore({ store }), destroyOld: true }) from latchkey/legacy
+(docs/migrate-from-express-session.md).
+
 sessions revoke --revocation: the app's revocation store (createSessions({ revocation })), with the
 keys in LATCHKEY_KEYS, and exactly the app's absoluteTimeout (--preset or --absolute, required: the
 records are found by it) and clockSkew (--skew, default 30s). Run it on a host with a synced clock.
@@ -51,6 +70,8 @@ export interface Output {
   err(text: string): void;
   /** Where progress goes (stderr for the real CLI); without it, plain lines through `err`. */
   progress?: ProgressSink;
+  /** Stops a long command (migrate-store) after its current batch; the real CLI uses SIGINT/SIGTERM. */
+  signal?: AbortSignal;
 }
 
 const processOutput: Output = {
@@ -245,6 +266,100 @@ async function storeCommand(command: string, args: string[], io: Output): Promis
   }
 }
 
+async function migrateStoreCommand(args: string[], io: Output): Promise<number> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      from: { type: 'string' },
+      prefix: { type: 'string' },
+      table: { type: 'string' },
+      to: { type: 'string' },
+      batch: { type: 'string' },
+      ttl: { type: 'string' },
+      resume: { type: 'string' },
+      'dry-run': { type: 'boolean', default: false },
+      json: { type: 'boolean', default: false },
+    },
+  });
+  if (!values.from || !values.to) {
+    io.err(
+      'usage: latchkey migrate-store --from redis://…|postgres://… --to STORE_URL [--prefix P | --table T] [--batch N] [--resume FILE] [--dry-run]',
+    );
+    return 2;
+  }
+  const whole = (flag: string, text: string | undefined) => {
+    if (text === undefined) return undefined;
+    if (!/^\d{1,9}$/.test(text))
+      throw new LatchkeyError('ERR_LATCHKEY_CONFIG', `${flag} must be a whole number`);
+    return Number(text);
+  };
+  const batch = whole('--batch', values.batch);
+  const ttl = whole('--ttl', values.ttl);
+  const keyring = parseKeyring(process.env.LATCHKEY_KEYS);
+  const { migrateStore } = await import('./migrate-store.ts');
+  const target = await openStore(values.to);
+  // Ctrl-C (or a TERM) ends the batch in progress, saves the checkpoint, and stops.
+  const controller = io.signal === undefined ? new AbortController() : undefined;
+  const stop = () => controller?.abort();
+  if (controller !== undefined) {
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+  }
+  const dryRun = values['dry-run'] === true;
+  const progress = createProgress(
+    io.progress ?? lineSink(io),
+    dryRun ? 'migrate-store (dry run)' : 'migrate-store',
+  );
+  try {
+    const result = await migrateStore({
+      from: values.from,
+      prefix: values.prefix,
+      table: values.table,
+      target: target.store,
+      keyring,
+      dryRun,
+      batch,
+      ttl,
+      resume: values.resume,
+      signal: io.signal ?? controller?.signal,
+      onProgress: (counts, total) =>
+        progress.update(
+          counts.scanned,
+          total,
+          `${counts.converted.toLocaleString('en-US')} ${dryRun ? 'to move' : 'moved'}, ${counts.already.toLocaleString('en-US')} already, ${counts.expired.toLocaleString('en-US')} expired`,
+        ),
+    });
+    progress.finish();
+    const { counts } = result;
+    if (values.json) {
+      io.out(JSON.stringify({ ...counts, complete: result.complete, dryRun }));
+    } else if (result.alreadyComplete) {
+      io.out('nothing to do: the --resume file says an earlier run finished (delete it to scan again)');
+    } else {
+      io.out(
+        `${dryRun ? 'would move' : 'moved'} ${counts.converted} session(s); ${counts.updated} ${dryRun ? 'to update' : 'updated'} ` +
+          `(changed since an earlier run), ${counts.already} already moved, ${counts.expired} expired (skipped), ` +
+          `${counts.unreadable} unreadable (skipped), ${counts.scanned} scanned`,
+      );
+    }
+    if (!result.complete) {
+      io.err(
+        values.resume === undefined
+          ? 'interrupted: run the same command again (moved records are skipped), or add --resume FILE'
+          : `interrupted: the position is saved; run the same command again to go on`,
+      );
+      return 130;
+    }
+    return 0;
+  } finally {
+    if (controller !== undefined) {
+      process.off('SIGINT', stop);
+      process.off('SIGTERM', stop);
+    }
+    await target.close();
+  }
+}
+
 interface Timeouts {
   preset?: string | undefined;
   idle?: string | undefined;
@@ -341,6 +456,8 @@ export async function run(args: readonly string[], io: Output = processOutput): 
       }
       case 'inspect':
         return await inspect(rest, io);
+      case 'migrate-store':
+        return await migrateStoreCommand(rest, io);
       case 'sessions':
       case 'migrate':
         return await storeCommand(command, rest, io);

@@ -46,8 +46,14 @@ export abstract class BaseSessions {
   /** `; Path=/; Secure; …` for the session cookie's fixed attributes (not persistent: no Max-Age). */
   readonly #staticSuffix: string;
   #warnedInsecure = false;
+  /**
+   * @internal The legacy readers' cookie names (empty without `legacy`): adapters that pick the
+   * session's own cookies out of a cookie jar (latchkey/next) pass these on too.
+   */
+  readonly _legacyCookieNames: readonly string[];
 
   constructor(resolved: ResolvedSessionsOptions) {
+    this._legacyCookieNames = resolved.legacy?.cookieNames ?? [];
     this.keyring = resolved.keyring;
     this.policy = resolved.policy;
     this.development = resolved.development;

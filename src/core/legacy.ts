@@ -132,6 +132,8 @@ export function resolveLegacy(legacy: unknown, until: unknown): LegacyReaders | 
 /** The configured readers, until their end date. */
 export class LegacyReaders {
   readonly synchronous: boolean;
+  /** Every cookie a reader may read or expire (its cookieNames and expire names: chunks too), once each. */
+  readonly cookieNames: readonly string[];
   readonly #readers: readonly LegacyReader[];
   readonly #until: number;
   readonly #deletions: ReadonlyMap<LegacyReader, ReadonlyArray<readonly [name: string, line: string]>>;
@@ -140,6 +142,9 @@ export class LegacyReaders {
     this.#readers = readers;
     this.#until = until;
     this.synchronous = readers.every((reader) => reader.synchronous === true);
+    this.cookieNames = Object.freeze([
+      ...new Set(readers.flatMap((reader) => [...reader.cookieNames, ...reader.expire.map((c) => c.name)])),
+    ]);
     // The deletions are the same on every migration: made (and their names checked) once, here.
     this.#deletions = new Map(
       readers.map((reader) => [

@@ -80,9 +80,14 @@ function getRecord(store: ConnectStoreLike, sid: string, timeout: number): Promi
   });
 }
 
-function toSession(
+/**
+ * The Latchkey side of an express-session record: its data without `cookie`, its user, and its clocks
+ * from `cookie.expires` and `originalMaxAge`; undefined when it is not an object or has expired.
+ * Internal: `latchkey migrate-store` decides with it which records to move.
+ */
+export function toSession(
   record: unknown,
-  options: ExpressSessionReaderOptions,
+  options: Pick<ExpressSessionReaderOptions, 'userId'>,
   now: number,
 ): LegacySession | undefined {
   if (record === null || typeof record !== 'object' || Array.isArray(record)) return undefined;

@@ -15,4 +15,5 @@ export { type FastifySecureSessionReaderOptions, fastifySecureSession } from './
 export { type IronSessionReaderOptions, ironSession } from './iron-session.ts';
 export type { KeygripLike, SigningKeys } from './keygrip.ts';
 export { type KoaSessionReaderOptions, type KoaSessionStore, koaSession } from './koa-session.ts';
+export { type MigratedStoreOptions, migratedKey, migratedStore } from './migrated-store.ts';
 export type { LegacyCookieOptions } from './shared.ts';
