@@ -190,7 +190,7 @@ const server = app.listen(0, '127.0.0.1', () => console.log(JSON.stringify({ por
   });
 
   // TypeScript's `module: nodenext` (5.8+) models require(esm), as Node 20.19+ does; `node16` models
-  // Node 16, which could not require ESM, and needs skipLibCheck (docs/commonjs.md).
+  // Node 16, which could not require ESM, and needs skipLibCheck (README, "CommonJS").
   test('CommonJS TypeScript (.cts, module nodenext) type-checks an Express app on require(latchkey/express)', () => {
     writeFileSync(
       join(project, 'c.cts'),
