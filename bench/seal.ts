@@ -1,6 +1,7 @@
 /**
  * Seal+open throughput: Latchkey's cookie seal (XAES-256-GCM) against a hand-written AES-256-GCM floor
- * and iron-session, on the same payloads, in one run, plus two rows outside the headline ratios: the
+ * and iron-session, on the same payloads, in one run; the same pair on WebCrypto (Latchkey's async
+ * backend against raw crypto.subtle AES-256-GCM); plus two rows outside the headline ratios: the
  * full session load+commit path, and the raw floor with pooled IVs. Informational only: nothing here
  * fails a build, and no test asserts speed.
  *
@@ -11,12 +12,12 @@
  * See bench/README.md for how the numbers are taken and how to read them.
  */
 
-import { createCipheriv, createDecipheriv, randomBytes, randomFillSync } from 'node:crypto';
+import { createCipheriv, createDecipheriv, randomBytes, randomFillSync, webcrypto } from 'node:crypto';
 import { isDeepStrictEqual } from 'node:util';
 import { sealData, unsealData } from 'iron-session';
 import { createSessions, type Sessions } from '../src/core/sessions.ts';
-import { generateKeyLine, type Keyring, parseKeyring } from '../src/crypto/keyring.ts';
-import { openValue, sealValue } from '../src/crypto/seal.ts';
+import { createKeyring, type Keyring } from '../src/crypto/keyring.ts';
+import { openValue, openValueAsync, sealValue, sealValueAsync } from '../src/crypto/seal.ts';
 import { int, machine, machineLine, median, packageVersion, parseFlags, times } from './common.ts';
 
 // ---------------------------------------------------------------------------------------------------
@@ -171,6 +172,38 @@ function rawOpen(key: Buffer, sealed: string): unknown {
 const utf8 = new TextEncoder();
 const fromUtf8 = new TextDecoder();
 
+/** The WebCrypto floor: crypto.subtle AES-256-GCM with an imported key, a fresh 12-byte IV per seal. */
+async function rawWebSeal(key: CryptoKey, value: unknown): Promise<string> {
+  const iv = webcrypto.getRandomValues(new Uint8Array(IV_BYTES));
+  const sealed = await webcrypto.subtle.encrypt(
+    { name: 'AES-GCM', iv, tagLength: TAG_BYTES * 8 },
+    key,
+    utf8.encode(JSON.stringify(value)),
+  );
+  return Buffer.concat([iv, new Uint8Array(sealed)]).toString('base64url');
+}
+
+async function rawWebOpen(key: CryptoKey, sealed: string): Promise<unknown> {
+  const bytes = Buffer.from(sealed, 'base64url');
+  if (bytes.length < IV_BYTES + TAG_BYTES) throw new Error('raw WebCrypto: sealed value too short');
+  const plain = await webcrypto.subtle.decrypt(
+    { name: 'AES-GCM', iv: bytes.subarray(0, IV_BYTES), tagLength: TAG_BYTES * 8 },
+    key,
+    bytes.subarray(IV_BYTES),
+  );
+  return JSON.parse(fromUtf8.decode(plain));
+}
+
+async function latchkeySealAsync(keyring: Keyring, value: unknown): Promise<string> {
+  return sealValueAsync(keyring, 'cookie', COOKIE_NAME, utf8.encode(JSON.stringify(value)));
+}
+
+async function latchkeyOpenAsync(keyring: Keyring, sealed: string): Promise<unknown> {
+  const result = await openValueAsync(keyring, 'cookie', COOKIE_NAME, sealed);
+  if (!result.ok) throw new Error(`latchkey WebCrypto: openValueAsync failed (${result.reason})`);
+  return JSON.parse(fromUtf8.decode(result.plaintext));
+}
+
 function latchkeySeal(keyring: Keyring, value: unknown): string {
   return sealValue(keyring, 'cookie', COOKIE_NAME, utf8.encode(JSON.stringify(value)));
 }
@@ -198,7 +231,11 @@ function sealedLength(cookieHeader: string): number {
 
 interface Fixtures {
   readonly rawKey: Buffer;
+  /** rawKey imported into WebCrypto, once (as an app would keep it). */
+  readonly rawWebKey: CryptoKey;
   readonly keyring: Keyring;
+  /** The same key as `keyring`, on Latchkey's WebCrypto backend (asynchronous only). */
+  readonly webKeyring: Keyring;
   readonly sessions: Sessions;
   readonly ironPassword: string;
 }
@@ -227,11 +264,38 @@ function sealOpenContender(
   };
 }
 
-function makeFixtures(): Fixtures {
-  const keyring = parseKeyring(generateKeyLine('k1'));
+/** An asynchronous seal-then-open contender, as sealOpenContender. */
+function asyncSealOpenContender(
+  id: string,
+  label: string,
+  seal: () => Promise<string>,
+  open: (sealed: string) => Promise<unknown>,
+): Contender {
   return {
-    rawKey: randomBytes(32),
+    id,
+    label,
+    kind: 'async',
+    mark: '',
+    op: async () => {
+      const sealed = await seal();
+      return sealed.length + ((await open(sealed)) === null ? 1 : 0);
+    },
+    check: async () => {
+      const sealed = await seal();
+      return { roundTrip: await open(sealed), sealedChars: sealed.length };
+    },
+  };
+}
+
+async function makeFixtures(): Promise<Fixtures> {
+  const entries = [{ kid: 'k1', key: new Uint8Array(randomBytes(32)) }];
+  const keyring = createKeyring(entries);
+  const rawKey = randomBytes(32);
+  return {
+    rawKey,
+    rawWebKey: await webcrypto.subtle.importKey('raw', rawKey, 'AES-GCM', false, ['encrypt', 'decrypt']),
     keyring,
+    webKeyring: createKeyring(entries, { cryptoBackend: 'webcrypto' }),
     sessions: createSessions({ keys: keyring }),
     ironPassword: randomBytes(32).toString('base64url'), // 43 random characters
   };
@@ -265,6 +329,18 @@ async function contendersFor(payload: Record<string, unknown>, fx: Fixtures): Pr
       '',
       () => latchkeySeal(fx.keyring, payload),
       (sealed) => latchkeyOpen(fx.keyring, sealed),
+    ),
+    asyncSealOpenContender(
+      'raw-webcrypto',
+      'raw AES-256-GCM (WebCrypto)',
+      () => rawWebSeal(fx.rawWebKey, payload),
+      (sealed) => rawWebOpen(fx.rawWebKey, sealed),
+    ),
+    asyncSealOpenContender(
+      'latchkey-webcrypto',
+      'latchkey seal+open (WebCrypto)',
+      () => latchkeySealAsync(fx.webKeyring, payload),
+      (sealed) => latchkeyOpenAsync(fx.webKeyring, sealed),
     ),
     {
       id: 'latchkey-session',
@@ -395,6 +471,8 @@ interface PayloadResult {
   readonly contenders: readonly ContenderResult[];
   readonly latchkeyVsRaw: Ratio;
   readonly latchkeyVsIron: Ratio;
+  /** Latchkey's WebCrypto backend against raw WebCrypto AES-256-GCM. */
+  readonly latchkeyWebVsRawWeb: Ratio;
   /** Informational, not a target: against the floor with pooled IVs. */
   readonly latchkeyVsRawPooledIv: Ratio;
 }
@@ -469,6 +547,7 @@ async function benchPayload(
     contenders: results,
     latchkeyVsRaw: ratio(rounds('latchkey'), rounds('raw')),
     latchkeyVsIron: ratio(rounds('latchkey'), rounds('iron-session')),
+    latchkeyWebVsRawWeb: ratio(rounds('latchkey-webcrypto'), rounds('raw-webcrypto')),
     latchkeyVsRawPooledIv: ratio(rounds('latchkey'), rounds('raw-pooled-iv')),
   };
 }
@@ -510,6 +589,7 @@ function printPayload(result: PayloadResult): void {
     `  ${`${label}:`.padEnd(29)}${times(r.value).padStart(7)}   (per round ${times(r.perRoundMin)}–${times(r.perRoundMax)})`;
   console.log(line('latchkey / raw', result.latchkeyVsRaw));
   console.log(line('latchkey / iron-session', result.latchkeyVsIron));
+  console.log(line('WebCrypto: latchkey / raw', result.latchkeyWebVsRawWeb));
   console.log(line('latchkey / raw, pooled IV †', result.latchkeyVsRawPooledIv));
 }
 
@@ -542,7 +622,7 @@ async function main(): Promise<void> {
     if (config.quick) console.log('  --quick: a smoke run; do not quote these numbers');
   }
 
-  const fx = makeFixtures();
+  const fx = await makeFixtures();
   const results: PayloadResult[] = [];
   for (const [name, payload] of [
     ['session ~200 B', smallPayload()],

@@ -36,9 +36,61 @@ describe('the published package', () => {
     assert.equal(result.status, 0, result.stderr);
     for (const path of subpaths) {
       const entry = pkg.exports[path];
-      assert.match(entry.types, /^\.\/dist\/.*\.d\.ts$/);
-      assert.ok(readFileSync(new URL(`../${entry.types}`, import.meta.url)).length > 0);
+      assert.match(entry.import.types, /^\.\/dist\/.*\.d\.ts$/);
+      assert.match(entry.require.types, /^\.\/dist\/.*\.d\.cts$/);
+      for (const file of [entry.import.types, entry.require.types, entry.require.default])
+        assert.ok(readFileSync(new URL(`../${file}`, import.meta.url)).length > 0, file);
     }
+  });
+
+  test('every subpath export can be required from CommonJS, and is the ESM module', () => {
+    const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
+    const names = Object.keys(pkg.exports)
+      .filter((path) => path !== './package.json')
+      .map((path) => path.replace(/^\./, 'latchkey'));
+    // One instance for both (require(esm)): the same classes, so instanceof holds across the two.
+    const code = `
+      const { createRequire } = await import('node:module');
+      const require = createRequire(${JSON.stringify(`${root}/x.cjs`)});
+      for (const name of ${JSON.stringify(names)}) {
+        const esm = await import(name);
+        const cjs = require(name);
+        for (const key of Object.keys(esm)) {
+          if (key === 'default' ? (cjs !== esm.default && cjs.default !== esm.default) : cjs[key] !== esm[key])
+            throw new Error(name + ': ' + key + ' differs');
+        }
+      }
+      console.log('ok');`;
+    const result = runAsUser(code);
+    assert.equal(result.status, 0, result.stderr);
+    assert.equal(result.stdout.trim(), 'ok');
+  });
+
+  test("require('latchkey/express') has express-session's shape; require('latchkey/fastify') is the plugin", () => {
+    const result = spawnSync(
+      process.execPath,
+      [
+        '--input-type=commonjs',
+        '-e',
+        `const session = require('latchkey/express');
+        const fastify = require('latchkey/fastify');
+        const store = new session.MemoryStore();
+        console.log([
+          typeof session, typeof session.session, typeof session.csrf, session.default === session,
+          store instanceof session.Store, typeof session.Session, typeof session.Cookie,
+          typeof session({ keys: require('latchkey').generateKeyLine('k1') }),
+          typeof fastify, fastify.default === fastify, fastify.latchkeySession === fastify,
+          typeof fastify.csrfProtection,
+        ].join(' '));`,
+      ],
+      { cwd: root, encoding: 'utf8' },
+    );
+    assert.equal(result.status, 0, result.stderr);
+    assert.equal(
+      result.stdout.trim(),
+      'function function function true true function function function function true true function',
+    );
+    assert.equal(result.stderr, '', 'no ExperimentalWarning from require(esm)');
   });
 
   test('a sealed session round-trips through the built package', () => {

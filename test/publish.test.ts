@@ -13,8 +13,9 @@ import { fileURLToPath } from 'node:url';
 const root = fileURLToPath(new URL('..', import.meta.url));
 const json = (path: string) => JSON.parse(readFileSync(join(root, path), 'utf8'));
 const pkg = json('package.json');
+type Target = { types: string; default: string };
 const entries = Object.entries(pkg.exports as Record<string, unknown>).filter(
-  (entry): entry is [string, { types: string; default: string }] => typeof entry[1] === 'object',
+  (entry): entry is [string, { import: Target; require: Target }] => typeof entry[1] === 'object',
 );
 const specifier = (subpath: string) => (subpath === '.' ? 'latchkey' : `latchkey/${subpath.slice(2)}`);
 const sourceOf = (target: string) => target.replace(/^\.\/dist\//, './src/').replace(/\.js$/, '.ts');
@@ -25,8 +26,16 @@ describe('publishing', () => {
     const typesVersions = pkg.typesVersions['*'];
     const typedoc = new Set(json('typedoc.json').entryPoints.map((p: string) => `./${p}`));
     assert.ok(entries.length >= 10);
-    for (const [subpath, entry] of entries) {
-      assert.equal(Object.keys(entry).includes('source'), false, `${subpath}: no 'source' condition`);
+    for (const [subpath, conditions] of entries) {
+      // ESM (`import`) and CommonJS (`require`: the .cjs and .d.cts that scripts/build-cjs.mjs writes)
+      assert.deepEqual(Object.keys(conditions), ['import', 'require'], `${subpath}: import and require`);
+      const entry = conditions.import;
+      assert.deepEqual(Object.keys(entry), ['types', 'default'], `${subpath}: import has types first`);
+      assert.deepEqual(
+        conditions.require,
+        { types: entry.types.replace(/\.d\.ts$/, '.d.cts'), default: entry.default.replace(/\.js$/, '.cjs') },
+        `${subpath}: require names the .d.cts and .cjs beside the ESM build`,
+      );
       const source = sourceOf(entry.default);
       assert.ok(existsSync(join(root, source)), `${subpath}: ${source} exists`);
       assert.deepEqual(paths[specifier(subpath)], [source], `tsconfig.json paths["${specifier(subpath)}"]`);
@@ -34,7 +43,7 @@ describe('publishing', () => {
       if (subpath !== '.')
         assert.deepEqual(typesVersions[subpath.slice(2)], [entry.types], `typesVersions ${subpath}`);
     }
-    assert.equal(pkg.types, pkg.exports['.'].types);
+    assert.equal(pkg.types, pkg.exports['.'].import.types);
   });
 
   test('the shipped Markdown links only to files in the package (others by URL)', () => {

@@ -22,7 +22,8 @@
  * ```
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Cookie } from '../compat/express-session/cookie.ts';
+import { Cookie } from '../compat/express-session/cookie.ts';
+import { MemoryStore, Store } from '../compat/express-session/store.ts';
 import { asImpl, type Session } from '../core/session.ts';
 import type { Sessions } from '../core/sessions.ts';
 import type { Csrf, CsrfOptions } from '../csrf/index.ts';
@@ -36,14 +37,13 @@ import {
   NOTHING_COPIED,
   newSessionObject,
   type RequestState,
+  SessionObject,
   stateBehind,
 } from './express-session-object.ts';
 import { failer, holdUntilCommitted, verifyNodeCsrf } from './node-hold.ts';
 
-export { Cookie } from '../compat/express-session/cookie.ts';
-export { MemoryStore, Store } from '../compat/express-session/store.ts';
 export type { ExpressSessionOptions } from './express-options.ts';
-export { SessionObject as Session } from './express-session-object.ts';
+export { Cookie, MemoryStore, SessionObject as Session, Store };
 
 import { bodyField, syncSessions, toCsrf } from './shared.ts';
 
@@ -207,4 +207,31 @@ export function csrf(
   };
 }
 
-export default session;
+/** The default export's shape: `session()` carrying the other exports, as express-session's does. */
+export type ExpressSessionExport = typeof session & {
+  readonly default: ExpressSessionExport;
+  readonly session: typeof session;
+  readonly csrf: typeof csrf;
+  readonly Store: typeof Store;
+  readonly MemoryStore: typeof MemoryStore;
+  readonly Session: typeof SessionObject;
+  readonly Cookie: typeof Cookie;
+};
+
+/**
+ * `session()` with express-session's properties (`session.Store`, `session.MemoryStore`,
+ * `session.Session`, `session.Cookie`) and the other exports, so that code written for express-session
+ * keeps working, and so that CommonJS's `require('latchkey/express')` (whose `module.exports` is this
+ * function, dist/adapters/express.cjs) reaches every export.
+ */
+const expressSession: ExpressSessionExport = Object.assign(session, {
+  session,
+  csrf,
+  Store,
+  MemoryStore,
+  Session: SessionObject,
+  Cookie,
+}) as ExpressSessionExport;
+Object.defineProperty(expressSession, 'default', { value: expressSession, enumerable: true });
+
+export default expressSession;

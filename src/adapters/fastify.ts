@@ -498,3 +498,7 @@ Object.assign(plugin, {
 /** The plugin: `app.register(latchkeySession, { sessions })` or `app.register(latchkeySession, { keys })`. */
 export const latchkeySession = plugin;
 export default latchkeySession;
+
+// The plugin carries the other exports, as @fastify/* plugins do: CommonJS's
+// `app.register(require('latchkey/fastify'), { keys })` (dist/adapters/fastify.cjs exports the plugin).
+Object.assign(plugin, { default: plugin, latchkeySession: plugin, csrfProtection });

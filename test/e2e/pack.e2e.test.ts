@@ -3,7 +3,8 @@
  * runtime dependencies), the README's node:http quick-start pasted in (its port swapped for a free
  * one), run on http://localhost with keys from `latchkey keygen` and no other option, and Chromium
  * counting visits; the quick-starts compile under strict tsc with nodenext and bundler resolution; and
- * require('latchkey/express') from CommonJS once that export has a `require` condition.
+ * from CommonJS, an Express app built on require('latchkey/express') counts visits, and a .cts file that
+ * requires it type-checks.
  */
 import assert from 'node:assert/strict';
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
@@ -42,7 +43,14 @@ describe('the packed tarball in an empty project', () => {
     );
     run('npm', ['install', '--offline', '--no-audit', '--no-fund', `./${packed.filename}`]);
     // The peers and tools the snippets use, from the repository's install.
-    for (const name of ['typescript', '@types/node', 'undici-types']) {
+    for (const name of [
+      'typescript',
+      '@types/node',
+      'undici-types',
+      'express',
+      '@types/express',
+      'fastify',
+    ]) {
       const link = join(project, 'node_modules', name);
       mkdirSync(dirname(link), { recursive: true });
       symlinkSync(join(root, 'node_modules', name), link, 'dir');
@@ -134,13 +142,99 @@ describe('the packed tarball in an empty project', () => {
     });
   }
 
-  test("require('latchkey/express') from CommonJS", (t) => {
-    const pkg = JSON.parse(readFileSync(join(project, 'node_modules/latchkey/package.json'), 'utf8'));
-    if (!('require' in pkg.exports['./express'])) {
-      t.skip("latchkey/express has no 'require' condition yet (the CommonJS wrapper lands with h-express)");
-      return;
+  test("require('latchkey/express') from CommonJS: an Express app counts visits", async () => {
+    writeFileSync(
+      join(project, 'server.cjs'),
+      `const express = require('express');
+const session = require('latchkey/express');
+const shape = [typeof session, typeof session.Store, typeof session.MemoryStore, typeof session.Session,
+  typeof session.Cookie, new session.MemoryStore() instanceof session.Store, session.default === session];
+const app = express();
+app.use(session({ keys: process.env.LATCHKEY_KEYS }));
+app.get('/', (req, res) => {
+  req.session.views = (req.session.views || 0) + 1;
+  res.send('views: ' + req.session.views);
+});
+const server = app.listen(0, '127.0.0.1', () => console.log(JSON.stringify({ port: server.address().port, shape })));
+`,
+    );
+    const keys = run(process.execPath, ['node_modules/latchkey/dist/cli/bin.js', 'keygen']).trim();
+    const child = spawn(process.execPath, ['server.cjs'], {
+      cwd: project,
+      env: { ...process.env, LATCHKEY_KEYS: keys, NODE_ENV: '' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let errors = '';
+    child.stderr.on('data', (c) => {
+      errors += c;
+    });
+    try {
+      const started = await new Promise<string>((resolve, reject) => {
+        child.stdout.once('data', (c) => resolve(String(c)));
+        child.once('exit', (code) => reject(new Error(`server.cjs exited (${code}): ${errors}`)));
+      });
+      const { port, shape } = JSON.parse(started);
+      assert.deepEqual(shape, ['function', 'function', 'function', 'function', 'function', true, true]);
+      const visit = (cookie?: string) =>
+        fetch(`http://localhost:${port}/`, cookie === undefined ? {} : { headers: { cookie } });
+      const first = await visit();
+      assert.equal(await first.text(), 'views: 1', errors);
+      const cookie = first.headers.getSetCookie()[0]?.split(';')[0];
+      assert.match(cookie ?? '', /^__Host-lk=v1\./);
+      const second = await visit(cookie);
+      assert.equal(await second.text(), 'views: 2', errors);
+      assert.equal(errors, '', 'no warning (require(esm) is not experimental on Node 20.19+)');
+    } finally {
+      child.kill();
     }
-    writeFileSync(join(project, 'c.cjs'), "console.log(typeof require('latchkey/express').default)");
-    assert.equal(run(process.execPath, ['c.cjs']).trim(), 'function');
+  });
+
+  // TypeScript's `module: nodenext` (5.8+) models require(esm), as Node 20.19+ does; `node16` models
+  // Node 16, which could not require ESM, and needs skipLibCheck (README, "CommonJS").
+  test('CommonJS TypeScript (.cts, module nodenext) type-checks an Express app on require(latchkey/express)', () => {
+    writeFileSync(
+      join(project, 'c.cts'),
+      `import express = require('express');
+import session = require('latchkey/express');
+import fastifySession = require('latchkey/fastify');
+import { createSessions } from 'latchkey';
+const options: session.ExpressSessionOptions = { keys: process.env.LATCHKEY_KEYS ?? '' };
+const store: session.Store = new session.MemoryStore();
+const app = express();
+app.use(session(options));
+app.get('/', (req, res) => {
+  const views: number = req.session.views ?? 0; // SessionData, augmented in types.d.mts
+  req.session.views = views + 1;
+  res.send(String(views));
+});
+export const parts = [store, session.csrf(), fastifySession.csrfProtection, createSessions];
+// @ts-expect-error: a number is no options object
+session(1);
+`,
+    );
+    writeFileSync(
+      join(project, 'types.d.mts'),
+      "declare module 'latchkey/express' { interface SessionData { views: number } }\nexport {};\n",
+    );
+    const tsc = spawnSync(
+      process.execPath,
+      [
+        'node_modules/typescript/bin/tsc',
+        '--noEmit',
+        '--strict',
+        '--target',
+        'es2022',
+        '--types',
+        'node',
+        '--lib',
+        'es2023,dom',
+        '--module',
+        'nodenext',
+        'c.cts',
+        'types.d.mts',
+      ],
+      { cwd: project, encoding: 'utf8' },
+    );
+    assert.equal(tsc.status, 0, tsc.stdout + tsc.stderr);
   });
 });
