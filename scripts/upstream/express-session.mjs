@@ -33,12 +33,19 @@ const latchkey = await import('latchkey/express');
 // The migration guide's steps, and nothing else:
 // 1. the import: `session` is latchkey/express (its Store, MemoryStore, Session and Cookie exports too);
 // 2. keys in the environment: LATCHKEY_KEYS from `npx latchkey keygen` (`secret` stays, for old cookies);
-// 3. the cookie name kept: `name: 'connect.sid'` where the app relied on express-session's default.
+// 3. the cookie name kept: `name: 'connect.sid'` where the app relied on express-session's default;
+// 4. express-session's old defaults said out loud where the app relied on them: `resave: true` and
+//    `saveUninitialized: true` (Latchkey's defaults are false).
 process.env.LATCHKEY_KEYS = `u1:${randomBytes(32).toString('base64url')}`;
 function session(options) {
   const given = options ?? {};
   const named = given.name !== undefined || given.key !== undefined;
-  return latchkey.default(named ? given : { ...given, name: 'connect.sid' });
+  return latchkey.default({
+    ...(named ? {} : { name: 'connect.sid' }),
+    ...(given.resave === undefined ? { resave: true } : {}),
+    ...(given.saveUninitialized === undefined ? { saveUninitialized: true } : {}),
+    ...given,
+  });
 }
 Object.assign(session, {
   Store: latchkey.Store,
@@ -67,7 +74,12 @@ Module._resolveFilename = function resolveForSuite(request, parent, ...rest) {
       }
     } else if (!request.startsWith('node:') && !Module.isBuiltin(request)) {
       // express, cookie-parser: this repository's devDependencies.
-      return originalResolve.call(this, request, { ...parent, paths: Module._nodeModulePaths(here) }, ...rest);
+      return originalResolve.call(
+        this,
+        request,
+        { ...parent, paths: Module._nodeModulePaths(here) },
+        ...rest,
+      );
     }
   }
   return originalResolve.call(this, request, parent, ...rest);

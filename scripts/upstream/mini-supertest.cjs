@@ -114,7 +114,9 @@ class Test {
 function statusIs(expected) {
   return (res) => {
     if (res.statusCode !== expected) {
-      return new Error(`expected ${expected}, got ${res.statusCode} (body ${inspect(res.text.slice(0, 200))})`);
+      return new Error(
+        `expected ${expected}, got ${res.statusCode} (body ${inspect(res.text.slice(0, 200))})`,
+      );
     }
   };
 }
@@ -122,7 +124,8 @@ function statusIs(expected) {
 function bodyIs(expected) {
   return (res) => {
     if (expected instanceof RegExp) {
-      if (!expected.test(res.text)) return new Error(`expected body ${expected} to match ${inspect(res.text)}`);
+      if (!expected.test(res.text))
+        return new Error(`expected body ${expected} to match ${inspect(res.text)}`);
     } else if (res.text !== expected) {
       return new Error(`expected ${inspect(expected)} response body, got ${inspect(res.text)}`);
     }

@@ -32,7 +32,8 @@ export interface ExpressSessionOptions
     | {
         /** The idle timeout in ms; also makes the cookie persistent, as in express-session. */
         maxAge?: number | undefined;
-        secure?: boolean | undefined;
+        /** true, or 'auto' (the same here: Secure, and sent only over HTTPS). */
+        secure?: boolean | 'auto' | undefined;
         httpOnly?: boolean | undefined;
         sameSite?: boolean | 'lax' | 'strict' | 'none' | undefined;
         domain?: string | undefined;
@@ -46,8 +47,11 @@ export interface ExpressSessionOptions
   rolling?: boolean | undefined;
   /** Write the session on every request even if unchanged. */
   resave?: boolean | undefined;
-  /** Only false: Latchkey never sends a cookie for a session with nothing in it. */
-  saveUninitialized?: false | undefined;
+  /**
+   * Write a new session (and send its cookie) even with nothing in it, as express-session's default
+   * did. Default false: an empty session costs no cookie and no store record (checklist #35).
+   */
+  saveUninitialized?: boolean | undefined;
   /** true: believe X-Forwarded-Proto; false: only the socket; default: Express's `trust proxy` (req.secure). */
   proxy?: boolean | undefined;
   /** `req.session` deleted or set to null: 'keep' (default) leaves the session as it was; 'destroy' ends it. */
@@ -103,6 +107,11 @@ function wrapConnectStore(
 const REFUSED: Record<string, string> = {
   genid: 'session tokens are always 256 random bits, stored only as hashes; there is no genid',
 };
+/** express-session's own check, kept so that a mistyped genid says so before the refusal does. */
+function checkGenid(options: ExpressSessionOptions): void {
+  const genid = (options as { genid?: unknown }).genid;
+  if (genid !== undefined && typeof genid !== 'function') throw new ConfigError('genid option must be a function');
+}
 const COOKIE_OPTIONS = new Set([
   'maxAge',
   'secure',
@@ -117,6 +126,8 @@ const COOKIE_OPTIONS = new Set([
 export interface Resolved {
   sessions: Sessions<Data>;
   resave: boolean;
+  /** Write new sessions with nothing in them too (express-session's saveUninitialized: true). */
+  saveUninitialized: boolean;
   unsetDestroy: boolean;
   /** true: follow Express's req.secure; false: the Sessions' own trustProxy decides. */
   useReqSecure: boolean;
@@ -127,6 +138,12 @@ export interface Resolved {
   legacySecrets: readonly Uint8Array[];
   /** The configured cookie has Max-Age/Expires (cookie.maxAge given). */
   persistent: boolean;
+  /** cookie.secure true or 'auto': the cookie goes out on HTTPS requests only, as in express-session. */
+  strictSecure: boolean;
+  /** proxy: true: X-Forwarded-Proto decides for strictSecure. */
+  trustForwardedProto: boolean;
+  /** cookie.path: requests outside it get no session, as in express-session. */
+  path: string;
 }
 
 function mapCookie(options: ExpressSessionOptions, development: boolean) {
@@ -139,9 +156,8 @@ function mapCookie(options: ExpressSessionOptions, development: boolean) {
   }
   const { maxAge, sameSite, secure } = given;
   if (sameSite === false) throw new ConfigError('cookie.sameSite: false is refused: use lax, strict or none');
-  if ((secure as unknown) === 'auto') {
-    throw new ConfigError("cookie.secure: 'auto' is refused: cookies are Secure unless development: true");
-  }
+  // 'auto': Secure, and (strictSecure) sent only on HTTPS requests; never a session cookie in clear.
+  const strictSecure = secure === true || (secure as unknown) === 'auto';
   if (maxAge !== undefined && (!Number.isSafeInteger(maxAge) || maxAge <= 0)) {
     throw new ConfigError('cookie.maxAge must be a positive whole number of milliseconds');
   }
@@ -152,7 +168,7 @@ function mapCookie(options: ExpressSessionOptions, development: boolean) {
     ...(options.name !== undefined ? { name: options.name } : {}),
     ...(given.path !== undefined ? { path: given.path } : {}),
     ...(given.domain !== undefined ? { domain: given.domain } : {}),
-    ...(secure !== undefined ? { secure } : {}),
+    ...(typeof secure === 'boolean' ? { secure } : strictSecure ? { secure: true } : {}),
     ...(given.httpOnly !== undefined ? { httpOnly: given.httpOnly } : {}),
     ...(given.partitioned !== undefined ? { partitioned: given.partitioned } : {}),
     ...(given.priority !== undefined ? { priority: given.priority } : {}),
@@ -161,23 +177,23 @@ function mapCookie(options: ExpressSessionOptions, development: boolean) {
   };
   const view = {
     httpOnly: given.httpOnly ?? true,
-    secure: secure ?? !development,
+    secure: typeof secure === 'boolean' ? secure : strictSecure || !development,
     sameSite: (sameSite === true ? 'strict' : (sameSite ?? 'lax')) as 'lax' | 'strict' | 'none',
     path: given.path ?? '/',
     domain: given.domain,
   };
-  return { cookie, view, idleTimeout: maxAge ?? options.idleTimeout };
+  // Latchkey's shortest idle timeout is a second: a smaller maxAge (a test's 5 ms) counts as one.
+  return { cookie, view, strictSecure, idleTimeout: maxAge === undefined ? options.idleTimeout : Math.max(maxAge, 1000) };
 }
 
 export function resolve(options: ExpressSessionOptions): Resolved {
   if (options === null || typeof options !== 'object') throw new ConfigError('options must be an object');
+  checkGenid(options);
   for (const [key, why] of Object.entries(REFUSED)) {
     if (Object.hasOwn(options, key)) throw new ConfigError(`${key} is refused: ${why}`);
   }
-  if (options.saveUninitialized === (true as unknown)) {
-    throw new ConfigError(
-      'saveUninitialized: true is refused: Latchkey never sends a cookie for an empty session; leave it out',
-    );
+  if (options.saveUninitialized !== undefined && typeof options.saveUninitialized !== 'boolean') {
+    throw new ConfigError('saveUninitialized must be true or false');
   }
   if (options.unset !== undefined && options.unset !== 'keep' && options.unset !== 'destroy') {
     throw new ConfigError("unset must be 'keep' or 'destroy'");
@@ -188,7 +204,7 @@ export function resolve(options: ExpressSessionOptions): Resolved {
     cookie,
     rolling,
     resave,
-    saveUninitialized: _saveUninitialized,
+    saveUninitialized,
     proxy,
     unset,
     store: givenStore,
@@ -247,6 +263,7 @@ export function resolve(options: ExpressSessionOptions): Resolved {
   return {
     sessions,
     resave: resave === true,
+    saveUninitialized: saveUninitialized === true,
     unsetDestroy: unset === 'destroy',
     // Express's own `trust proxy` (req.secure) decides unless proxy, or a ready manager, says otherwise.
     useReqSecure: proxy === undefined && given === undefined,
@@ -254,5 +271,8 @@ export function resolve(options: ExpressSessionOptions): Resolved {
     cookie: mapped.view,
     legacySecrets,
     persistent: mapped.cookie.persistent,
+    strictSecure: mapped.strictSecure,
+    trustForwardedProto: proxy === true,
+    path: mapped.view.path,
   };
 }

@@ -283,7 +283,8 @@ export class StoreSessions<T extends SessionData> extends BaseSessions implement
       // Nothing to keep. Clear the cookie after a logout, an expired session, or a session emptied on
       // this request; junk and unknown tokens are left alone (no writes for anonymous requests, #35).
       const destroyed = impl._destroyed;
-      let clear = destroyed || impl._origin === 'expired';
+      // A destroy on a request that carried no cookie has nothing to clear (express-session sends none).
+      let clear = (destroyed && impl._origin !== 'none') || impl._origin === 'expired';
       if (destroyed) this.event({ type: 'destroyed' });
       const backing = impl._backing;
       if (backing && impl._changed()) {
