@@ -110,7 +110,8 @@ const REFUSED: Record<string, string> = {
 /** express-session's own check, kept so that a mistyped genid says so before the refusal does. */
 function checkGenid(options: ExpressSessionOptions): void {
   const genid = (options as { genid?: unknown }).genid;
-  if (genid !== undefined && typeof genid !== 'function') throw new ConfigError('genid option must be a function');
+  if (genid !== undefined && typeof genid !== 'function')
+    throw new ConfigError('genid option must be a function');
 }
 const COOKIE_OPTIONS = new Set([
   'maxAge',
@@ -183,7 +184,12 @@ function mapCookie(options: ExpressSessionOptions, development: boolean) {
     domain: given.domain,
   };
   // Latchkey's shortest idle timeout is a second: a smaller maxAge (a test's 5 ms) counts as one.
-  return { cookie, view, strictSecure, idleTimeout: maxAge === undefined ? options.idleTimeout : Math.max(maxAge, 1000) };
+  return {
+    cookie,
+    view,
+    strictSecure,
+    idleTimeout: maxAge === undefined ? options.idleTimeout : Math.max(maxAge, 1000),
+  };
 }
 
 export function resolve(options: ExpressSessionOptions): Resolved {

@@ -307,13 +307,15 @@ export function loadOptions(
   resolved: Resolved,
   req: ExpressRequest,
 ): { secure: boolean; loopback?: boolean } | undefined {
-  if (resolved.useReqSecure && typeof req.secure === 'boolean') return req.secure ? SECURE : NOT_SECURE;
+  const fromExpress = resolved.useReqSecure && typeof req.secure === 'boolean' ? req.secure : undefined;
   if (resolved.strictSecure) {
     // The app said cookie.secure: true (or 'auto'): as express-session, no cookie unless the request
     // is HTTPS, not even the plain-HTTP loopback allowance of local development.
-    return transportIsSecure(req, resolved.trustForwardedProto) ? SECURE : STRICTLY_NOT_SECURE;
+    const secure = fromExpress ?? transportIsSecure(req, resolved.trustForwardedProto);
+    return secure ? SECURE : STRICTLY_NOT_SECURE;
   }
-  return undefined;
+  if (fromExpress === undefined) return undefined;
+  return fromExpress ? SECURE : NOT_SECURE;
 }
 
 const STRICTLY_NOT_SECURE = Object.freeze({ secure: false, loopback: false });
