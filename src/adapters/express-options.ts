@@ -3,6 +3,7 @@
  * cannot mean the same refused at start-up. Internal: the types are re-exported by latchkey/express.
  */
 
+import { createHash } from 'node:crypto';
 import { keyringFromSecrets, type SecretOption, secretList } from '../compat/express-session/secret.ts';
 import type { Duration } from '../core/policy.ts';
 import { createSessions, type Sessions, type SessionsOptions } from '../core/sessions.ts';
@@ -59,13 +60,17 @@ export interface ExpressSessionOptions
   /** A Latchkey store (latchkey/stores/*): store mode. Connect-style stores: see connectStore. */
   store?: SessionStore | ConnectStoreLike | undefined;
   /**
-   * Where your app keeps the signed-in user in `req.session`, such as Passport's
-   * `(session) => session.passport?.user`. A new value signs that user in as
-   * `req.session.latchkey.login()` does: the user index, device lists and "sign out everywhere" in
-   * store mode, revocation in cookie mode. The same user put back after the app's own regenerate
-   * keeps its sign-in time. A number is made a string.
+   * Where your app keeps the signed-in user in `req.session`. A new value there is a sign-in, as
+   * `req.session.latchkey.login()` is: a new token (the pre-login one stops working: no session
+   * fixation), the user index, device lists and "sign out everywhere" in store mode, revocation in
+   * cookie mode; the field removed is a sign-out. The same user put back after the app's own regenerate
+   * keeps its sign-in time. A number is made a string; another value (an object Passport serialized)
+   * counts by its SHA-256.
+   *
+   * Default: Passport's `req.session.passport.user`, else a `userId` field (issue 14 item 5). `false`:
+   * none, as express-session (signing in keeps the token unless the app regenerates).
    */
-  userId?: ((session: Partial<Data> & Record<string, unknown>) => unknown) | undefined;
+  userId?: ((session: Partial<Data> & Record<string, unknown>) => unknown) | false | undefined;
 }
 
 /** A store with express-session's callback API (connect-redis, connect-pg-simple, MemoryStore, …). */
@@ -132,8 +137,13 @@ export interface Resolved {
   unsetDestroy: boolean;
   /** true: follow Express's req.secure; false: the Sessions' own trustProxy decides. */
   useReqSecure: boolean;
-  /** The userId option: reads the signed-in user out of req.session. */
+  /** The userId option (or its default): reads the signed-in user out of req.session. */
   userIdOf: ((session: Partial<Data> & Record<string, unknown>) => unknown) | undefined;
+  /**
+   * The default reader: a user the app bound itself (latchkey.login()) with no such field is left
+   * alone; only a field present when the request began and removed since is a sign-out.
+   */
+  userIdByDefault: boolean;
   cookie: Omit<SessionCookieView, 'maxAge' | 'originalMaxAge' | 'expires'>;
   /** express-session's secrets, for verifying its `s:` cookies (the legacy reader). */
   legacySecrets: readonly Uint8Array[];
@@ -145,6 +155,23 @@ export interface Resolved {
   trustForwardedProto: boolean;
   /** cookie.path: requests outside it get no session, as in express-session. */
   path: string;
+}
+
+/**
+ * The default `userId`: Passport's `req.session.passport.user`, else a `userId` field, as the id
+ * Latchkey binds (a string of at most 256 characters; anything else by its SHA-256).
+ */
+export function signedInUser(session: Record<string, unknown>): string | undefined {
+  const passport = session.passport;
+  const user =
+    typeof passport === 'object' && passport !== null && Object.hasOwn(passport, 'user')
+      ? (passport as { user?: unknown }).user
+      : session.userId;
+  if (user === undefined || user === null || user === '') return undefined;
+  if (typeof user === 'string' && user.length <= 256) return user;
+  if (typeof user === 'number' && Number.isFinite(user)) return String(user);
+  const text = typeof user === 'string' ? user : JSON.stringify(user);
+  return text === undefined ? undefined : `sha256:${createHash('sha256').update(text).digest('base64url')}`;
 }
 
 function mapCookie(options: ExpressSessionOptions, development: boolean) {
@@ -234,8 +261,10 @@ export function resolve(options: ExpressSessionOptions): Resolved {
   const store = isConnectStoreLike(givenStore)
     ? wrapConnectStore(givenStore, rest.keys, rest.development === true)
     : givenStore;
-  if (userIdOf !== undefined && typeof userIdOf !== 'function') {
-    throw new ConfigError('userId must be a function of req.session, such as (s) => s.passport?.user');
+  if (userIdOf !== undefined && userIdOf !== false && typeof userIdOf !== 'function') {
+    throw new ConfigError(
+      'userId must be a function of req.session, such as (s) => s.passport?.user, or false for none',
+    );
   }
   // checklist #10 concerns the default name only: an app keeping its connect.sid may say so.
   const development = options.development === true;
@@ -273,7 +302,8 @@ export function resolve(options: ExpressSessionOptions): Resolved {
     unsetDestroy: unset === 'destroy',
     // Express's own `trust proxy` (req.secure) decides unless proxy, or a ready manager, says otherwise.
     useReqSecure: proxy === undefined && given === undefined,
-    userIdOf,
+    userIdOf: userIdOf === false ? undefined : (userIdOf ?? signedInUser),
+    userIdByDefault: userIdOf === undefined,
     cookie: mapped.view,
     legacySecrets,
     persistent: mapped.cookie.persistent,

@@ -6,7 +6,6 @@ import assert from 'node:assert/strict';
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { after, describe, test } from 'node:test';
 import { inherits } from 'node:util';
-import cookieParser from 'cookie-parser';
 import express, { type Express } from 'express';
 import { listen } from '../../test/scenarios/apps/serve.ts';
 import type { ScenarioApp } from '../../test/scenarios/suite.ts';
@@ -14,6 +13,10 @@ import { generateKeyLine } from '../crypto/keyring.ts';
 import { Cookie, type ExpressSessionOptions, MemoryStore, Store, session } from './express.ts';
 
 const keys = generateKeyLine('k1');
+// cookie-parser ships no types (and @types/cookie-parser is not a devDependency).
+const { default: cookieParser } = (await import('cookie-parser' as string)) as {
+  default: () => express.RequestHandler;
+};
 const apps: ScenarioApp[] = [];
 after(() => Promise.all(apps.map((app) => app.close())));
 

@@ -25,6 +25,8 @@ export interface RequestState {
   destroyed: boolean;
   /** What was copied onto `req.session`, by reference: only what the app changed there is synced. */
   copied: ReadonlyMap<string, unknown>;
+  /** The signed-in user the userId reader saw as the request began (for the default reader). */
+  identityAtLoad?: unknown;
   /** `req.session.cookie`, made on first access; its starting fields, to find what the app changed. */
   cookie?: { object: Cookie; initial: readonly unknown[] } | undefined;
 }
@@ -389,10 +391,16 @@ export function finish(state: RequestState): undefined | Promise<void> {
     if (state.core.isNew) state.core.touch(); // a new session is written even with nothing in it
   }
   const userIdOf = state.resolved.userIdOf;
-  if (userIdOf !== undefined) {
+  // After destroy() there is no req.session to read a user from: the session is gone anyway.
+  if (userIdOf !== undefined && current !== undefined && current !== null) {
     const found = userIdOf(current as Partial<Data> & Record<string, unknown>);
     const userId = typeof found === 'number' && Number.isFinite(found) ? String(found) : found;
-    if ((userId === undefined || userId === null) && state.core.userId !== undefined) {
+    const removed =
+      (userId === undefined || userId === null) &&
+      state.core.userId !== undefined &&
+      // The default reader: a user bound through latchkey.login() with no such field stays signed in.
+      (!state.resolved.userIdByDefault || state.identityAtLoad !== undefined);
+    if (removed) {
       // The app removed its user (a sign-out by deleting the field, as with express-session): the
       // session goes on anonymous under a new token, out of the user's device list and revocation.
       return asImpl(state.core)._signOutUser();

@@ -129,6 +129,9 @@ export function session(options: ExpressSessionOptions = {}): ((
     core: Session<Data>,
   ) => {
     const state: RequestState = { req, resolved, core, destroyed: false, copied: NOTHING_COPIED };
+    if (resolved.userIdByDefault && core.userId !== undefined) {
+      state.identityAtLoad = resolved.userIdOf?.(core.data as Record<string, unknown>);
+    }
     try {
       req.session = newSessionObject(state);
     } catch (error) {
