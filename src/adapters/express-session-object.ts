@@ -393,7 +393,7 @@ export function finish(state: RequestState): undefined | Promise<void> {
   const userIdOf = state.resolved.userIdOf;
   // After destroy() there is no req.session to read a user from: the session is gone anyway.
   if (userIdOf !== undefined && current !== undefined && current !== null) {
-    const found = userIdOf(current as Partial<Data> & Record<string, unknown>);
+    const found = userIdOf(current as unknown as Partial<Data> & Record<string, unknown>);
     const userId = typeof found === 'number' && Number.isFinite(found) ? String(found) : found;
     const removed =
       (userId === undefined || userId === null) &&
