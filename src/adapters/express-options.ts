@@ -5,6 +5,7 @@
 
 import { createHash } from 'node:crypto';
 import { keyringFromSecrets, type SecretOption, secretList } from '../compat/express-session/secret.ts';
+import { expressSession } from '../compat/legacy/express-session.ts';
 import type { Duration } from '../core/policy.ts';
 import { createSessions, type Sessions, type SessionsOptions } from '../core/sessions.ts';
 import { ConfigError } from '../errors.ts';
@@ -174,6 +175,41 @@ export function signedInUser(session: Record<string, unknown>): string | undefin
   return text === undefined ? undefined : `sha256:${createHash('sha256').update(text).digest('base64url')}`;
 }
 
+/** How long the automatic reader of express-session's cookies runs after start-up, without legacyUntil. */
+const AUTO_LEGACY_MIN_MS = 24 * 3600 * 1000;
+
+/**
+ * An app that changed only its import still passes express-session's `secret` and its connect store:
+ * those read the users' `connect.sid` cookies (live migration, docs/legacy.md), so nobody is signed
+ * out. Only with express-session's default cookie name, which Latchkey's own cookie (`__Host-lk`)
+ * does not share, and only when the app configured no `legacy` of its own. Without `legacyUntil` the
+ * reading ends the old cookie's maxAge (at least a day) after start-up: by then every old record the
+ * store kept has expired by its own TTL, so a restart that moves the date finds nothing more to read.
+ */
+function autoLegacy(
+  rest: Omit<ExpressSessionOptions, 'store'>,
+  app: {
+    secret: SecretOption | undefined;
+    store: unknown;
+    cookieName: string | undefined;
+    given: unknown;
+    cookie: ExpressSessionOptions['cookie'];
+  },
+): void {
+  const { secret } = app;
+  const strings =
+    typeof secret === 'string' ||
+    (Array.isArray(secret) && secret.length > 0 && secret.every((item) => typeof item === 'string'));
+  if (!strings || rest.legacy !== undefined || app.given !== undefined || app.cookieName !== undefined)
+    return;
+  if (!isConnectStoreLike(app.store)) return;
+  rest.legacy = [expressSession({ secret: secret as string | string[], store: app.store })];
+  if (rest.legacyUntil === undefined) {
+    const maxAge = typeof app.cookie?.maxAge === 'number' ? app.cookie.maxAge : 0;
+    rest.legacyUntil = new Date(Date.now() + Math.max(maxAge, AUTO_LEGACY_MIN_MS));
+  }
+}
+
 function mapCookie(options: ExpressSessionOptions, development: boolean) {
   const given = options.cookie ?? {};
   if (typeof given !== 'object' || given === null) throw new ConfigError('cookie must be an object');
@@ -258,6 +294,7 @@ export function resolve(options: ExpressSessionOptions): Resolved {
   if (noKeys && legacySecrets.length > 0 && rest.development !== true) {
     rest.keys = keyringFromSecrets(legacySecrets);
   }
+  autoLegacy(rest, { secret, store: givenStore, cookieName, given, cookie });
   const store = isConnectStoreLike(givenStore)
     ? wrapConnectStore(givenStore, rest.keys, rest.development === true)
     : givenStore;
