@@ -188,7 +188,7 @@ function withinPath(req: ExpressRequest, path: string): boolean {
   if (path === '/') return true;
   const url = (req as ExpressRequest & { originalUrl?: unknown }).originalUrl ?? req.url ?? '/';
   const pathname = typeof url === 'string' ? url.split('?', 1)[0] : '/';
-  return pathname !== undefined && pathname.startsWith(path);
+  return pathname?.startsWith(path) === true;
 }
 
 /**
