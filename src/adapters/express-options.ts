@@ -3,7 +3,9 @@
  * cannot mean the same refused at start-up. Internal: the types are re-exported by latchkey/express.
  */
 
+import { createHash } from 'node:crypto';
 import { keyringFromSecrets, type SecretOption, secretList } from '../compat/express-session/secret.ts';
+import { expressSession } from '../compat/legacy/express-session.ts';
 import type { Duration } from '../core/policy.ts';
 import { createSessions, type Sessions, type SessionsOptions } from '../core/sessions.ts';
 import { ConfigError } from '../errors.ts';
@@ -32,7 +34,8 @@ export interface ExpressSessionOptions
     | {
         /** The idle timeout in ms; also makes the cookie persistent, as in express-session. */
         maxAge?: number | undefined;
-        secure?: boolean | undefined;
+        /** true, or 'auto' (the same here: Secure, and sent only over HTTPS). */
+        secure?: boolean | 'auto' | undefined;
         httpOnly?: boolean | undefined;
         sameSite?: boolean | 'lax' | 'strict' | 'none' | undefined;
         domain?: string | undefined;
@@ -46,8 +49,11 @@ export interface ExpressSessionOptions
   rolling?: boolean | undefined;
   /** Write the session on every request even if unchanged. */
   resave?: boolean | undefined;
-  /** Only false: Latchkey never sends a cookie for a session with nothing in it. */
-  saveUninitialized?: false | undefined;
+  /**
+   * Write a new session (and send its cookie) even with nothing in it, as express-session's default
+   * did. Default false: an empty session costs no cookie and no store record (checklist #35).
+   */
+  saveUninitialized?: boolean | undefined;
   /** true: believe X-Forwarded-Proto; false: only the socket; default: Express's `trust proxy` (req.secure). */
   proxy?: boolean | undefined;
   /** `req.session` deleted or set to null: 'keep' (default) leaves the session as it was; 'destroy' ends it. */
@@ -55,13 +61,17 @@ export interface ExpressSessionOptions
   /** A Latchkey store (latchkey/stores/*): store mode. Connect-style stores: see connectStore. */
   store?: SessionStore | ConnectStoreLike | undefined;
   /**
-   * Where your app keeps the signed-in user in `req.session`, such as Passport's
-   * `(session) => session.passport?.user`. A new value signs that user in as
-   * `req.session.latchkey.login()` does: the user index, device lists and "sign out everywhere" in
-   * store mode, revocation in cookie mode. The same user put back after the app's own regenerate
-   * keeps its sign-in time. A number is made a string.
+   * Where your app keeps the signed-in user in `req.session`. A new value there is a sign-in, as
+   * `req.session.latchkey.login()` is: a new token (the pre-login one stops working: no session
+   * fixation), the user index, device lists and "sign out everywhere" in store mode, revocation in
+   * cookie mode; the field removed is a sign-out. The same user put back after the app's own regenerate
+   * keeps its sign-in time. A number is made a string; another value (an object Passport serialized)
+   * counts by its SHA-256.
+   *
+   * Default: Passport's `req.session.passport.user`, else a `userId` field (issue 14 item 5). `false`:
+   * none, as express-session (signing in keeps the token unless the app regenerates).
    */
-  userId?: ((session: Partial<Data> & Record<string, unknown>) => unknown) | undefined;
+  userId?: ((session: Partial<Data> & Record<string, unknown>) => unknown) | false | undefined;
 }
 
 /** A store with express-session's callback API (connect-redis, connect-pg-simple, MemoryStore, …). */
@@ -103,6 +113,12 @@ function wrapConnectStore(
 const REFUSED: Record<string, string> = {
   genid: 'session tokens are always 256 random bits, stored only as hashes; there is no genid',
 };
+/** express-session's own check, kept so that a mistyped genid says so before the refusal does. */
+function checkGenid(options: ExpressSessionOptions): void {
+  const genid = (options as { genid?: unknown }).genid;
+  if (genid !== undefined && typeof genid !== 'function')
+    throw new ConfigError('genid option must be a function');
+}
 const COOKIE_OPTIONS = new Set([
   'maxAge',
   'secure',
@@ -117,16 +133,81 @@ const COOKIE_OPTIONS = new Set([
 export interface Resolved {
   sessions: Sessions<Data>;
   resave: boolean;
+  /** Write new sessions with nothing in them too (express-session's saveUninitialized: true). */
+  saveUninitialized: boolean;
   unsetDestroy: boolean;
   /** true: follow Express's req.secure; false: the Sessions' own trustProxy decides. */
   useReqSecure: boolean;
-  /** The userId option: reads the signed-in user out of req.session. */
+  /** The userId option (or its default): reads the signed-in user out of req.session. */
   userIdOf: ((session: Partial<Data> & Record<string, unknown>) => unknown) | undefined;
+  /**
+   * The default reader: a user the app bound itself (latchkey.login()) with no such field is left
+   * alone; only a field present when the request began and removed since is a sign-out.
+   */
+  userIdByDefault: boolean;
   cookie: Omit<SessionCookieView, 'maxAge' | 'originalMaxAge' | 'expires'>;
   /** express-session's secrets, for verifying its `s:` cookies (the legacy reader). */
   legacySecrets: readonly Uint8Array[];
   /** The configured cookie has Max-Age/Expires (cookie.maxAge given). */
   persistent: boolean;
+  /** cookie.secure true or 'auto': the cookie goes out on HTTPS requests only, as in express-session. */
+  strictSecure: boolean;
+  /** proxy: true: X-Forwarded-Proto decides for strictSecure. */
+  trustForwardedProto: boolean;
+  /** cookie.path: requests outside it get no session, as in express-session. */
+  path: string;
+}
+
+/**
+ * The default `userId`: Passport's `req.session.passport.user`, else a `userId` field, as the id
+ * Latchkey binds (a string of at most 256 characters; anything else by its SHA-256).
+ */
+export function signedInUser(session: Record<string, unknown>): string | undefined {
+  const passport = session.passport;
+  const user =
+    typeof passport === 'object' && passport !== null && Object.hasOwn(passport, 'user')
+      ? (passport as { user?: unknown }).user
+      : session.userId;
+  if (user === undefined || user === null || user === '') return undefined;
+  if (typeof user === 'string' && user.length <= 256) return user;
+  if (typeof user === 'number' && Number.isFinite(user)) return String(user);
+  const text = typeof user === 'string' ? user : JSON.stringify(user);
+  return text === undefined ? undefined : `sha256:${createHash('sha256').update(text).digest('base64url')}`;
+}
+
+/** How long the automatic reader of express-session's cookies runs after start-up, without legacyUntil. */
+const AUTO_LEGACY_MIN_MS = 24 * 3600 * 1000;
+
+/**
+ * An app that changed only its import still passes express-session's `secret` and its connect store:
+ * those read the users' `connect.sid` cookies (live migration, docs/legacy.md), so nobody is signed
+ * out. Only with express-session's default cookie name, which Latchkey's own cookie (`__Host-lk`)
+ * does not share, and only when the app configured no `legacy` of its own. Without `legacyUntil` the
+ * reading ends the old cookie's maxAge (at least a day) after start-up: by then every old record the
+ * store kept has expired by its own TTL, so a restart that moves the date finds nothing more to read.
+ */
+function autoLegacy(
+  rest: Omit<ExpressSessionOptions, 'store'>,
+  app: {
+    secret: SecretOption | undefined;
+    store: unknown;
+    cookieName: string | undefined;
+    given: unknown;
+    cookie: ExpressSessionOptions['cookie'];
+  },
+): void {
+  const { secret } = app;
+  const strings =
+    typeof secret === 'string' ||
+    (Array.isArray(secret) && secret.length > 0 && secret.every((item) => typeof item === 'string'));
+  if (!strings || rest.legacy !== undefined || app.given !== undefined || app.cookieName !== undefined)
+    return;
+  if (!isConnectStoreLike(app.store)) return;
+  rest.legacy = [expressSession({ secret: secret as string | string[], store: app.store })];
+  if (rest.legacyUntil === undefined) {
+    const maxAge = typeof app.cookie?.maxAge === 'number' ? app.cookie.maxAge : 0;
+    rest.legacyUntil = new Date(Date.now() + Math.max(maxAge, AUTO_LEGACY_MIN_MS));
+  }
 }
 
 function mapCookie(options: ExpressSessionOptions, development: boolean) {
@@ -139,9 +220,8 @@ function mapCookie(options: ExpressSessionOptions, development: boolean) {
   }
   const { maxAge, sameSite, secure } = given;
   if (sameSite === false) throw new ConfigError('cookie.sameSite: false is refused: use lax, strict or none');
-  if ((secure as unknown) === 'auto') {
-    throw new ConfigError("cookie.secure: 'auto' is refused: cookies are Secure unless development: true");
-  }
+  // 'auto': Secure, and (strictSecure) sent only on HTTPS requests; never a session cookie in clear.
+  const strictSecure = secure === true || (secure as unknown) === 'auto';
   if (maxAge !== undefined && (!Number.isSafeInteger(maxAge) || maxAge <= 0)) {
     throw new ConfigError('cookie.maxAge must be a positive whole number of milliseconds');
   }
@@ -152,7 +232,7 @@ function mapCookie(options: ExpressSessionOptions, development: boolean) {
     ...(options.name !== undefined ? { name: options.name } : {}),
     ...(given.path !== undefined ? { path: given.path } : {}),
     ...(given.domain !== undefined ? { domain: given.domain } : {}),
-    ...(secure !== undefined ? { secure } : {}),
+    ...(typeof secure === 'boolean' ? { secure } : strictSecure ? { secure: true } : {}),
     ...(given.httpOnly !== undefined ? { httpOnly: given.httpOnly } : {}),
     ...(given.partitioned !== undefined ? { partitioned: given.partitioned } : {}),
     ...(given.priority !== undefined ? { priority: given.priority } : {}),
@@ -161,23 +241,28 @@ function mapCookie(options: ExpressSessionOptions, development: boolean) {
   };
   const view = {
     httpOnly: given.httpOnly ?? true,
-    secure: secure ?? !development,
+    secure: typeof secure === 'boolean' ? secure : strictSecure || !development,
     sameSite: (sameSite === true ? 'strict' : (sameSite ?? 'lax')) as 'lax' | 'strict' | 'none',
     path: given.path ?? '/',
     domain: given.domain,
   };
-  return { cookie, view, idleTimeout: maxAge ?? options.idleTimeout };
+  // Latchkey's shortest idle timeout is a second: a smaller maxAge (a test's 5 ms) counts as one.
+  return {
+    cookie,
+    view,
+    strictSecure,
+    idleTimeout: maxAge === undefined ? options.idleTimeout : Math.max(maxAge, 1000),
+  };
 }
 
 export function resolve(options: ExpressSessionOptions): Resolved {
   if (options === null || typeof options !== 'object') throw new ConfigError('options must be an object');
+  checkGenid(options);
   for (const [key, why] of Object.entries(REFUSED)) {
     if (Object.hasOwn(options, key)) throw new ConfigError(`${key} is refused: ${why}`);
   }
-  if (options.saveUninitialized === (true as unknown)) {
-    throw new ConfigError(
-      'saveUninitialized: true is refused: Latchkey never sends a cookie for an empty session; leave it out',
-    );
+  if (options.saveUninitialized !== undefined && typeof options.saveUninitialized !== 'boolean') {
+    throw new ConfigError('saveUninitialized must be true or false');
   }
   if (options.unset !== undefined && options.unset !== 'keep' && options.unset !== 'destroy') {
     throw new ConfigError("unset must be 'keep' or 'destroy'");
@@ -188,7 +273,7 @@ export function resolve(options: ExpressSessionOptions): Resolved {
     cookie,
     rolling,
     resave,
-    saveUninitialized: _saveUninitialized,
+    saveUninitialized,
     proxy,
     unset,
     store: givenStore,
@@ -209,11 +294,14 @@ export function resolve(options: ExpressSessionOptions): Resolved {
   if (noKeys && legacySecrets.length > 0 && rest.development !== true) {
     rest.keys = keyringFromSecrets(legacySecrets);
   }
+  autoLegacy(rest, { secret, store: givenStore, cookieName, given, cookie });
   const store = isConnectStoreLike(givenStore)
     ? wrapConnectStore(givenStore, rest.keys, rest.development === true)
     : givenStore;
-  if (userIdOf !== undefined && typeof userIdOf !== 'function') {
-    throw new ConfigError('userId must be a function of req.session, such as (s) => s.passport?.user');
+  if (userIdOf !== undefined && userIdOf !== false && typeof userIdOf !== 'function') {
+    throw new ConfigError(
+      'userId must be a function of req.session, such as (s) => s.passport?.user, or false for none',
+    );
   }
   // checklist #10 concerns the default name only: an app keeping its connect.sid may say so.
   const development = options.development === true;
@@ -247,12 +335,17 @@ export function resolve(options: ExpressSessionOptions): Resolved {
   return {
     sessions,
     resave: resave === true,
+    saveUninitialized: saveUninitialized === true,
     unsetDestroy: unset === 'destroy',
     // Express's own `trust proxy` (req.secure) decides unless proxy, or a ready manager, says otherwise.
     useReqSecure: proxy === undefined && given === undefined,
-    userIdOf,
+    userIdOf: userIdOf === false ? undefined : (userIdOf ?? signedInUser),
+    userIdByDefault: userIdOf === undefined,
     cookie: mapped.view,
     legacySecrets,
     persistent: mapped.cookie.persistent,
+    strictSecure: mapped.strictSecure,
+    trustForwardedProto: proxy === true,
+    path: mapped.view.path,
   };
 }

@@ -25,6 +25,8 @@ export interface RequestState {
   destroyed: boolean;
   /** What was copied onto `req.session`, by reference: only what the app changed there is synced. */
   copied: ReadonlyMap<string, unknown>;
+  /** The signed-in user the userId reader saw as the request began (for the default reader). */
+  identityAtLoad?: unknown;
   /** `req.session.cookie`, made on first access; its starting fields, to find what the app changed. */
   cookie?: { object: Cookie; initial: readonly unknown[] } | undefined;
 }
@@ -71,6 +73,12 @@ function jsonCopy(value: unknown): unknown {
   return text === undefined ? undefined : parseSafeJson(text);
 }
 
+function cookieOf(session: object): Cookie {
+  const state = stateOf(session);
+  state.cookie ??= newCookie(state);
+  return state.cookie.object;
+}
+
 class LatchkeySessionObject {
   // A private field, not a WeakMap: one per request would cost the garbage collector more.
   readonly #state: RequestState;
@@ -92,10 +100,9 @@ class LatchkeySessionObject {
    * express-session's mutable Cookie, made on first access (most requests never look). What the app
    * changes on it is kept with this session at commit (session.cookieOptions()).
    */
+  // Each req.session has its own `cookie` accessor (COOKIE_PROPERTY), which shadows this one.
   get cookie(): Cookie {
-    const state = stateOf(this);
-    state.cookie ??= newCookie(state);
-    return state.cookie.object;
+    return cookieOf(this);
   }
 
   get latchkey(): Session<Data> {
@@ -229,8 +236,21 @@ const RESERVED = new Set(
   Object.getOwnPropertyNames(LatchkeySessionObject.prototype).filter((name) => name !== 'constructor'),
 );
 
+/**
+ * `cookie` as an own enumerable property, as express-session has it (`Object.keys(req.session)` lists
+ * it); an accessor, so the Cookie is still made only when something reads it.
+ */
+const COOKIE_PROPERTY: PropertyDescriptor = {
+  enumerable: true,
+  configurable: true,
+  get(this: LatchkeySessionObject) {
+    return cookieOf(this);
+  },
+};
+
 export function newSessionObject(state: RequestState): ExpressSession & Partial<Data> {
   const session = new LatchkeySessionObject(state) as unknown as ExpressSession & Partial<Data>;
+  Object.defineProperty(session, 'cookie', COOKIE_PROPERTY);
   const copied = new Map<string, unknown>();
   state.copied = copied;
   const target = session as unknown as Record<string, unknown>;
@@ -259,6 +279,7 @@ function syncInto(state: RequestState, last = false): void {
   // own sync is the last, so it keeps nothing.
   const now = own && !last ? new Map<string, unknown>() : undefined;
   for (const key of Object.keys(current)) {
+    if (own && RESERVED.has(key)) continue; // `cookie`, express-session's own enumerable property
     const value = current[key];
     now?.set(key, value);
     if (copied.has(key) && copied.get(key) === value) continue;
@@ -284,13 +305,63 @@ function syncInto(state: RequestState, last = false): void {
 }
 
 /** Express's word on HTTPS (`req.secure`, which follows `trust proxy`), when the options take it. */
-export function loadOptions(resolved: Resolved, req: ExpressRequest): { secure: boolean } | undefined {
-  if (!resolved.useReqSecure || typeof req.secure !== 'boolean') return undefined;
-  return req.secure ? SECURE : NOT_SECURE;
+export function loadOptions(
+  resolved: Resolved,
+  req: ExpressRequest,
+): { secure: boolean; loopback?: boolean } | undefined {
+  const fromExpress = resolved.useReqSecure && typeof req.secure === 'boolean' ? req.secure : undefined;
+  if (resolved.strictSecure) {
+    // The app said cookie.secure: true (or 'auto'): as express-session, no cookie unless the request
+    // is HTTPS, not even the plain-HTTP loopback allowance of local development.
+    const secure = fromExpress ?? transportIsSecure(req, resolved.trustForwardedProto);
+    return secure ? SECURE : STRICTLY_NOT_SECURE;
+  }
+  if (fromExpress === undefined) return undefined;
+  return fromExpress ? SECURE : NOT_SECURE;
+}
+
+const STRICTLY_NOT_SECURE = Object.freeze({ secure: false, loopback: false });
+
+/** A TLS socket, or (proxy: true) an X-Forwarded-Proto whose first value is https, as express-session. */
+function transportIsSecure(req: ExpressRequest, trustForwardedProto: boolean): boolean {
+  if ((req.socket as { encrypted?: unknown } | undefined)?.encrypted === true) return true;
+  if (!trustForwardedProto) return false;
+  const header = req.headers['x-forwarded-proto'];
+  const first = (Array.isArray(header) ? header[0] : header)?.split(',')[0]?.trim().toLowerCase();
+  return first === 'https';
 }
 
 export function load(resolved: Resolved, req: ExpressRequest): Promise<Session<Data>> {
-  return resolved.sessions.load(req, loadOptions(resolved, req));
+  return resolved.sessions.load(requestToLoad(resolved, req), loadOptions(resolved, req));
+}
+
+/** A cookie value cookie-parser may hand over: printable ASCII with no separator of its own. */
+const PLAIN_VALUE = /^[\x21-\x2b\x2d-\x3a\x3c-\x7e]{1,4096}$/;
+
+/**
+ * The request as the session is loaded from it. When cookie-parser ran and the session cookie is not
+ * in the Cookie header (an app or a proxy rewrote it), the cookies it parsed into `req.signedCookies`
+ * or `req.cookies` stand in, as express-session reads them; the value is still Latchkey's, verified
+ * as strictly as ever.
+ */
+export function requestToLoad(resolved: Resolved, req: ExpressRequest): ExpressRequest {
+  const parsed = req as ExpressRequest & { cookies?: unknown; signedCookies?: unknown };
+  if (parsed.cookies === undefined && parsed.signedCookies === undefined) return req;
+  const name = resolved.sessions.cookieName;
+  const header = req.headers.cookie;
+  if (typeof header === 'string' && header.includes(`${name}=`)) return req;
+  const pairs: string[] = [];
+  for (const jar of [parsed.signedCookies, parsed.cookies]) {
+    if (typeof jar !== 'object' || jar === null) continue;
+    for (const [key, value] of Object.entries(jar)) {
+      if (key !== name && !key.startsWith(`${name}.`)) continue;
+      if (typeof value === 'string' && PLAIN_VALUE.test(value)) pairs.push(`${key}=${value}`);
+    }
+  }
+  if (pairs.length === 0) return req;
+  return Object.assign(Object.create(req) as ExpressRequest, {
+    headers: { ...req.headers, cookie: pairs.join('; ') },
+  });
 }
 
 /**
@@ -303,14 +374,33 @@ export function finish(state: RequestState): undefined | Promise<void> {
     // The app removed req.session itself (express-session's `unset`).
     return state.resolved.unsetDestroy ? state.core.destroy() : undefined;
   }
+  const sessionID = state.req.sessionID as unknown;
+  if (sessionID !== undefined && typeof sessionID !== 'string') {
+    // As express-session: an app that put something other than an id in req.sessionID gets nothing
+    // saved and no cookie on this response.
+    asImpl(state.core)._endedElsewhere();
+    return undefined;
+  }
   syncInto(state, true);
   syncCookie(state);
-  if (state.resolved.resave) state.core.touch();
+  // resave is about the store: in cookie mode an unchanged session has nothing to save, and a new
+  // Set-Cookie on every response is what `rolling` asks for, not resave.
+  if (state.resolved.resave && state.resolved.sessions.mode === 'store') state.core.touch();
+  if (state.resolved.saveUninitialized && !state.destroyed) {
+    asImpl(state.core)._keepEmpty = true;
+    if (state.core.isNew) state.core.touch(); // a new session is written even with nothing in it
+  }
   const userIdOf = state.resolved.userIdOf;
-  if (userIdOf !== undefined) {
-    const found = userIdOf(current as Partial<Data> & Record<string, unknown>);
+  // After destroy() there is no req.session to read a user from: the session is gone anyway.
+  if (userIdOf !== undefined && current !== undefined && current !== null) {
+    const found = userIdOf(current as unknown as Partial<Data> & Record<string, unknown>);
     const userId = typeof found === 'number' && Number.isFinite(found) ? String(found) : found;
-    if ((userId === undefined || userId === null) && state.core.userId !== undefined) {
+    const removed =
+      (userId === undefined || userId === null) &&
+      state.core.userId !== undefined &&
+      // The default reader: a user bound through latchkey.login() with no such field stays signed in.
+      (!state.resolved.userIdByDefault || state.identityAtLoad !== undefined);
+    if (removed) {
       // The app removed its user (a sign-out by deleting the field, as with express-session): the
       // session goes on anonymous under a new token, out of the user's device list and revocation.
       return asImpl(state.core)._signOutUser();

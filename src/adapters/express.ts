@@ -37,6 +37,7 @@ import {
   NOTHING_COPIED,
   newSessionObject,
   type RequestState,
+  requestToLoad,
   SessionObject,
   stateBehind,
 } from './express-session-object.ts';
@@ -128,6 +129,9 @@ export function session(options: ExpressSessionOptions = {}): ((
     core: Session<Data>,
   ) => {
     const state: RequestState = { req, resolved, core, destroyed: false, copied: NOTHING_COPIED };
+    if (resolved.userIdByDefault && core.userId !== undefined) {
+      state.identityAtLoad = resolved.userIdOf?.(core.data as Record<string, unknown>);
+    }
     try {
       req.session = newSessionObject(state);
     } catch (error) {
@@ -154,11 +158,15 @@ export function session(options: ExpressSessionOptions = {}): ((
       next(); // an earlier middleware (or this one, mounted twice) gave the request its session
       return;
     }
+    if (!withinPath(req, resolved.path)) {
+      next(); // as express-session: no session outside cookie.path
+      return;
+    }
     if (sync !== undefined) {
       // Cookie mode: loaded at once, no promise.
       let core: Session<Data>;
       try {
-        core = sync.loadNow(req, loadOptions(resolved, req));
+        core = sync.loadNow(requestToLoad(resolved, req), loadOptions(resolved, req));
       } catch (error) {
         next(error);
         return;
@@ -173,6 +181,14 @@ export function session(options: ExpressSessionOptions = {}): ((
     );
   };
   return Object.assign(middleware, { sessions: resolved.sessions });
+}
+
+/** Whether the request's path (before any mount point took its part) is under the cookie's path. */
+function withinPath(req: ExpressRequest, path: string): boolean {
+  if (path === '/') return true;
+  const url = (req as ExpressRequest & { originalUrl?: unknown }).originalUrl ?? req.url ?? '/';
+  const pathname = typeof url === 'string' ? url.split('?', 1)[0] : '/';
+  return pathname?.startsWith(path) === true;
 }
 
 /**

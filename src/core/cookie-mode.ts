@@ -337,8 +337,11 @@ export class CookieSessions<T extends SessionData> extends BaseSessions implemen
     if (impl._isEmpty()) {
       // Nothing to keep. Clear the cookie after a logout, an expired session, or a session emptied on
       // this request; a junk cookie is left alone (no writes for anonymous requests, checklist #35).
+      // A destroy on a request that carried no cookie has nothing to clear (express-session sends none).
       const clear =
-        impl._destroyed || impl._origin === 'expired' || (impl._origin === 'loaded' && impl._changed());
+        (impl._destroyed && impl._origin !== 'none') ||
+        impl._origin === 'expired' ||
+        (impl._origin === 'loaded' && impl._changed());
       const destroyed = impl._destroyed;
       if (destroyed) this.event({ type: 'destroyed' });
       const lines = this.#emit(clear ? this.#deletions(impl, []) : [], impl, false);

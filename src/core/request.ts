@@ -40,6 +40,11 @@ export interface LoadOptions {
   /** The framework's word on HTTPS (such as Express's `req.secure`), over what the request shows. */
   secure?: boolean;
   /**
+   * false: plain HTTP is plain HTTP even from loopback in development (the app asked for a Secure-only
+   * cookie, as express-session's `cookie.secure: true`). Default true.
+   */
+  loopback?: boolean;
+  /**
    * The connection's remote address, for a Fetch `Request` (which does not carry it): what Bun's
    * `server.requestIP(request)` or Deno's `info.remoteAddr` reports. Used to recognise local
    * development over `http://localhost`, and as the client `creationLimit` counts; a node request's own
@@ -54,7 +59,7 @@ export function secureTransportOf(
   options: LoadOptions | undefined,
 ): boolean | undefined {
   const secure = options?.secure ?? facts.secure;
-  return secure === false && facts.loopback === true ? true : secure;
+  return secure === false && facts.loopback === true && options?.loopback !== false ? true : secure;
 }
 
 function hasProxyHeader(has: (name: string) => boolean): boolean {

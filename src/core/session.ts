@@ -152,6 +152,11 @@ export class SessionImpl<T extends SessionData = Record<string, unknown>> implem
   /** @internal */ _state: SessionState;
   /** @internal */ _origin: SessionOrigin;
   /** @internal */ _forceWrite = false;
+  /**
+   * @internal Write this session even with nothing in it (express-session's `saveUninitialized: true`,
+   * asked for by latchkey/express); never after a destroy.
+   */
+  _keepEmpty = false;
   /** @internal */ _destroyed = false;
   /** @internal */ _regenerated = false;
   /**
@@ -465,6 +470,7 @@ export class SessionImpl<T extends SessionData = Record<string, unknown>> implem
 
   /** @internal True when nothing is in the session worth a cookie. */
   _isEmpty(): boolean {
+    if (this._keepEmpty && !this._destroyed && !this._ended) return false;
     const { data, flash, userId, csrfSecret } = this._state;
     return userId === undefined && csrfSecret === undefined && !hasKeys(data) && !hasKeys(flash);
   }

@@ -370,7 +370,8 @@ export class StoreSessions<T extends SessionData> extends BaseSessions implement
       // this request; junk and unknown tokens are left alone (no writes for anonymous requests, #35).
       // A CSRF secret alone is no reason for a record: it goes in its own sealed cookie.
       const destroyed = impl._destroyed;
-      let clear = destroyed || impl._origin === 'expired';
+      // A destroy on a request that carried no cookie has nothing to clear (express-session sends none).
+      let clear = (destroyed && impl._origin !== 'none') || impl._origin === 'expired';
       if (destroyed) this.event({ type: 'destroyed' });
       const backing = impl._backing;
       if (backing && impl._changed()) {

@@ -5,6 +5,7 @@
  * session (`session.cookieOptions()`), so `req.session.cookie.maxAge = 30 * 864e5` ("remember me")
  * lasts for that session.
  */
+import { serializeSetCookie } from '../../cookie/serialize.ts';
 
 /** express-session's cookie options, as `new Cookie(options)` and `req.session.cookie` take them. */
 export interface CookieFields {
@@ -97,5 +98,24 @@ export class Cookie {
 
   toJSON(): CookieFields {
     return this.data;
+  }
+
+  /**
+   * A Set-Cookie value for `name=value` with this cookie's attributes (express-session's
+   * `cookie.serialize`, for an app's own cookies; the session cookie is written by Latchkey).
+   */
+  serialize(name: string, value: string): string {
+    // express-session encodes the value the same way (the `cookie` package's default encoder).
+    return serializeSetCookie(name, encodeURIComponent(value), {
+      path: this.path,
+      ...(this._expires instanceof Date ? { expires: this._expires } : {}),
+      httpOnly: this.httpOnly,
+      secure: this.secure === true,
+      ...(typeof this.domain === 'string' ? { domain: this.domain } : {}),
+      ...(this.sameSite === true ? { sameSite: 'strict' as const } : {}),
+      ...(typeof this.sameSite === 'string' ? { sameSite: this.sameSite } : {}),
+      partitioned: this.partitioned === true,
+      ...(this.priority !== undefined ? { priority: this.priority } : {}),
+    });
   }
 }

@@ -13,20 +13,38 @@ type Callback<T = void> = (error: unknown, value?: T) => void;
 export type StoredSession = Record<string, unknown> & { cookie?: { expires?: string | Date | null } };
 
 /** express-session's abstract store: an EventEmitter that connect stores extend. */
-export class Store extends EventEmitter {
+export interface Store extends EventEmitter {
   /** Fetch `sid` and pass what it holds (or nothing) to `callback`. */
-  load(sid: string, callback: Callback<StoredSession | undefined>): void {
-    const self = this as unknown as { get?: (sid: string, cb: Callback<StoredSession | null>) => void };
-    if (typeof self.get !== 'function') {
-      callback(new TypeError('this store has no get()'));
-      return;
-    }
-    self.get(sid, (error, session) => {
-      if (error) callback(error);
-      else callback(null, session ?? undefined);
-    });
-  }
+  load(sid: string, callback: Callback<StoredSession | undefined>): void;
 }
+
+/** `new Store()`, `class X extends Store`, and the older `Store.call(this)` with `util.inherits`. */
+export interface StoreConstructor {
+  new (): Store;
+  (this: Store): void;
+  readonly prototype: Store;
+}
+
+/**
+ * A function, not a class: connect stores written before classes (`session.Store.call(this)` with
+ * `util.inherits(MyStore, session.Store)`) call it without `new`, which a class refuses.
+ */
+export const Store = function Store(this: Store) {
+  EventEmitter.call(this);
+} as unknown as StoreConstructor;
+Object.setPrototypeOf(Store.prototype, EventEmitter.prototype);
+Object.setPrototypeOf(Store, EventEmitter);
+Store.prototype.load = function load(sid, callback) {
+  const self = this as unknown as { get?: (sid: string, cb: Callback<StoredSession | null>) => void };
+  if (typeof self.get !== 'function') {
+    callback(new TypeError('this store has no get()'));
+    return;
+  }
+  self.get(sid, (error, session) => {
+    if (error) callback(error);
+    else callback(null, session ?? undefined);
+  });
+};
 
 function expiresOf(session: StoredSession): number | undefined {
   const expires = session.cookie?.expires;
