@@ -83,8 +83,15 @@ class Mutex {
 class User {
   readonly devices: Device[] = [];
   readonly lock = new Mutex();
-  /** Bumped by every sign-in, sign-out or revocation of this user: answers in flight across one are not judged. */
+  /**
+   * Bumped at the start and at the end of every sign-in, sign-out or revocation of this user, so it is odd
+   * while one runs. An answer is judged only if it was sent while none ran and none started before it came.
+   */
   generation = 0;
+  /** The generation to compare with once the answer is in; undefined: do not judge this one. */
+  quiet(): number | undefined {
+    return this.generation % 2 === 0 ? this.generation : undefined;
+  }
   constructor(readonly id: string) {}
 }
 
@@ -106,6 +113,21 @@ class Device {
   private async call(kind: string, method: string, path: string): Promise<Reply> {
     const reply = await send(this.traffic.ledger, pick(this.traffic.apps), method, path, this.jar.header());
     this.traffic.ledger.record(kind, reply);
+    if (process.env.SOAK_TRACE)
+      console.error(
+        'TRACE',
+        this.name,
+        kind,
+        path,
+        reply.status,
+        this.user.generation,
+        this.state,
+        tok(this.jar.header()),
+        reply.setCookie.map((c) => tok(c)).join(','),
+        JSON.stringify(reply.body),
+        Math.round(reply.sentAt),
+        Math.round(reply.doneAt),
+      );
     if (reply.status > 0 && reply.status < 500) this.jar.apply(reply.setCookie);
     return reply;
   }
@@ -180,7 +202,7 @@ class Device {
 
   /** A read, judged against the writes acknowledged before it was sent. */
   async read(kind = 'read'): Promise<void> {
-    const generation = this.user.generation;
+    const generation = this.user.quiet();
     const state = this.state;
     const expected = [...this.acked];
     const reply = await this.call(kind, 'GET', '/read');
@@ -222,7 +244,7 @@ class Device {
   }
 
   private async write(tab: number): Promise<void> {
-    const generation = this.user.generation;
+    const generation = this.user.quiet();
     const before = this.acked[tab] ?? 0;
     const reply = await this.call('write', 'POST', `/write?tab=${tab}`);
     if (reply.status !== 200 || generation !== this.user.generation || this.state !== 'in') return;
@@ -295,3 +317,5 @@ async function probe(ledger: Ledger, app: Target, token: DeadToken, kind = 'prob
   if (user !== null)
     ledger.find('resurrected', `${token.how} token of ${token.user} works again on ${app.name} as ${user}`);
 }
+
+const tok = (c: string | undefined) => (c === undefined ? '-' : (/lk=([^;]{6})/.exec(c)?.[1] ?? c.slice(0, 30)));
