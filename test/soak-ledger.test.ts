@@ -23,9 +23,8 @@ test('a 503 or a missing answer overlapping an outage window is expected; anythi
   ledger.record('read', reply(503, 1999, 2500)); // sent at the very end of the window
   ledger.record('write', reply(0, 1500, 1600)); // no answer while the server was down
   ledger.record('read', reply(200, 1200, 1300));
-  assert.deepEqual(ledger.findings, []);
   ledger.settle();
-  assert.deepEqual(ledger.findings, [], 'the outage as documented fails nothing');
+  assert.equal(ledger.findings.length, 0, 'the outage as documented fails nothing');
 
   ledger.record('write', reply(500, 1500, 1600)); // inside, but not the outage answer
   ledger.record('read', reply(503, 2001, 2100)); // after the window

@@ -40,6 +40,7 @@ export interface Traffic {
   readonly deadline: number;
 }
 
+const TRACE = process.env.SOAK_TRACE === '1';
 const pick = <T>(items: readonly T[]): T => items[Math.floor(Math.random() * items.length)] as T;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -113,23 +114,31 @@ class Device {
   private async call(kind: string, method: string, path: string): Promise<Reply> {
     const reply = await send(this.traffic.ledger, pick(this.traffic.apps), method, path, this.jar.header());
     this.traffic.ledger.record(kind, reply);
-    if (process.env.SOAK_TRACE)
-      console.error(
-        'TRACE',
-        this.name,
-        kind,
-        path,
-        reply.status,
-        this.user.generation,
-        this.state,
-        tok(this.jar.header()),
-        reply.setCookie.map((c) => tok(c)).join(','),
-        JSON.stringify(reply.body),
-        Math.round(reply.sentAt),
-        Math.round(reply.doneAt),
-      );
+    if (TRACE) this.trace(kind, path, reply);
     if (reply.status > 0 && reply.status < 500) this.jar.apply(reply.setCookie);
     return reply;
+  }
+
+  /** SOAK_TRACE=1: one stderr line per request, the token shortened to its first characters. */
+  private trace(kind: string, path: string, reply: Reply): void {
+    const short = (cookie: string | undefined) => /lk=([^;]{6})/.exec(cookie ?? '')?.[1] ?? '-';
+    const { status, body, setCookie, sentAt, doneAt } = reply;
+    const fields = [
+      this.name,
+      kind,
+      path,
+      status,
+      this.user.generation,
+      this.state,
+      short(this.jar.header()),
+    ];
+    fields.push(
+      setCookie.map(short).join(',') || '-',
+      JSON.stringify(body),
+      Math.round(sentAt),
+      Math.round(doneAt),
+    );
+    console.error('TRACE', ...fields);
   }
 
   private find(kind: Parameters<Ledger['find']>[0], detail: string): void {
@@ -317,5 +326,3 @@ async function probe(ledger: Ledger, app: Target, token: DeadToken, kind = 'prob
   if (user !== null)
     ledger.find('resurrected', `${token.how} token of ${token.user} works again on ${app.name} as ${user}`);
 }
-
-const tok = (c: string | undefined) => (c === undefined ? '-' : (/lk=([^;]{6})/.exec(c)?.[1] ?? c.slice(0, 30)));
