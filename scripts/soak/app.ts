@@ -8,13 +8,16 @@
  *   POST /write?tab=N     adds one to the counter `tN` (only tab N of a client writes it), answers it
  *   POST /logout          session.destroy()
  *   POST /revoke-all      sessions.revokeUserSessions(user): sign out everywhere, this device included
- *   GET  /__stats         { pid, rss, heapUsed }, outside the session layer
+ *   GET  /__stats         { pid, rss, heapUsed, loopDelayMaxMs }, outside the session layer; the
+ *                         event loop's longest stall since the last call (a stall past the store's
+ *                         timeout turns into 503s even when the store answered in time)
  *
  * Environment: LATCHKEY_KEYS, SOAK_STORE (redis | postgres), SOAK_REDIS_URL, SOAK_PG_TABLE,
  * SOAK_PG_APPLICATION_NAME. SOAK_SABOTAGE breaks the app on purpose, to show the soak catches it:
  * `lose-writes` drops every 50th counter change, `resurrect` makes logout keep the record.
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import pg from 'pg';
 import { createClient } from 'redis';
 import { withSession } from '../../src/adapters/node.ts';
@@ -120,10 +123,14 @@ const withSessions = withSession(sessions, async (req, res, session) => {
   const { status, body } = await route(sessions, req, session);
   send(res, status, body);
 });
+const loopDelay = monitorEventLoopDelay({ resolution: 20 });
+loopDelay.enable();
 const server = createServer((req, res) => {
   if (req.url === '/__stats') {
     const { rss, heapUsed } = process.memoryUsage();
-    send(res, 200, { pid: process.pid, rss, heapUsed });
+    const loopDelayMaxMs = Math.round(loopDelay.max / 1e6);
+    loopDelay.reset();
+    send(res, 200, { pid: process.pid, rss, heapUsed, loopDelayMaxMs });
     return;
   }
   void withSessions(req, res);

@@ -60,9 +60,20 @@ function report(result: RunResult) {
   const summary = result.ledger.summary();
   const findings = result.ledger.findings;
   const count = (kind: string) => findings.filter((finding) => finding.kind === kind).length;
-  const rssRows = result.rss.map((sample) => [Math.round(sample.at / 1000), ...sample.rss.map(mb)]);
+  const rssRows = result.rss.map((sample) => [
+    Math.round(sample.at / 1000),
+    ...sample.rss.map(mb),
+    ...sample.stallMs.map((ms) => (Number.isNaN(ms) ? '-' : String(ms))),
+  ]);
+  const stalls = result.rss.flatMap((sample) => sample.stallMs).filter((ms) => !Number.isNaN(ms));
   const step = Math.max(1, Math.ceil(rssRows.length / 12));
-  const shownRss = rssRows.filter((_, i) => i % step === 0 || i === rssRows.length - 1);
+  // Every step-th row, its stall columns the longest over the rows it stands for.
+  const shownRss = rssRows.flatMap((row, i) => {
+    if (i % step !== 0 && i !== rssRows.length - 1) return [];
+    const covered = result.rss.slice(Math.max(0, i - step + 1), i + 1);
+    const stall = (app: number) => Math.max(...covered.map((sample) => sample.stallMs[app] ?? Number.NaN));
+    return [[...row.slice(0, 3), String(stall(0)), String(stall(1))]];
+  });
   const all = summary.latencyOutsideWindows.all;
   log('');
   log(`== ${result.store}: ${result.seconds} s, ${result.devices} devices, ${summary.requests} requests`);
@@ -73,7 +84,9 @@ function report(result: RunResult) {
   for (const [kind, l] of Object.entries(summary.latencyOutsideWindows))
     if (kind !== 'all') log(`     ${kind.padEnd(20)} n=${l.count} p50 ${l.p50} p99 ${l.p99} max ${l.max}`);
   log(`   dead tokens: ${result.deadTokens} (${result.deadTokensProbed} probed with an answer)`);
-  log('   RSS (MB):  t(s)   app-a   app-b');
+  log(`   longest event-loop stall of an app: ${Math.max(0, ...stalls)} ms`);
+  log('   RSS (MB) and longest stall (ms) since the previous row:');
+  log('              t(s)   app-a   app-b  stall-a stall-b');
   for (const [at, ...rss] of shownRss)
     log(`            ${String(at).padStart(4)} ${rss.map((r) => String(r).padStart(7)).join(' ')}`);
   const kinds = [
@@ -98,7 +111,8 @@ function report(result: RunResult) {
     fault: result.fault,
     deadTokens: result.deadTokens,
     deadTokensProbed: result.deadTokensProbed,
-    rssMb: rssRows,
+    rssMbAndStallMs: rssRows,
+    longestStallMs: Math.max(0, ...stalls),
     findings: Object.fromEntries(kinds.map((kind) => [kind, count(kind)])),
     passed: findings.length === 0,
   };

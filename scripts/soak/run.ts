@@ -30,7 +30,10 @@ export interface RunOptions {
 
 export interface RssSample {
   readonly at: number;
+  /** Per app, in bytes. */
   readonly rss: readonly number[];
+  /** Per app: the event loop's longest stall since the previous sample, in ms. */
+  readonly stallMs: readonly number[];
 }
 
 export interface RunResult {
@@ -93,17 +96,17 @@ async function postgresFault(): Promise<Fault> {
 }
 
 async function sampleRss(apps: readonly AppProcess[], ledger: Ledger): Promise<RssSample> {
-  const rss = await Promise.all(
+  const stats = await Promise.all(
     apps.map(async (app) => {
       try {
         const response = await fetch(`${app.base}/__stats`, { signal: AbortSignal.timeout(5000) });
-        return Number(((await response.json()) as { rss: number }).rss);
+        return (await response.json()) as { rss: number; loopDelayMaxMs: number };
       } catch {
-        return Number.NaN;
+        return { rss: Number.NaN, loopDelayMaxMs: Number.NaN };
       }
     }),
   );
-  return { at: ledger.now(), rss };
+  return { at: ledger.now(), rss: stats.map((s) => s.rss), stallMs: stats.map((s) => s.loopDelayMaxMs) };
 }
 
 export async function soakRun(options: RunOptions): Promise<RunResult> {
