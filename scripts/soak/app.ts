@@ -55,8 +55,8 @@ async function openStore(): Promise<SessionStore> {
     host: '127.0.0.1',
     user: 'postgres',
     database: 'test',
-    max: 8,
-    connectionTimeoutMillis: 2000,
+    max: 16,
+    connectionTimeoutMillis: 3000,
     application_name: env('SOAK_PG_APPLICATION_NAME'),
   });
   pool.on('error', () => {}); // an idle connection the soak terminated: the pool drops it and goes on

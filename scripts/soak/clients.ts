@@ -28,6 +28,8 @@ export interface DeadToken {
   readonly cookie: string;
   readonly user: string;
   readonly how: 'logout' | 'revoke-all' | 'observed';
+  /** When the soak learned it was dead (ms since the start). */
+  readonly diedAt: number;
   probes: number;
 }
 
@@ -194,7 +196,13 @@ class Device {
     }
     this.state = 'out';
     if (cookie !== undefined)
-      this.traffic.dead.push({ cookie, user: this.user.id, how: 'logout', probes: 0 });
+      this.traffic.dead.push({
+        cookie,
+        user: this.user.id,
+        how: 'logout',
+        diedAt: this.traffic.ledger.now(),
+        probes: 0,
+      });
     this.jar.clear(); // the answer cleared the cookie; a browser that missed that would still hold it
   }
 
@@ -202,11 +210,19 @@ class Device {
     const signedIn = this.user.devices.filter((device) => device.state === 'in');
     const cookies = signedIn.map((device) => device.jar.header());
     const reply = await this.call('revoke-all', 'POST', '/revoke-all');
+    if (TRACE)
+      console.error('TRACE', this.name, 'revoke-all captured', cookies.length, JSON.stringify(reply.body));
     for (const device of signedIn) device.state = reply.status === 200 ? 'out' : 'unknown';
     if (reply.status !== 200) return;
     for (const cookie of cookies)
       if (cookie !== undefined)
-        this.traffic.dead.push({ cookie, user: this.user.id, how: 'revoke-all', probes: 0 });
+        this.traffic.dead.push({
+          cookie,
+          user: this.user.id,
+          how: 'revoke-all',
+          diedAt: this.traffic.ledger.now(),
+          probes: 0,
+        });
   }
 
   /** A read, judged against the writes acknowledged before it was sent. */
@@ -224,7 +240,13 @@ class Device {
       this.state = user === this.user.id ? 'in' : 'out';
       const cookie = this.jar.header();
       if (user === null && cookie !== undefined)
-        this.traffic.dead.push({ cookie, user: this.user.id, how: 'observed', probes: 0 });
+        this.traffic.dead.push({
+          cookie,
+          user: this.user.id,
+          how: 'observed',
+          diedAt: this.traffic.ledger.now(),
+          probes: 0,
+        });
       if (user !== null && user !== this.user.id) this.find('wrong-user', `read as ${String(user)}`);
       return;
     }
@@ -323,6 +345,13 @@ async function probe(ledger: Ledger, app: Target, token: DeadToken, kind = 'prob
   if (reply.status !== 200) return;
   token.probes++;
   const user = reply.body?.user ?? null;
-  if (user !== null)
-    ledger.find('resurrected', `${token.how} token of ${token.user} works again on ${app.name} as ${user}`);
+  if (TRACE)
+    console.error('TRACE', 'probe', token.how, token.user, user, /lk=([^;]{6})/.exec(token.cookie)?.[1]);
+  if (user !== null) {
+    const died = `dead since ${(token.diedAt / 1000).toFixed(1)} s, ${token.probes - 1} answers before`;
+    ledger.find(
+      'resurrected',
+      `${token.how} token of ${token.user} works on ${app.name} as ${user} (${died})`,
+    );
+  }
 }

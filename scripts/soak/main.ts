@@ -50,7 +50,7 @@ const base: Omit<RunOptions, 'store'> = values.short
   : { seconds: minutes * 60, outageSeconds: 10, recoverySeconds: 5, rssEverySeconds: 15, ...common() };
 
 function common() {
-  return { users, tabs: 4, thinkMs: 100, sabotage: values.sabotage, keep: values.keep, log };
+  return { users, tabs: 4, thinkMs: 400, sabotage: values.sabotage, keep: values.keep, log };
 }
 
 const mb = (bytes: number | undefined) =>

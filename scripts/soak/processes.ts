@@ -167,7 +167,7 @@ export function startApp(name: string, dir: string, env: Record<string, string>)
   child.stderr?.pipe(createWriteStream(log));
   return new Promise((resolve, reject) => {
     let out = '';
-    const timer = setTimeout(() => reject(new Error(`soak: ${name} did not start (see ${log})`)), 30_000);
+    const timer = setTimeout(() => reject(new Error(`soak: ${name} did not start (see ${log})`)), 120_000);
     const early = (code: number | null) => {
       clearTimeout(timer);
       reject(new Error(`soak: ${name} exited with ${code} before listening (see ${log})`));
