@@ -46,7 +46,7 @@ if (!Number.isSafeInteger(users) || users < 1 || users > 10_000) fail('--users t
 
 const log = (line: string) => (values.json ? console.error(line) : console.log(line));
 const base: Omit<RunOptions, 'store'> = values.short
-  ? { seconds: 24, outageSeconds: 3, recoverySeconds: 4, rssEverySeconds: 2, ...common() }
+  ? { seconds: 20, outageSeconds: 3, recoverySeconds: 4, rssEverySeconds: 2, ...common() }
   : { seconds: minutes * 60, outageSeconds: 10, recoverySeconds: 5, rssEverySeconds: 15, ...common() };
 
 function common() {
