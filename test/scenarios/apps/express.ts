@@ -23,8 +23,9 @@ export function expressApp(version: 4 | 5) {
       }),
     );
     app.get('/read', (req, res) => {
-      const { latchkey } = req.session;
-      res.json({ isNew: latchkey.isNew, data: { ...req.session } });
+      // req.session.cookie is enumerable, as in express-session: the data is the rest.
+      const { latchkey, cookie: _cookie, ...data } = req.session;
+      res.json({ isNew: latchkey.isNew, data });
     });
     app.post('/set', (req, res) => {
       req.session[String(req.query.key)] = String(req.query.value);
@@ -36,7 +37,7 @@ export function expressApp(version: 4 | 5) {
     });
     app.post('/regenerate', (req, res, next) => {
       // express-session's regenerate starts an empty session; keeping the data is the app's choice.
-      const data = { ...req.session };
+      const { cookie: _cookie, ...data } = req.session;
       req.session.regenerate((error) => {
         if (error) return next(error);
         Object.assign(req.session, data);
