@@ -1,29 +1,11 @@
 /**
- * The client a request came from, for the session-creation limit (creation-limit.ts): the address the
- * adapter gives (a node socket's `remoteAddress`; a Fetch runtime's peer through `load(request, {
- * peerAddress })`), or with `trustProxy` the right-most `X-Forwarded-For` entry, which is the one your
- * nearest proxy added (entries further left may come from the client).
+ * The client key of a request's address, for the session-creation limit (creation-limit.ts). The address
+ * is the request facts' `clientAddress` (request.ts: a node socket's `remoteAddress`, a Fetch runtime's
+ * peer through `load(request, { peerAddress })`, or with `trustProxy` the right-most `X-Forwarded-For`
+ * entry, the one your nearest proxy added), the same one the signals use.
  */
-import type { LoadOptions, RequestLike } from './request.ts';
-
 const IPV4 = /^\d{1,3}(?:\.\d{1,3}){3}$/;
 const IPV6 = /^[0-9a-f:.]{2,45}$/;
-
-function headerValue(request: RequestLike, name: string): string | undefined {
-  if (request === null || request === undefined || typeof request === 'string') return undefined;
-  const headers = request.headers as unknown;
-  if (typeof (headers as Headers | undefined)?.get === 'function')
-    return (headers as Headers).get(name) ?? undefined;
-  const value = (headers as Record<string, string | readonly string[] | undefined> | undefined)?.[name];
-  return Array.isArray(value) ? value.join(',') : (value as string | undefined);
-}
-
-function socketAddress(request: RequestLike): string | undefined {
-  if (request === null || request === undefined || typeof request === 'string') return undefined;
-  if (!('socket' in request)) return undefined;
-  const address = (request.socket as { remoteAddress?: unknown } | undefined)?.remoteAddress;
-  return typeof address === 'string' ? address : undefined;
-}
 
 /**
  * The client's key: an IPv4 address as is (an IPv4-mapped IPv6 address as its IPv4 form), an IPv6
@@ -51,17 +33,4 @@ export function clientKeyOf(address: string | undefined): string | undefined {
     .slice(0, 4)
     .map((group) => group.replace(/^0+(?=.)/, ''))
     .join(':')}::/64`;
-}
-
-/** The request's client key (see {@link clientKeyOf}), or undefined when no address is known. */
-export function clientOf(
-  request: RequestLike,
-  trustProxy: boolean,
-  options: LoadOptions | undefined,
-): string | undefined {
-  if (trustProxy) {
-    const forwarded = headerValue(request, 'x-forwarded-for')?.split(',').at(-1)?.trim();
-    if (forwarded) return clientKeyOf(forwarded);
-  }
-  return clientKeyOf(options?.peerAddress ?? socketAddress(request));
 }

@@ -6,7 +6,7 @@ import { ConfigError, ConflictError, SessionTooLarge } from '../errors.ts';
 import { callStore, isStoreKey, type SessionStore, type StoredRecord } from '../stores/types.ts';
 import { AnonymousCsrf } from './anonymous-csrf.ts';
 import { BaseSessions } from './base.ts';
-import { clientOf } from './client-address.ts';
+import { clientKeyOf } from './client-address.ts';
 import { CookieCache } from './cookie-cache.ts';
 import { asyncCryptoRefused } from './cookie-mode.ts';
 import { movedCookie, touchAfterOf } from './cookie-overrides.ts';
@@ -213,7 +213,7 @@ export class StoreSessions<T extends SessionData> extends BaseSessions implement
     session._userAgent = facts.userAgent;
     session._clientAddress = facts.clientAddress;
     countLoad('store', session._origin);
-    if (this.#limiter !== undefined) this.#clients.set(session, clientOf(request, this.trustProxy, options));
+    if (this.#limiter !== undefined) this.#clients.set(session, clientKeyOf(facts.clientAddress));
     if (loaded === undefined && moved === undefined) this.#anonymous.adopt(session, readCookie);
     else this.#anonymous.seen(session, readCookie);
     if (moved !== undefined) {
