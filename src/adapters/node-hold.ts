@@ -278,6 +278,8 @@ function installResponseHooks(): boolean {
   if (proto === undefined || typeof nativeHeadersSent !== 'function') return false;
   const methods = ['writeHead', 'write', 'end', 'flushHeaders', 'setHeader', 'removeHeader'] as const;
   for (const name of methods) if (typeof proto[name] !== 'function') return false;
+  // Bun's headersSent cannot be redefined: there, every response gets the own-property hooks instead.
+  if (Object.getOwnPropertyDescriptor(proto, 'headersSent')?.configurable === false) return false;
   const writeHead = proto.writeHead as Method;
   const write = proto.write as Method;
   const end = proto.end as Method;
