@@ -17,11 +17,6 @@ const STATUS_TEXT: Readonly<Record<FailureStatus, string>> = {
   503: 'Service Unavailable',
 };
 
-/** The body that goes with a status: the status text only, never a message or stack (checklist #48). */
-export function bodyForStatus(status: FailureStatus): string {
-  return STATUS_TEXT[status];
-}
-
 /**
  * The body of the answer for `error`: the status text, and for Latchkey's own errors (but an outage's)
  * their code, such as `Internal Server Error (ERR_LATCHKEY_TOO_LARGE)`, so that the developer sees

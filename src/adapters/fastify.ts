@@ -489,16 +489,17 @@ function install(app: FastifyInstance, options: LatchkeyFastifyOptions): void {
 }
 
 // Not encapsulated (what fastify-plugin does): the hooks and decorators reach every route of the app.
+// The plugin also carries the other exports, as @fastify/* plugins do: CommonJS's
+// `app.register(require('latchkey/fastify'), { keys })` (dist/adapters/fastify.cjs exports the plugin).
 Object.assign(plugin, {
   [Symbol.for('skip-override')]: true,
   [Symbol.for('fastify.display-name')]: 'latchkey',
   [Symbol.for('plugin-meta')]: { name: 'latchkey', fastify: '5.x' },
+  default: plugin,
+  latchkeySession: plugin,
+  csrfProtection,
 });
 
 /** The plugin: `app.register(latchkeySession, { sessions })` or `app.register(latchkeySession, { keys })`. */
 export const latchkeySession = plugin;
 export default latchkeySession;
-
-// The plugin carries the other exports, as @fastify/* plugins do: CommonJS's
-// `app.register(require('latchkey/fastify'), { keys })` (dist/adapters/fastify.cjs exports the plugin).
-Object.assign(plugin, { default: plugin, latchkeySession: plugin, csrfProtection });
