@@ -11,6 +11,20 @@ const call = <T>(run: (callback: (error: unknown, value?: T) => void) => void) =
   );
 
 describe("express-session's surface", () => {
+  test('Cookie: originalMaxAge is the maxAge given, even when a millisecond passes while it is set', () => {
+    const realNow = Date.now;
+    let now = realNow();
+    Date.now = () => now++; // every reading of the clock a millisecond later
+    try {
+      assert.equal(new Cookie({ maxAge: 60_000 }).originalMaxAge, 60_000);
+      const cookie = new Cookie();
+      cookie.maxAge = 5_000;
+      assert.equal(cookie.originalMaxAge, 5_000);
+    } finally {
+      Date.now = realNow;
+    }
+  });
+
   test('Cookie: maxAge counts down, expires sets originalMaxAge, toJSON has the fields', () => {
     const cookie = new Cookie({ maxAge: 60_000, sameSite: 'lax' });
     assert.ok(cookie.maxAge! > 59_000 && cookie.maxAge! <= 60_000);

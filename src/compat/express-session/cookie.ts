@@ -74,6 +74,9 @@ export class Cookie {
       process.emitWarning('maxAge as Date; pass number of milliseconds instead', 'DeprecationWarning');
     }
     this.expires = typeof ms === 'number' ? new Date(Date.now() + ms) : ms;
+    // The expires setter measured the time left a moment later (a millisecond may have passed): the
+    // original is the number given.
+    if (typeof ms === 'number') this.originalMaxAge = ms;
   }
 
   /** The options the cookie is written with. */
