@@ -74,6 +74,7 @@ describe('the published package', () => {
         '-e',
         `const session = require('latchkey/express');
         const fastify = require('latchkey/fastify');
+        const cookieOnly = require('latchkey/express/cookie');
         const store = new session.MemoryStore();
         console.log([
           typeof session, typeof session.session, typeof session.csrf, session.default === session,
@@ -81,6 +82,8 @@ describe('the published package', () => {
           typeof session({ keys: require('latchkey').generateKeyLine('k1') }),
           typeof fastify, fastify.default === fastify, fastify.latchkeySession === fastify,
           typeof fastify.csrfProtection,
+          typeof cookieOnly, cookieOnly.Store === session.Store,
+          cookieOnly({ keys: require('latchkey').generateKeyLine('k1') }).sessions.mode,
         ].join(' '));`,
       ],
       { cwd: root, encoding: 'utf8' },
@@ -88,7 +91,7 @@ describe('the published package', () => {
     assert.equal(result.status, 0, result.stderr);
     assert.equal(
       result.stdout.trim(),
-      'function function function true true function function function function true true function',
+      'function function function true true function function function function true true function function true cookie',
     );
     assert.equal(result.stderr, '', 'no ExperimentalWarning from require(esm)');
   });

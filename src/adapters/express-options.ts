@@ -186,7 +186,7 @@ const AUTO_LEGACY_MIN_MS = 24 * 3600 * 1000;
  * reading ends the old cookie's maxAge (at least a day) after start-up: by then every old record the
  * store kept has expired by its own TTL, so a restart that moves the date finds nothing more to read.
  */
-function autoLegacy(
+export function autoLegacy(
   rest: Omit<ExpressSessionOptions, 'store'>,
   app: {
     secret: SecretOption | undefined;

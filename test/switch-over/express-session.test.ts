@@ -3,7 +3,8 @@
  * Express app with Passport (passport-local), a "remember me" `req.session.cookie.maxAge` and
  * `secure: 'auto'` behind a proxy. Store mode: the same source with only its import line changed —
  * express-session's `secret` and the connect-redis store it passes read the old `connect.sid` cookies.
- * Cookie mode: the migration guide's variant (the store moves into `legacy`). Either way a user signed
+ * Cookie mode: the same source with the import changed to `latchkey/express/cookie` (the store is read,
+ * never written), and the migration guide's explicit variant (the store moves into `legacy`). Either way a user signed
  * in before the switch is still signed in after it, with their data, in one response.
  */
 import assert from 'node:assert/strict';
@@ -13,6 +14,7 @@ import { RedisStore } from 'connect-redis';
 import express, { type RequestHandler } from 'express';
 import { generateKeyLine } from 'latchkey/crypto';
 import latchkeySession from 'latchkey/express';
+import latchkeyCookieSession from 'latchkey/express/cookie';
 import { expressSession as expressSessionReader } from 'latchkey/legacy';
 import passport from 'passport';
 import { Strategy as LocalStrategy } from 'passport-local';
@@ -128,8 +130,11 @@ async function signedInOnExpressSession(): Promise<CookieJar> {
 const variants = {
   // Only the import line changed: `import session from 'latchkey/express'`.
   store: () => startApp(latchkeySession as unknown as SessionFactory, appOptions()),
-  // The migration guide's cookie-mode variant: no store, the old one read through `legacy`.
-  cookie: () => {
+  // Only the import line changed: `import session from 'latchkey/express/cookie'` (cookie mode; the
+  // connect-redis store is read for the old sessions and never written).
+  cookie: () => startApp(latchkeyCookieSession as unknown as SessionFactory, appOptions()),
+  // The migration guide's explicit cookie-mode variant: no store, the old one read through `legacy`.
+  'cookie (explicit legacy)': () => {
     const { store, ...rest } = appOptions();
     return startApp(latchkeySession as unknown as SessionFactory, {
       ...rest,
@@ -143,6 +148,7 @@ describe('switch-over: express-session + connect-redis + Passport → latchkey/e
   for (const [mode, start] of Object.entries(variants)) {
     test(`${mode} mode: still signed in with the data, Latchkey's cookie set and connect.sid expired in one response`, async () => {
       const jar = await signedInOnExpressSession();
+      const recordsBefore = (await client.keys(`${prefix}*`)).length;
       const app = await start();
       try {
         const first = await send(app.url, '/me', jar);
@@ -161,6 +167,10 @@ describe('switch-over: express-session + connect-redis + Passport → latchkey/e
         const fresh = new CookieJar();
         await send(app.url, '/login', fresh, { username: 'ada', password: 'correct horse', remember: 'on' });
         assert.deepEqual((await send(app.url, '/me', fresh)).body, SIGNED_IN);
+        const recordsAfter = (await client.keys(`${prefix}*`)).length;
+        if (mode === 'store')
+          assert.ok(recordsAfter > recordsBefore, 'store mode writes to the connect store');
+        else assert.equal(recordsAfter, recordsBefore, 'cookie mode writes nothing to the old store');
 
         await send(app.url, '/logout', jar, {});
         assert.deepEqual((await send(app.url, '/me', jar)).body, SIGNED_OUT, 'signing out still works');
