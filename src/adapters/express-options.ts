@@ -38,7 +38,7 @@ export interface ExpressSessionOptions
    * whether the cookie may go out; a new session takes the rest as its own cookie options (kept with
    * it, as `req.session.cookie` changes are). What it returns is checked as strictly as `cookie` is.
    */
-  cookie?: ExpressCookieOptions | ((req: IncomingMessage) => ExpressCookieOptions) | undefined;
+  cookie?: ExpressCookieOptions | CookieFunction | undefined;
   idleTimeout?: Duration | undefined;
   /** Renew the cookie on every response (touchAfter 0). */
   rolling?: boolean | undefined;
@@ -82,6 +82,20 @@ export interface ExpressCookieOptions {
   partitioned?: boolean | undefined;
   priority?: 'low' | 'medium' | 'high' | undefined;
 }
+
+/** The request as `cookie(req)` sees it: Express's `req` (its `secure`, `originalUrl`, …). */
+export type CookieRequest = IncomingMessage & {
+  secure?: boolean;
+  originalUrl?: string;
+  hostname?: string;
+  protocol?: string;
+};
+
+/** express-session 1.19's `cookie` as a function of the request. */
+export type CookieFunction = {
+  // Method syntax, so that a function written for Express's own Request type fits as well.
+  bivarianceHack(req: CookieRequest): ExpressCookieOptions;
+}['bivarianceHack'];
 
 /** What `cookie` as a function of the request decided for one request. */
 export interface RequestCookie {
@@ -264,9 +278,7 @@ const sameSiteOf = (sameSite: ExpressCookieOptions['sameSite']) =>
  * start-up; a new session takes its fields as its own cookie options (validated again by the core
  * against the configured name: `__Host-` rules, Secure off only in development, checklist #9).
  */
-function cookieFunction(
-  fn: (req: IncomingMessage) => ExpressCookieOptions,
-): (req: IncomingMessage) => RequestCookie {
+function cookieFunction(fn: CookieFunction): (req: IncomingMessage) => RequestCookie {
   return (req) => {
     const given = checkCookie(fn(req), 'cookie(req)');
     const { maxAge, secure } = given;

@@ -254,7 +254,9 @@ describe('latchkey/express keeps these express-session behaviours', () => {
     const app = appWith(
       {
         development: true,
-        cookie: (req) => (req.headers['x-tenant'] === 'a' ? { path: '/a', secure: true } : { path: '/b' }),
+        // Typed with Express's own Request, as an app writes it.
+        cookie: (req: express.Request) =>
+          req.get('x-tenant') === 'a' ? { path: '/a', secure: true } : { path: '/b', secure: req.secure },
       },
       (req, res) => {
         if (req.session) req.session.x = 1;

@@ -44,7 +44,12 @@ import {
 } from './express-session-object.ts';
 import { failer, holdUntilCommitted, verifyNodeCsrf } from './node-hold.ts';
 
-export type { ExpressSessionOptions } from './express-options.ts';
+export type {
+  CookieFunction,
+  CookieRequest,
+  ExpressCookieOptions,
+  ExpressSessionOptions,
+} from './express-options.ts';
 export { Cookie, MemoryStore, SessionObject as Session, Store };
 
 import { bodyField, syncSessions, toCsrf } from './shared.ts';
