@@ -244,6 +244,15 @@ describe('latchkey/express keeps these express-session behaviours', () => {
     const plain = await call(app, '/b');
     assert.match(plain.setCookie[0] ?? '', /Max-Age=60;/);
     assert.deepEqual(seen, ['/a', '/b'], 'called with the request');
+    // reload() of a session never written (a new one again) takes what cookie(req) answers as well.
+    const reloading = appWith(
+      { development: true, cookie: () => ({ maxAge: 120_000 }) },
+      async (req, res) => {
+        await req.session.reload();
+        res.end(`${req.session.cookie.originalMaxAge}`);
+      },
+    );
+    assert.equal((await call(reloading)).body, '120000');
     // A session keeps the options it started with, as express-session keeps the stored cookie.
     const again = await call(app, '/c', { cookie: pair(remembered) });
     assert.equal(again.body, String(30 * 864e5));

@@ -149,6 +149,7 @@ class LatchkeySessionObject {
     const work = (async () => {
       const wasLoaded = !state.core.isNew;
       state.core = await load(state.resolved, state.req);
+      startCookie(state); // reloaded into a new session: it takes the new-session cookie options too
       state.cookie = undefined;
       state.req.session = newSessionObject(state);
       // As express-session: a session whose record vanished meanwhile is an error, not a new one.
