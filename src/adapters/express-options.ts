@@ -4,8 +4,10 @@
  */
 
 import { createHash } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
 import { keyringFromSecrets, type SecretOption, secretList } from '../compat/express-session/secret.ts';
 import { expressSession } from '../compat/legacy/express-session.ts';
+import type { SessionCookieOptions } from '../core/cookie-overrides.ts';
 import type { Duration } from '../core/policy.ts';
 import { createSessions, type Sessions, type SessionsOptions } from '../core/sessions.ts';
 import { ConfigError } from '../errors.ts';
@@ -30,20 +32,13 @@ export interface ExpressSessionOptions
    * characters) seals through a key derived from it (HKDF-SHA256); a weak one is refused.
    */
   secret?: SecretOption | undefined;
-  cookie?:
-    | {
-        /** The idle timeout in ms; also makes the cookie persistent, as in express-session. */
-        maxAge?: number | undefined;
-        /** true, or 'auto' (the same here: Secure, and sent only over HTTPS). */
-        secure?: boolean | 'auto' | undefined;
-        httpOnly?: boolean | undefined;
-        sameSite?: boolean | 'lax' | 'strict' | 'none' | undefined;
-        domain?: string | undefined;
-        path?: string | undefined;
-        partitioned?: boolean | undefined;
-        priority?: 'low' | 'medium' | 'high' | undefined;
-      }
-    | undefined;
+  /**
+   * The session cookie's options, or (express-session 1.19) a function of the request returning them:
+   * called on every request, its `path` decides whether the request gets a session and its `secure`
+   * whether the cookie may go out; a new session takes the rest as its own cookie options (kept with
+   * it, as `req.session.cookie` changes are). What it returns is checked as strictly as `cookie` is.
+   */
+  cookie?: ExpressCookieOptions | CookieFunction | undefined;
   idleTimeout?: Duration | undefined;
   /** Renew the cookie on every response (touchAfter 0). */
   rolling?: boolean | undefined;
@@ -72,6 +67,44 @@ export interface ExpressSessionOptions
    * none, as express-session (signing in keeps the token unless the app regenerates).
    */
   userId?: ((session: Partial<Data> & Record<string, unknown>) => unknown) | false | undefined;
+}
+
+/** express-session's `cookie` option, as far as it means something here. */
+export interface ExpressCookieOptions {
+  /** The idle timeout in ms; also makes the cookie persistent, as in express-session. */
+  maxAge?: number | undefined;
+  /** true, or 'auto' (the same here: Secure, and sent only over HTTPS). */
+  secure?: boolean | 'auto' | undefined;
+  httpOnly?: boolean | undefined;
+  sameSite?: boolean | 'lax' | 'strict' | 'none' | undefined;
+  domain?: string | undefined;
+  path?: string | undefined;
+  partitioned?: boolean | undefined;
+  priority?: 'low' | 'medium' | 'high' | undefined;
+}
+
+/** The request as `cookie(req)` sees it: Express's `req` (its `secure`, `originalUrl`, …). */
+export type CookieRequest = IncomingMessage & {
+  secure?: boolean;
+  originalUrl?: string;
+  hostname?: string;
+  protocol?: string;
+};
+
+/** express-session 1.19's `cookie` as a function of the request. */
+export type CookieFunction = {
+  // Method syntax, so that a function written for Express's own Request type fits as well.
+  bivarianceHack(req: CookieRequest): ExpressCookieOptions;
+}['bivarianceHack'];
+
+/** What `cookie` as a function of the request decided for one request. */
+export interface RequestCookie {
+  /** Requests outside it get no session. */
+  path: string;
+  /** secure true or 'auto': the cookie goes out on HTTPS requests only. */
+  strictSecure: boolean;
+  /** A new session's own cookie options. */
+  options: SessionCookieOptions;
 }
 
 /** A store with express-session's callback API (connect-redis, connect-pg-simple, MemoryStore, …). */
@@ -156,6 +189,13 @@ export interface Resolved {
   trustForwardedProto: boolean;
   /** cookie.path: requests outside it get no session, as in express-session. */
   path: string;
+  /** `cookie` given as a function of the request: what it says for one request (throws when invalid). */
+  cookieFor: ((req: IncomingMessage) => RequestCookie) | undefined;
+  /**
+   * Cookie options every new session takes as its own: a `cookie.maxAge` under a second (the shortest
+   * idle timeout the configuration takes) as that session's own, shorter, idle timeout.
+   */
+  newSessionCookie: SessionCookieOptions | undefined;
 }
 
 /**
@@ -205,26 +245,66 @@ export function autoLegacy(
   if (!isConnectStoreLike(app.store)) return;
   rest.legacy = [expressSession({ secret: secret as string | string[], store: app.store })];
   if (rest.legacyUntil === undefined) {
-    const maxAge = typeof app.cookie?.maxAge === 'number' ? app.cookie.maxAge : 0;
+    const maxAge =
+      typeof app.cookie === 'object' && typeof app.cookie.maxAge === 'number' ? app.cookie.maxAge : 0;
     rest.legacyUntil = new Date(Date.now() + Math.max(maxAge, AUTO_LEGACY_MIN_MS));
   }
 }
 
-function mapCookie(options: ExpressSessionOptions, development: boolean) {
-  const given = options.cookie ?? {};
-  if (typeof given !== 'object' || given === null) throw new ConfigError('cookie must be an object');
+/** A cookie options object checked as express-session's names mean here; `where` names it in errors. */
+function checkCookie(given: unknown, where: string): ExpressCookieOptions {
+  if (typeof given !== 'object' || given === null) throw new ConfigError(`${where} must be an object`);
   for (const key of Object.keys(given)) {
     if (key === 'expires')
-      throw new ConfigError('cookie.expires is refused: give cookie.maxAge (ms) instead');
-    if (!COOKIE_OPTIONS.has(key)) throw new ConfigError(`cookie.${key} is not a latchkey/express option`);
+      throw new ConfigError(`${where}.expires is refused: give ${where}.maxAge (ms) instead`);
+    if (!COOKIE_OPTIONS.has(key)) throw new ConfigError(`${where}.${key} is not a latchkey/express option`);
   }
-  const { maxAge, sameSite, secure } = given;
-  if (sameSite === false) throw new ConfigError('cookie.sameSite: false is refused: use lax, strict or none');
-  // 'auto': Secure, and (strictSecure) sent only on HTTPS requests; never a session cookie in clear.
-  const strictSecure = secure === true || (secure as unknown) === 'auto';
+  const { maxAge, sameSite } = given as ExpressCookieOptions;
+  if ((sameSite as unknown) === false)
+    throw new ConfigError(`${where}.sameSite: false is refused: use lax, strict or none`);
   if (maxAge !== undefined && (!Number.isSafeInteger(maxAge) || maxAge <= 0)) {
-    throw new ConfigError('cookie.maxAge must be a positive whole number of milliseconds');
+    throw new ConfigError(`${where}.maxAge must be a positive whole number of milliseconds`);
   }
+  return given as ExpressCookieOptions;
+}
+
+/** `secure: 'auto'` is Secure too (and, strictSecure, sent only on HTTPS): never a session cookie in clear. */
+const isStrictSecure = (secure: unknown): boolean => secure === true || secure === 'auto';
+const sameSiteOf = (sameSite: ExpressCookieOptions['sameSite']) =>
+  sameSite === true ? ('strict' as const) : (sameSite as 'lax' | 'strict' | 'none' | undefined);
+
+/**
+ * express-session 1.19's `cookie: (req) => ({ … })`: checked on every request as `cookie` is at
+ * start-up; a new session takes its fields as its own cookie options (validated again by the core
+ * against the configured name: `__Host-` rules, Secure off only in development, checklist #9).
+ */
+function cookieFunction(fn: CookieFunction): (req: IncomingMessage) => RequestCookie {
+  return (req) => {
+    const given = checkCookie(fn(req), 'cookie(req)');
+    const { maxAge, secure } = given;
+    const strictSecure = isStrictSecure(secure);
+    const sameSite = sameSiteOf(given.sameSite);
+    const options: SessionCookieOptions = {
+      ...(maxAge !== undefined && { maxAge }),
+      ...(typeof secure === 'boolean' ? { secure } : strictSecure ? { secure: true } : {}),
+      ...(given.httpOnly !== undefined && { httpOnly: given.httpOnly }),
+      ...(sameSite !== undefined && { sameSite }),
+      ...(given.path !== undefined && { path: given.path }),
+      ...(given.domain !== undefined && { domain: given.domain }),
+      ...(given.partitioned !== undefined && { partitioned: given.partitioned }),
+      ...(given.priority !== undefined && { priority: given.priority }),
+    };
+    return { path: given.path ?? '/', strictSecure, options };
+  };
+}
+
+function mapCookie(options: ExpressSessionOptions, development: boolean) {
+  const fn = typeof options.cookie === 'function' ? options.cookie : undefined;
+  // A function: the configuration is the defaults, and each request's answer is checked as it comes.
+  const given = fn === undefined ? checkCookie(options.cookie ?? {}, 'cookie') : {};
+  const { maxAge, secure } = given;
+  const sameSite = sameSiteOf(given.sameSite);
+  const strictSecure = isStrictSecure(secure);
   if (maxAge !== undefined && options.idleTimeout !== undefined) {
     throw new ConfigError('give cookie.maxAge or idleTimeout, not both');
   }
@@ -236,22 +316,27 @@ function mapCookie(options: ExpressSessionOptions, development: boolean) {
     ...(given.httpOnly !== undefined ? { httpOnly: given.httpOnly } : {}),
     ...(given.partitioned !== undefined ? { partitioned: given.partitioned } : {}),
     ...(given.priority !== undefined ? { priority: given.priority } : {}),
-    ...(sameSite !== undefined ? { sameSite: sameSite === true ? ('strict' as const) : sameSite } : {}),
+    ...(sameSite !== undefined ? { sameSite } : {}),
     persistent: maxAge !== undefined,
   };
   const view = {
     httpOnly: given.httpOnly ?? true,
     secure: typeof secure === 'boolean' ? secure : strictSecure || !development,
-    sameSite: (sameSite === true ? 'strict' : (sameSite ?? 'lax')) as 'lax' | 'strict' | 'none',
+    sameSite: sameSite ?? 'lax',
     path: given.path ?? '/',
     domain: given.domain,
   };
-  // Latchkey's shortest idle timeout is a second: a smaller maxAge (a test's 5 ms) counts as one.
+  // The configuration's shortest idle timeout is a second. A smaller maxAge (a test's 5 ms) is the
+  // floor there, and each new session's own idle timeout, so the session still ends when the app said:
+  // a shorter lifetime only ever takes away.
+  const short = maxAge !== undefined && maxAge < 1000;
   return {
     cookie,
     view,
     strictSecure,
     idleTimeout: maxAge === undefined ? options.idleTimeout : Math.max(maxAge, 1000),
+    cookieFor: fn === undefined ? undefined : cookieFunction(fn),
+    newSessionCookie: short ? { maxAge } : undefined,
   };
 }
 
@@ -347,5 +432,7 @@ export function resolve(options: ExpressSessionOptions): Resolved {
     strictSecure: mapped.strictSecure,
     trustForwardedProto: proxy === true,
     path: mapped.view.path,
+    cookieFor: mapped.cookieFor,
+    newSessionCookie: mapped.newSessionCookie,
   };
 }

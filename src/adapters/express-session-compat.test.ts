@@ -195,12 +195,123 @@ describe('latchkey/express keeps these express-session behaviours', () => {
     assert.deepEqual((await call(app, '/', { cookie: pair(first) })).setCookie, []);
   });
 
-  test('a cookie.maxAge under a second is taken as one second, not refused', async () => {
-    const app = appWith({ development: true, cookie: { maxAge: 5 } }, (req, res) => {
-      req.session.a = 1;
-      res.end();
-    });
-    assert.match((await call(app)).setCookie[0] ?? '', /Max-Age=1;/);
+  test("a cookie.maxAge under a second is that session's own idle timeout: it ends when the app said", async () => {
+    const wait = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+    for (const store of [undefined, new MemoryStore()]) {
+      let count = 0;
+      const app = appWith({ development: true, cookie: { maxAge: 400 }, store }, (req, res) => {
+        req.session.n ??= ++count;
+        res.end(String(req.session.n));
+      });
+      const first = await call(app);
+      assert.equal(first.body, '1');
+      // Max-Age is in whole seconds: under one, the browser keeps the cookie no longer than the session.
+      assert.match(first.setCookie[0] ?? '', /Max-Age=0;/);
+      assert.equal((await call(app, '/', { cookie: pair(first) })).body, '1', 'within the 400 ms');
+      await wait(600);
+      const later = await call(app, '/', { cookie: pair(first) });
+      assert.equal(
+        later.body,
+        '2',
+        `a new session once idle for longer (${store ? 'store' : 'cookie'} mode)`,
+      );
+    }
+    // Not refused: the configuration keeps its one-second floor; the short timeout is each session's own.
+    assert.doesNotThrow(() => session({ keys, development: true, cookie: { maxAge: 5 } }));
+  });
+
+  test('cookie as a function of req (express-session 1.19): a new session takes what it answers', async () => {
+    const seen: string[] = [];
+    const app = appWith(
+      {
+        development: true,
+        cookie: (req) => {
+          seen.push(req.url ?? '');
+          return req.headers['x-remember'] === '1'
+            ? { maxAge: 30 * 864e5, sameSite: 'strict', priority: 'high' }
+            : { maxAge: 60_000 };
+        },
+        absoluteTimeout: '31d',
+      },
+      (req, res) => {
+        req.session.hits = ((req.session.hits as number | undefined) ?? 0) + 1;
+        res.end(`${req.session.cookie.originalMaxAge}`);
+      },
+    );
+    const remembered = await call(app, '/a', { 'x-remember': '1' });
+    assert.equal(remembered.body, String(30 * 864e5));
+    assert.match(remembered.setCookie[0] ?? '', /Max-Age=2592000;.*SameSite=Strict; Priority=High/);
+    const plain = await call(app, '/b');
+    assert.match(plain.setCookie[0] ?? '', /Max-Age=60;/);
+    assert.deepEqual(seen, ['/a', '/b'], 'called with the request');
+    // reload() of a session never written (a new one again) takes what cookie(req) answers as well.
+    const reloading = appWith(
+      { development: true, cookie: () => ({ maxAge: 120_000 }) },
+      async (req, res) => {
+        await req.session.reload();
+        res.end(`${req.session.cookie.originalMaxAge}`);
+      },
+    );
+    assert.equal((await call(reloading)).body, '120000');
+    // A session keeps the options it started with, as express-session keeps the stored cookie.
+    const again = await call(app, '/c', { cookie: pair(remembered) });
+    assert.equal(again.body, String(30 * 864e5));
+    assert.match(again.setCookie[0] ?? '', /Max-Age=2592000;/);
+  });
+
+  test('cookie(req) decides per request which paths get a session and whether it needs HTTPS', async () => {
+    const app = appWith(
+      {
+        development: true,
+        // Typed with Express's own Request, as an app writes it.
+        cookie: (req: express.Request) =>
+          req.get('x-tenant') === 'a' ? { path: '/a', secure: true } : { path: '/b', secure: req.secure },
+      },
+      (req, res) => {
+        if (req.session) req.session.x = 1;
+        res.end(typeof req.session);
+      },
+    );
+    assert.equal((await call(app, '/b/page')).setCookie.length, 1);
+    assert.match((await call(app, '/b/page')).setCookie[0] ?? '', /Path=\/b;/);
+    assert.equal((await call(app, '/c')).body, 'undefined', 'outside the path: no session');
+    // secure: true from the function: as express-session, no cookie over plain HTTP.
+    const tenant = await call(app, '/a/page', { 'x-tenant': 'a' });
+    assert.equal(tenant.body, 'object');
+    assert.deepEqual(tenant.setCookie, []);
+  });
+
+  test('cookie(req) answering what cookie may not say is a coded error for that request', async () => {
+    const codes: unknown[] = [];
+    for (const answer of [
+      { expires: new Date() },
+      null,
+      { sameSite: false },
+      { maxAge: -1 },
+      { secure: false },
+    ]) {
+      const app = express();
+      app.use(session({ keys, name: 'sid', cookie: () => answer as never }));
+      app.use((req, res) => {
+        req.session.x = 1;
+        res.end('served');
+      });
+      app.use((error: { code?: unknown }, _req: express.Request, res: express.Response, _next: unknown) => {
+        codes.push(error.code);
+        res.status(500).end('error');
+      });
+      const reply = await call(app);
+      assert.equal(reply.body, 'error', JSON.stringify(answer));
+      assert.deepEqual(reply.setCookie, []);
+    }
+    // secure: false outside development is the core's refusal (checklist #9), the rest the options'.
+    assert.deepEqual(codes, [
+      'ERR_LATCHKEY_CONFIG',
+      'ERR_LATCHKEY_CONFIG',
+      'ERR_LATCHKEY_CONFIG',
+      'ERR_LATCHKEY_CONFIG',
+      'ERR_LATCHKEY_COOKIE',
+    ]);
   });
 
   test('genid: a value that is not a function says so', () => {

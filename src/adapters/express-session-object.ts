@@ -116,6 +116,7 @@ class LatchkeySessionObject {
       // As express-session: a brand-new session. No data, no user, no flash, fresh clocks, and a new
       // CSRF secret (a token from before must not work after it).
       asImpl(state.core)._startOver();
+      startCookie(state, true); // a brand-new session: the new-session cookie options again
       state.cookie = undefined;
       state.req.session = newSessionObject(state);
       state.req.sessionID = undefined; // the new record gets its id when it is written
@@ -148,6 +149,7 @@ class LatchkeySessionObject {
     const work = (async () => {
       const wasLoaded = !state.core.isNew;
       state.core = await load(state.resolved, state.req);
+      startCookie(state); // reloaded into a new session: it takes the new-session cookie options too
       state.cookie = undefined;
       state.req.session = newSessionObject(state);
       // As express-session: a session whose record vanished meanwhile is an error, not a new one.
@@ -165,6 +167,16 @@ class LatchkeySessionObject {
   resetMaxAge(): this {
     return this.touch();
   }
+}
+
+/**
+ * A new session's own cookie options from the configuration (a maxAge under a second, what the app's
+ * cookie(req) answered): set before the app sees `req.session.cookie`. They make no empty session
+ * worth writing (checklist #35): only data does.
+ */
+export function startCookie(state: RequestState, fresh = state.core.isNew): void {
+  const options = state.resolved.newSessionCookie;
+  if (options !== undefined && fresh) state.core.cookieOptions(options);
 }
 
 /** The fields of a Cookie that Latchkey keeps per session, for change detection (undefined as null). */

@@ -28,7 +28,7 @@ import { asImpl, type Session } from '../core/session.ts';
 import type { Sessions } from '../core/sessions.ts';
 import type { Csrf, CsrfOptions } from '../csrf/index.ts';
 import { SessionStateError } from '../errors.ts';
-import { type ExpressSessionOptions, resolve } from './express-options.ts';
+import { type ExpressSessionOptions, type RequestCookie, type Resolved, resolve } from './express-options.ts';
 import {
   type ExpressRequest,
   finish,
@@ -39,11 +39,17 @@ import {
   type RequestState,
   requestToLoad,
   SessionObject,
+  startCookie,
   stateBehind,
 } from './express-session-object.ts';
 import { failer, holdUntilCommitted, verifyNodeCsrf } from './node-hold.ts';
 
-export type { ExpressSessionOptions } from './express-options.ts';
+export type {
+  CookieFunction,
+  CookieRequest,
+  ExpressCookieOptions,
+  ExpressSessionOptions,
+} from './express-options.ts';
 export { Cookie, MemoryStore, SessionObject as Session, Store };
 
 import { bodyField, syncSessions, toCsrf } from './shared.ts';
@@ -123,16 +129,18 @@ export function session(options: ExpressSessionOptions = {}): ((
   const sync = syncSessions(resolved.sessions);
   /** The session is loaded: give the request its req.session, hold the response, go on. */
   const begin = (
+    here: Resolved,
     req: ExpressRequest,
     res: ServerResponse,
     next: (error?: unknown) => void,
     core: Session<Data>,
   ) => {
-    const state: RequestState = { req, resolved, core, destroyed: false, copied: NOTHING_COPIED };
+    const state: RequestState = { req, resolved: here, core, destroyed: false, copied: NOTHING_COPIED };
     if (resolved.userIdByDefault && core.userId !== undefined) {
       state.identityAtLoad = resolved.userIdOf?.(core.data as Record<string, unknown>);
     }
     try {
+      startCookie(state);
       req.session = newSessionObject(state);
     } catch (error) {
       next(error);
@@ -158,7 +166,16 @@ export function session(options: ExpressSessionOptions = {}): ((
       next(); // an earlier middleware (or this one, mounted twice) gave the request its session
       return;
     }
-    if (!withinPath(req, resolved.path)) {
+    let here = resolved;
+    if (resolved.cookieFor !== undefined) {
+      try {
+        here = forRequest(resolved, resolved.cookieFor(req));
+      } catch (error) {
+        next(error); // the app's cookie(req) threw, or answered what `cookie` may not say
+        return;
+      }
+    }
+    if (!withinPath(req, here.path)) {
       next(); // as express-session: no session outside cookie.path
       return;
     }
@@ -166,21 +183,31 @@ export function session(options: ExpressSessionOptions = {}): ((
       // Cookie mode: loaded at once, no promise.
       let core: Session<Data>;
       try {
-        core = sync.loadNow(requestToLoad(resolved, req), loadOptions(resolved, req));
+        core = sync.loadNow(requestToLoad(here, req), loadOptions(here, req));
       } catch (error) {
         next(error);
         return;
       }
-      begin(req, res, next, core);
+      begin(here, req, res, next, core);
       return;
     }
-    load(resolved, req).then(
-      (core) => begin(req, res, next, core),
+    load(here, req).then(
+      (core) => begin(here, req, res, next, core),
       // A store outage: Express's error handling answers (the error's status is 503).
       (error: unknown) => next(error),
     );
   };
   return Object.assign(middleware, { sessions: resolved.sessions });
+}
+
+/** The options for one request, with what the app's cookie(req) answered for it. */
+function forRequest(resolved: Resolved, cookie: RequestCookie): Resolved {
+  return {
+    ...resolved,
+    path: cookie.path,
+    strictSecure: cookie.strictSecure,
+    newSessionCookie: { ...resolved.newSessionCookie, ...cookie.options },
+  };
 }
 
 /** Whether the request's path (before any mount point took its part) is under the cookie's path. */
