@@ -63,7 +63,11 @@ export interface IoRedisClientLike {
 export type RedisClientLike = NodeRedisClientLike | IoRedisClientLike;
 
 export interface RedisStoreOptions {
-  /** A connected client. The store never closes it; set its timeouts (docs/stores/redis.md). */
+  /**
+   * A connected client; set its timeouts (docs/stores/redis.md). The store never closes it. It sends one
+   * PING each time a node-redis client reports 'ready', and reconnects that client (`destroy()`, then
+   * `connect()`) if the PING gets no answer: node-redis before 5.11 can report ready on a dead socket.
+   */
   client: RedisClientLike;
   /** Prepended to every key. Default `latchkey:`; at most 64 characters, no `{` or `}` (hash tags). */
   prefix?: string;
@@ -74,6 +78,7 @@ export interface RedisStoreOptions {
    * answers 503 within about a second whatever the client's settings, also with node-redis's default
    * offline queue (which would hold commands until the server is back) and ioredis's default retries.
    * node-redis v5 never times out a command already sent to a server that stopped answering; this does.
+   * Judged after pending socket reads: a process that stalls past it is not taken for a Redis outage.
    */
   timeout?: number;
 }
