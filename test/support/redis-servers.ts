@@ -20,6 +20,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { hasExited, isFreePort, killChild, stopChild } from '../../scripts/soak/child.ts';
 
 export const REDIS_HOST = '127.0.0.1';
 
@@ -76,37 +77,15 @@ export function redisCli(port: number, ...args: string[]): Promise<string> {
   });
 }
 
-const isFree = (port: number): Promise<boolean> =>
-  new Promise((resolve) => {
-    const probe = createServer();
-    probe.once('error', () => resolve(false));
-    probe.listen(port, REDIS_HOST, () => probe.close(() => resolve(true)));
-  });
-
 /** A port in 17000–17999 whose cluster bus port (+10000) is free too; start() retries on a lost race. */
 async function freePort(): Promise<number> {
   for (;;) {
     const port = 17_000 + Math.floor(Math.random() * 1000);
-    if ((await isFree(port)) && (await isFree(port + 10_000))) return port;
+    if ((await isFreePort(port, REDIS_HOST)) && (await isFreePort(port + 10_000, REDIS_HOST))) return port;
   }
 }
 
-function stopProcess(child: ChildProcess, graceMs = 5000): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) {
-    running.delete(child);
-    return Promise.resolve();
-  }
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
-    child.once('exit', () => {
-      clearTimeout(timer);
-      running.delete(child);
-      resolve();
-    });
-    child.kill('SIGCONT');
-    child.kill('SIGTERM');
-  });
-}
+const stopProcess = (child: ChildProcess): Promise<void> => stopChild(child, 5000);
 
 /** Spawn redis-server on `port` and wait for PONG; undefined if it exited first (port taken). */
 async function spawnServer(
@@ -127,7 +106,7 @@ async function spawnServer(
   child.once('exit', () => running.delete(child));
   const deadline = Date.now() + 10_000;
   while (Date.now() < deadline) {
-    if (child.exitCode !== null || child.signalCode !== null) return undefined;
+    if (hasExited(child)) return undefined;
     if ((await redisCli(port, 'PING').catch(() => '')).trim() === 'PONG') return child;
     await sleep(50);
   }
@@ -166,10 +145,7 @@ export async function stopRedisServer(server: RedisServer): Promise<void> {
 export async function killRedisServer(server: RedisServer): Promise<void> {
   const child = server.process;
   server.process = undefined;
-  if (child === undefined || child.exitCode !== null || child.signalCode !== null) return;
-  const gone = new Promise((resolve) => child.once('exit', resolve));
-  child.kill('SIGKILL');
-  await gone;
+  if (child !== undefined) await killChild(child);
 }
 
 /** SIGSTOP by PID: the server keeps its connections and answers nothing until resumeRedisServer. */
