@@ -4,7 +4,9 @@
  * (`--short`); `--sabotage` shows it catching a broken app (docs/soak.md).
  */
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { test } from 'node:test';
+import { hasExited, stopChild } from '../scripts/soak/child.ts';
 import { CookieJar } from '../scripts/soak/jar.ts';
 import { Ledger, type Reply } from '../scripts/soak/ledger.ts';
 
@@ -62,4 +64,18 @@ test('the jar keeps the last value of each cookie and drops one cleared by Max-A
   assert.equal(jar.header(), undefined);
   jar.apply(['no-equals-sign', '=nameless']);
   assert.equal(jar.header(), undefined);
+});
+
+test('stopChild ends a paused process (SIGSTOP) by its SIGTERM handler, without waiting for the SIGKILL grace', async () => {
+  // Like redis-server: a SIGTERM handler, which a stopped process runs only once it is continued.
+  const script =
+    "process.on('SIGTERM', () => process.exit(7)); setInterval(() => {}, 1000); console.log('up')";
+  const child = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'ignore'] });
+  await new Promise((resolve) => child.stdout.once('data', resolve));
+  child.kill('SIGSTOP');
+  const started = Date.now();
+  await stopChild(child, 20_000);
+  assert.ok(hasExited(child));
+  assert.equal(child.exitCode, 7, 'its own SIGTERM handler ran: it was resumed, not killed');
+  assert.ok(Date.now() - started < 5000);
 });

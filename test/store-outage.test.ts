@@ -15,8 +15,12 @@ import { newStoreKey, sampleRecord } from '../src/testing/store-conformance.ts';
 import { listen } from './scenarios/apps/serve.ts';
 import { CookieJar } from './support/cookies.ts';
 import {
+  killRedisServer,
+  pauseRedisServer,
   restartRedisServer,
+  resumeRedisServer,
   startRedisServer,
+  startTcpProxy,
   stopAllRedisServers,
   stopRedisServer,
 } from './support/redis-servers.ts';
@@ -194,5 +198,179 @@ test('clients at their defaults (node-redis offline queue, ioredis retries): an 
   } finally {
     await nodeRedis.close().catch(() => {});
     ioredis.disconnect();
+  }
+});
+
+/** Milliseconds from `since` until `store` creates and reads back a record, or Infinity after `limitMs`. */
+async function msUntilServing(store: ReturnType<typeof redisStore>, since: number, limitMs = 10_000) {
+  for (;;) {
+    const key = newStoreKey();
+    const ok = await store
+      .create(key, sampleRecord(Date.now()))
+      .then(async (created) => created && (await store.get(key)) !== null)
+      .catch(() => false);
+    if (ok) return Date.now() - since;
+    if (Date.now() - since > limitMs) return Number.POSITIVE_INFINITY;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+/** Store calls in a loop until `stop()`: requests in flight at the moment of a kill. */
+function keepBusy(store: ReturnType<typeof redisStore>, workers = 8) {
+  let running = true;
+  let answered = 0;
+  let refused = 0;
+  const loops = Array.from({ length: workers }, async () => {
+    while (running) {
+      const key = newStoreKey();
+      try {
+        await store.create(key, sampleRecord(Date.now()));
+        await store.get(key);
+        answered++;
+      } catch (err) {
+        assert.equal((err as { code?: string }).code, 'ERR_LATCHKEY_STORE_UNAVAILABLE');
+        refused++;
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+    }
+  });
+  return async () => {
+    running = false;
+    await Promise.all(loops);
+    return { answered, refused };
+  };
+}
+
+test('Redis SIGKILLed and restarted 5 times with calls in flight (AOF): each time the store serves again within seconds and keeps what it wrote', async () => {
+  const redis = await startRedisServer({ appendonly: true });
+  // The two node-redis setups that matter: as docs/stores/redis.md advises, and at the defaults.
+  const advised = await outageClient(redis.url);
+  const defaults = createClient({ url: redis.url });
+  defaults.on('error', () => {});
+  await defaults.connect();
+  const stores = [redisStore({ client: advised }), redisStore({ client: defaults })];
+  const kept = newStoreKey();
+  const record = sampleRecord(Date.now());
+  assert.equal(await stores[0]!.create(kept, record), true);
+  try {
+    for (let cycle = 1; cycle <= 5; cycle++) {
+      const stops = stores.map((store) => keepBusy(store));
+      await new Promise((resolve) => setTimeout(resolve, 150 + 50 * cycle));
+      await killRedisServer(redis);
+      await new Promise((resolve) => setTimeout(resolve, 100 * cycle)); // down for 0.1 s … 0.5 s
+      await restartRedisServer(redis);
+      const restarted = Date.now();
+      const waits = await Promise.all(stores.map((store) => msUntilServing(store, restarted)));
+      const busy = await Promise.all(stops.map((stop) => stop()));
+      for (const [i, wait] of waits.entries()) {
+        assert.ok(wait < 5000, `cycle ${cycle}, client ${i}: served again after ${wait} ms`);
+        assert.ok(busy[i]!.answered > 0, `cycle ${cycle}, client ${i}: calls were in flight`);
+      }
+      assert.ok(advised.isReady && defaults.isReady);
+      assert.deepEqual(await stores[1]!.get(kept), record, `cycle ${cycle}: the AOF kept the record`);
+    }
+  } finally {
+    advised.destroy();
+    defaults.destroy();
+  }
+});
+
+test('a proxy that accepts while Redis is down (node-redis before 5.11 reports ready on the dropped socket): the store reconnects the client', async () => {
+  const redis = await startRedisServer({ appendonly: true });
+  const proxy = await startTcpProxy(redis.port);
+  const advised = await outageClient(proxy.url);
+  const defaults = createClient({ url: proxy.url });
+  defaults.on('error', () => {});
+  await defaults.connect();
+  const clients = [advised, defaults];
+  const stores = clients.map((client) => redisStore({ client }));
+  const readyWhileDown = clients.map(() => 0);
+  for (const [i, client] of clients.entries()) {
+    client.on('ready', () => {
+      if (redis.process === undefined) readyWhileDown[i]!++;
+    });
+  }
+  try {
+    for (const store of stores) assert.equal((await msUntilServing(store, Date.now())) < 1000, true);
+    await killRedisServer(redis);
+    // Down for 3 s: each reconnect goes through the proxy's accept, its handshake, then the close.
+    await new Promise((resolve) => setTimeout(resolve, 3000));
+    await restartRedisServer(redis);
+    const restarted = Date.now();
+    const waits = await Promise.all(stores.map((store) => msUntilServing(store, restarted)));
+    for (const [i, wait] of waits.entries()) {
+      assert.ok(
+        wait < 4000,
+        `client ${i} (${readyWhileDown[i]} false 'ready'): served again after ${wait} ms`,
+      );
+    }
+  } finally {
+    advised.destroy();
+    defaults.destroy();
+    await proxy.close();
+  }
+});
+
+test('the event loop blocked for 1.5 s while calls are in flight to a healthy Redis: no timeout (the reply is read before the deadline is judged)', async () => {
+  // A 20 ms round trip, as between two hosts: a reply is not there the instant the loop wakes up.
+  const proxy = await startTcpProxy(6379, { delayMs: 10 });
+  const client = await outageClient(proxy.url);
+  const store = redisStore({ client, prefix: `lk-stall:${process.pid}:` });
+  const busyWait = (ms: number) => {
+    const until = performance.now() + ms;
+    while (performance.now() < until) {
+      // the process is stalled: no timer, no socket read runs
+    }
+  };
+  try {
+    const key = newStoreKey();
+    const record = sampleRecord(Date.now());
+    assert.equal(await store.create(key, record), true);
+    // Blocked before the client has written the command (node-redis writes on setImmediate) …
+    const unsent = [store.get(key), store.get(key), store.touch(key, record.expiresAt, Date.now())];
+    busyWait(1500);
+    const [first, second, touched] = await Promise.all(unsent);
+    assert.deepEqual([first, second, touched], [record, record, true]);
+    // … and after: the reply is waiting in the socket when the loop wakes up, with the timer expired.
+    const sent = store.get(key);
+    await new Promise((resolve) => setImmediate(resolve));
+    busyWait(1500);
+    assert.equal((await sent)?.sealed, record.sealed);
+    // … and inside a timer callback: the expired deadline is next in the same timers phase, and the
+    // client's write (an immediate) only comes after it, in the check phase.
+    const fromTimer = await new Promise<Promise<unknown>[]>((resolve) =>
+      setTimeout(() => {
+        const calls = [store.get(key), store.get(key)];
+        busyWait(1500);
+        resolve(calls);
+      }, 1),
+    );
+    assert.deepEqual(
+      (await Promise.all(fromTimer)).map((r) => (r as { sealed?: string } | null)?.sealed),
+      [record.sealed, record.sealed],
+    );
+    assert.equal(await store.delete(key), true);
+  } finally {
+    client.destroy();
+    await proxy.close();
+  }
+});
+
+test('a Redis that answers nothing (SIGSTOP): the coded outage error within about the timeout; once resumed, the store serves again', async () => {
+  const redis = await startRedisServer();
+  const client = await outageClient(redis.url);
+  const store = redisStore({ client, timeout: 1000 });
+  try {
+    assert.ok((await msUntilServing(store, Date.now())) < 1000);
+    pauseRedisServer(redis);
+    const started = performance.now();
+    await assert.rejects(store.get(newStoreKey()), { code: 'ERR_LATCHKEY_STORE_UNAVAILABLE' });
+    const waited = performance.now() - started;
+    assert.ok(waited >= 990 && waited < 1400, `refused after ${Math.round(waited)} ms`);
+    resumeRedisServer(redis);
+    assert.ok((await msUntilServing(store, Date.now())) < 2000);
+  } finally {
+    resumeRedisServer(redis);
+    client.destroy();
   }
 });

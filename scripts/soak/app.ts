@@ -8,9 +8,11 @@
  *   POST /write?tab=N     adds one to the counter `tN` (only tab N of a client writes it), answers it
  *   POST /logout          session.destroy()
  *   POST /revoke-all      sessions.revokeUserSessions(user): sign out everywhere, this device included
- *   GET  /__stats         { pid, rss, heapUsed, loopDelayMaxMs }, outside the session layer; the
- *                         event loop's longest stall since the last call (a stall past the store's
- *                         timeout turns into 503s even when the store answered in time)
+ *   GET  /__stats         { pid, rss, heapUsed, loopDelayMaxMs, redisEnds }, outside the session
+ *                         layer; the event loop's longest stall since the last call, and how many
+ *                         times the node-redis client emitted 'end' (the soak never closes it during
+ *                         a run: each one is redisStore reconnecting a client that was ready on a
+ *                         dead socket, docs/stores/redis.md)
  *
  * Environment: LATCHKEY_KEYS, SOAK_STORE (redis | postgres), SOAK_REDIS_URL, SOAK_PG_TABLE,
  * SOAK_PG_APPLICATION_NAME. SOAK_SABOTAGE breaks the app on purpose, to show the soak catches it:
@@ -38,6 +40,8 @@ const env = (name: string): string => {
   return value;
 };
 
+let redisEnds = 0;
+
 async function openStore(): Promise<SessionStore> {
   if (env('SOAK_STORE') === 'redis') {
     // As docs/stores/redis.md advises: fail fast while the server is down (503), reconnect on its own.
@@ -48,6 +52,7 @@ async function openStore(): Promise<SessionStore> {
       commandOptions: { timeout: 1000 },
     });
     client.on('error', () => {}); // reconnects are expected during the outage window
+    client.on('end', () => redisEnds++);
     await client.connect();
     return redisStore({ client, prefix: 'soak:' });
   }
@@ -130,7 +135,7 @@ const server = createServer((req, res) => {
     const { rss, heapUsed } = process.memoryUsage();
     const loopDelayMaxMs = Math.round(loopDelay.max / 1e6);
     loopDelay.reset();
-    send(res, 200, { pid: process.pid, rss, heapUsed, loopDelayMaxMs });
+    send(res, 200, { pid: process.pid, rss, heapUsed, loopDelayMaxMs, redisEnds });
     return;
   }
   void withSessions(req, res);

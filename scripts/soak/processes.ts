@@ -5,11 +5,11 @@
  */
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { createWriteStream, mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
+import { hasExited as exited, isFreePort, killChild, stopChild } from './child.ts';
 
 const HOST = '127.0.0.1';
 const owned = new Set<ChildProcess>();
@@ -36,24 +36,8 @@ export function runDir(keep: boolean): string {
   return dir;
 }
 
-const exited = (child: ChildProcess) => child.exitCode !== null || child.signalCode !== null;
-
 /** SIGTERM, then SIGKILL after `graceMs`. */
-export function stop(child: ChildProcess, graceMs = 3000): Promise<void> {
-  if (exited(child)) {
-    owned.delete(child);
-    return Promise.resolve();
-  }
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
-    child.once('exit', () => {
-      clearTimeout(timer);
-      owned.delete(child);
-      resolve();
-    });
-    child.kill('SIGTERM');
-  });
-}
+export const stop = (child: ChildProcess, graceMs = 3000): Promise<void> => stopChild(child, graceMs);
 
 function track(child: ChildProcess): ChildProcess {
   owned.add(child);
@@ -68,13 +52,6 @@ function redisCli(port: number, ...args: string[]): Promise<string> {
     );
   });
 }
-
-const isFree = (port: number): Promise<boolean> =>
-  new Promise((resolve) => {
-    const probe = createServer();
-    probe.once('error', () => resolve(false));
-    probe.listen(port, HOST, () => probe.close(() => resolve(true)));
-  });
 
 export class RedisServer {
   process: ChildProcess | undefined;
@@ -91,7 +68,7 @@ export class RedisServer {
   static async start(dir: string): Promise<RedisServer> {
     for (let attempt = 0; attempt < 20; attempt++) {
       const port = 18_000 + Math.floor(Math.random() * 1000);
-      if (!(await isFree(port))) continue;
+      if (!(await isFreePort(port, HOST))) continue;
       const server = new RedisServer(port, dir);
       if (await server.spawn()) return server;
     }
@@ -124,10 +101,7 @@ export class RedisServer {
   async kill(): Promise<void> {
     const child = this.process;
     this.process = undefined;
-    if (child === undefined || exited(child)) return;
-    const gone = new Promise((resolve) => child.once('exit', resolve));
-    child.kill('SIGKILL');
-    await gone;
+    if (child !== undefined) await killChild(child);
   }
 
   /** Back on the same port and directory: it reloads its append-only file. */

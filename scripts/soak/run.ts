@@ -34,6 +34,8 @@ export interface RssSample {
   readonly rss: readonly number[];
   /** Per app: the event loop's longest stall since the previous sample, in ms. */
   readonly stallMs: readonly number[];
+  /** Per app: 'end' events of its node-redis client so far (redisStore repairing a false 'ready'). */
+  readonly redisEnds: readonly number[];
 }
 
 export interface RunResult {
@@ -100,13 +102,18 @@ async function sampleRss(apps: readonly AppProcess[], ledger: Ledger): Promise<R
     apps.map(async (app) => {
       try {
         const response = await fetch(`${app.base}/__stats`, { signal: AbortSignal.timeout(5000) });
-        return (await response.json()) as { rss: number; loopDelayMaxMs: number };
+        return (await response.json()) as { rss: number; loopDelayMaxMs: number; redisEnds?: number };
       } catch {
-        return { rss: Number.NaN, loopDelayMaxMs: Number.NaN };
+        return { rss: Number.NaN, loopDelayMaxMs: Number.NaN, redisEnds: Number.NaN };
       }
     }),
   );
-  return { at: ledger.now(), rss: stats.map((s) => s.rss), stallMs: stats.map((s) => s.loopDelayMaxMs) };
+  return {
+    at: ledger.now(),
+    rss: stats.map((s) => s.rss),
+    stallMs: stats.map((s) => s.loopDelayMaxMs),
+    redisEnds: stats.map((s) => s.redisEnds ?? 0),
+  };
 }
 
 export async function soakRun(options: RunOptions): Promise<RunResult> {
@@ -155,6 +162,10 @@ export async function soakRun(options: RunOptions): Promise<RunResult> {
   const servedAt = ledger.firstServedAfter(restartedAt, ['read', 'write', 'login']);
   if (servedAt !== undefined) faultInfo.servedAgainAfterMs = Math.round(servedAt - restartedAt);
   faultInfo.windowSeconds = ledger.windows.map((w) => [round1(w.start / 1000), round1(w.end / 1000)]);
+  if (options.store === 'redis') {
+    // How often redisStore reconnected an app's client found ready on a dead socket (docs/soak.md).
+    faultInfo.clientsReconnectedByStore = rss.at(-1)?.redisEnds ?? [];
+  }
 
   for (const forget of exits) forget();
   await Promise.all(apps.map((app) => stop(app.child)));

@@ -63,7 +63,11 @@ export interface IoRedisClientLike {
 export type RedisClientLike = NodeRedisClientLike | IoRedisClientLike;
 
 export interface RedisStoreOptions {
-  /** A connected client. The store never closes it; set its timeouts (docs/stores/redis.md). */
+  /**
+   * A connected client; set its timeouts (docs/stores/redis.md). The store never closes it. It sends one
+   * PING each time a node-redis client reports 'ready', and reconnects that client (`destroy()`, then
+   * `connect()`) if the PING gets no answer: node-redis before 5.11 can report ready on a dead socket.
+   */
   client: RedisClientLike;
   /** Prepended to every key. Default `latchkey:`; at most 64 characters, no `{` or `}` (hash tags). */
   prefix?: string;
@@ -74,6 +78,7 @@ export interface RedisStoreOptions {
    * answers 503 within about a second whatever the client's settings, also with node-redis's default
    * offline queue (which would hold commands until the server is back) and ioredis's default retries.
    * node-redis v5 never times out a command already sent to a server that stopped answering; this does.
+   * Judged after pending socket reads: a process that stalls past it is not taken for a Redis outage.
    */
   timeout?: number;
 }
@@ -221,8 +226,24 @@ interface PendingCall {
 }
 
 /**
+ * A sweep that runs more than this many ms after it was due means the event loop was blocked across the
+ * deadline (a long synchronous task, a GC pause, a saturated machine): see DeadlineSweeper.
+ */
+const STALL_MS = 50;
+
+/**
  * The timeouts of one store's calls with one timer. Every call has the same timeout, so calls expire in
  * the order they began: the sweeper holds them in that order and one timer waits for the oldest.
+ *
+ * A deadline is judged only once pending I/O has had its turn, so a stalled process does not take its own
+ * stall for a Redis outage. Timers run before the event loop polls its sockets: after a stall, an expired
+ * timer would otherwise refuse a call whose reply is already waiting in the socket, or whose command the
+ * client has not even written yet (node-redis writes on setImmediate). So:
+ * - when the sweep runs on time, the refusal waits for one setImmediate (the check phase comes after the
+ *   poll phase): a reply already received wins;
+ * - when it runs late by more than STALL_MS, the stall is given back: the calls get as many more ms (at
+ *   most `timeout`) of a running event loop before they are refused. A call is never held past twice
+ *   its timeout.
  */
 class DeadlineSweeper {
   readonly #timeout: number;
@@ -230,6 +251,10 @@ class DeadlineSweeper {
   /** The index in #calls of the oldest call that may be pending: those before it are all settled. */
   #head = 0;
   #timer: ReturnType<typeof setTimeout> | undefined;
+  /** When the timer should fire (performance.now() ms). */
+  #due = 0;
+  /** A sweep is waiting for the check phase (setImmediate): no timer is armed meanwhile. */
+  #checking = false;
 
   constructor(timeout: number) {
     this.#timeout = timeout;
@@ -238,7 +263,7 @@ class DeadlineSweeper {
   add(reject: (reason: unknown) => void): PendingCall {
     const call: PendingCall = { deadline: performance.now() + this.#timeout, reject, settled: false };
     this.#calls.push(call);
-    if (this.#timer === undefined) this.#schedule(this.#timeout);
+    if (this.#timer === undefined && !this.#checking) this.#schedule(this.#timeout);
     return call;
   }
 
@@ -250,13 +275,48 @@ class DeadlineSweeper {
   }
 
   #schedule(delay: number): void {
-    this.#timer = setTimeout(() => this.#sweep(), Math.max(1, Math.ceil(delay)));
+    const wait = Math.max(1, Math.ceil(delay));
+    this.#due = performance.now() + wait;
+    this.#timer = setTimeout(() => this.#wake(), wait);
     // The pending calls' own sockets keep the process alive; the sweeper alone never does.
     this.#timer.unref?.();
   }
 
-  #sweep(): void {
+  /** The timer fired: first let pending I/O run (see the class comment), then refuse what is still due. */
+  #wake(): void {
     this.#timer = undefined;
+    const now = performance.now();
+    const late = now - this.#due;
+    const oldest = this.#oldestPending();
+    if (oldest === undefined) {
+      this.#reset();
+      return;
+    }
+    if (late > STALL_MS && now < oldest.deadline + this.#timeout) {
+      this.#schedule(Math.min(late, this.#timeout, oldest.deadline + this.#timeout - now));
+      return;
+    }
+    this.#checking = true;
+    // Not unref'd: an unref'd immediate does not stop the poll phase from blocking, so it could wait
+    // for unrelated I/O. It runs in this loop turn's check phase anyway.
+    setImmediate(() => {
+      this.#checking = false;
+      this.#sweep();
+    });
+  }
+
+  #oldestPending(): PendingCall | undefined {
+    const calls = this.#calls;
+    while (this.#head < calls.length && calls[this.#head]!.settled) this.#head++;
+    return calls[this.#head];
+  }
+
+  #reset(): void {
+    this.#calls = [];
+    this.#head = 0;
+  }
+
+  #sweep(): void {
     const now = performance.now();
     const calls = this.#calls;
     let head = this.#head;
@@ -268,8 +328,7 @@ class DeadlineSweeper {
       call.reject(storeUnavailable('redis', `no reply within ${this.#timeout} ms`));
     }
     if (head === calls.length) {
-      this.#calls = [];
-      this.#head = 0;
+      this.#reset();
       return;
     }
     // Drop the settled prefix now and then, so the list stays as long as the calls in flight.
@@ -282,6 +341,65 @@ class DeadlineSweeper {
   }
 }
 
+/** What guardReady needs of a node-redis v5 standalone client (createClient()); clusters are not guarded. */
+interface NodeRedisConnection {
+  readonly isOpen: boolean;
+  readonly isReady: boolean;
+  on(event: 'ready', listener: () => void): unknown;
+  ping(): Promise<unknown>;
+  destroy(): void;
+  connect(): Promise<unknown>;
+}
+
+const guarded = new WeakSet<object>();
+
+/**
+ * node-redis before 5.11 (redis/node-redis#3104, #3108) can report 'ready' on a socket that is already
+ * closed: when the connection drops during its handshake and every handshake command ignores its errors
+ * (the default, where the handshake is only CLIENT SETINFO), the client counts the flushed commands as
+ * done. It then never reconnects, and every later command waits forever: a restarted Redis, a proxy or
+ * load balancer that accepts and then drops connections while Redis is down, a server shutting down.
+ *
+ * So on every 'ready' the store sends one PING. Any answer, an error reply included, proves the socket
+ * alive. With none within `timeout` ms (judged after pending I/O, as the sweeper does), the client is on a
+ * dead socket: the store reconnects it (`destroy()`, which fails the stuck commands, then `connect()`).
+ * One guard per client, whatever the number of stores on it.
+ */
+function guardReady(client: RedisClientLike, timeout: number): void {
+  const c = client as unknown as Partial<Record<keyof NodeRedisConnection, unknown>>;
+  const isStandalone =
+    typeof c.on === 'function' &&
+    typeof c.ping === 'function' &&
+    typeof c.destroy === 'function' &&
+    typeof c.connect === 'function' &&
+    typeof c.isReady === 'boolean' &&
+    typeof c.isOpen === 'boolean';
+  if (!isStandalone || guarded.has(client)) return;
+  guarded.add(client);
+  const conn = client as unknown as NodeRedisConnection;
+  // Each 'ready' is probed on its own: a connection can drop and come back falsely ready while the
+  // previous connection's probe is still waiting. Only the latest connection's probe may act.
+  let connection = 0;
+  conn.on('ready', () => {
+    const probed = ++connection;
+    let answered = false;
+    const done = () => {
+      answered = true;
+    };
+    conn.ping().then(done, done);
+    const check = () => {
+      if (answered || probed !== connection || !conn.isOpen || !conn.isReady) return;
+      try {
+        conn.destroy();
+        conn.connect().catch(() => {}); // errors reach the client's own 'error' listeners
+      } catch {
+        // closed or reconnected meanwhile by the app: nothing to repair
+      }
+    };
+    setTimeout(() => setImmediate(check), timeout).unref?.();
+  });
+}
+
 export function redisStore(options: RedisStoreOptions): SessionStore {
   const prefix = options.prefix ?? 'latchkey:';
   // A brace would become the cluster hash tag and pin every key to one slot.
@@ -292,6 +410,7 @@ export function redisStore(options: RedisStoreOptions): SessionStore {
   if (!Number.isSafeInteger(timeout) || timeout < 1)
     throw new TypeError('redisStore: timeout must be a positive integer (ms)');
   const driver = driverFor(options.client);
+  guardReady(options.client, timeout);
   const clock = options.clock ?? systemClock;
   // Hash tags: each record and each index has its own slot; no command ever spans two keys.
   const recordKey = (storeKey: string) => `${prefix}s:{${storeKey}}`;
