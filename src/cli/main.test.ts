@@ -185,6 +185,17 @@ describe('latchkey CLI', () => {
       const unknown = await capture(['inspect', other, '--store', url], { LATCHKEY_KEYS: keys });
       assert.equal(unknown.status, 1);
       assert.match(unknown.out, /unknown session/);
+      // One token in 64 starts with '-': it is the value, not an unknown option, before or after them.
+      const dashed = `-${token.slice(1)}`;
+      for (const args of [
+        ['inspect', dashed, '--store', url],
+        ['inspect', '--store', url, dashed],
+        ['inspect', '--store', url, '--', dashed],
+      ]) {
+        const answer = await capture(args, { LATCHKEY_KEYS: keys });
+        assert.equal(answer.status, 1, `${args.join(' ')}: ${answer.err}`);
+        assert.match(answer.out, /unknown session/);
+      }
       const wrongKeys = await capture(['inspect', token, '--store', url], {
         LATCHKEY_KEYS: generateKeyLine('k9'),
       });

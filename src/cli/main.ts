@@ -132,18 +132,49 @@ function describe(
   };
 }
 
+const INSPECT_OPTIONS = {
+  name: { type: 'string', default: '__Host-lk' },
+  preset: { type: 'string' },
+  idle: { type: 'string' },
+  absolute: { type: 'string' },
+  store: { type: 'string' },
+  json: { type: 'boolean', default: false },
+} as const;
+
+/**
+ * A cookie value or store token is base64url, so one in 64 starts with `-`: an argument that is not one
+ * of the command's options (nor an option's value) is the value, wherever it stands, rather than an
+ * unknown option.
+ */
+function valuesAsPositionals(
+  args: string[],
+  options: Record<string, { type: 'string' | 'boolean' }>,
+): string[] {
+  const flags: string[] = [];
+  const rest: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]!;
+    if (arg === '--') {
+      rest.push(...args.slice(i + 1));
+      break;
+    }
+    const name = arg.startsWith('--') ? arg.slice(2).split('=', 1)[0]! : undefined;
+    const option = name === undefined ? undefined : options[name];
+    if (option === undefined) {
+      rest.push(arg);
+      continue;
+    }
+    flags.push(arg);
+    if (option.type === 'string' && !arg.includes('=') && i + 1 < args.length) flags.push(args[++i]!);
+  }
+  return [...flags, '--', ...rest];
+}
+
 async function inspect(args: string[], io: Output): Promise<number> {
   const { values, positionals } = parseArgs({
-    args,
+    args: valuesAsPositionals(args, INSPECT_OPTIONS),
     allowPositionals: true,
-    options: {
-      name: { type: 'string', default: '__Host-lk' },
-      preset: { type: 'string' },
-      idle: { type: 'string' },
-      absolute: { type: 'string' },
-      store: { type: 'string' },
-      json: { type: 'boolean', default: false },
-    },
+    options: INSPECT_OPTIONS,
   });
   const value = positionals[0];
   if (value === undefined || positionals.length > 1) {
