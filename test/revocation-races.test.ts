@@ -197,6 +197,21 @@ for (const [name, makeStore, options] of realStores) {
       assert.equal((await tablet.request()).userId, 'alice');
     });
 
+    test('a sign-in in the same millisecond as the revocation outlives it, renewals included', async () => {
+      const { sessions, clock } = await setup(await makeStore(), { renewal: true });
+      const laptop = await signIn(sessions);
+      const before = laptop.jar.header();
+      await sessions.revokeUserSessions('alice');
+      const phone = await signIn(sessions); // the fake clock has not moved
+      assert.equal(await userOf(sessions, before), undefined);
+      clock.advance('16m');
+      const renewedFrom = phone.jar.header();
+      assert.equal((await phone.request()).userId, 'alice');
+      assert.notEqual(phone.jar.header(), renewedFrom);
+      assert.equal((await phone.request((session) => session.regenerate())).userId, 'alice');
+      assert.equal((await phone.request()).userId, 'alice');
+    });
+
     test('"sign out everywhere else" keeps its session through renewals and rotations', async () => {
       const { sessions, clock } = await setup(await makeStore(), { renewal: true });
       const [laptop, phone, tablet] = [

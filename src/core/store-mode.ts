@@ -176,6 +176,18 @@ export class StoreSessions<T extends SessionData> extends BaseSessions implement
       },
       signedIn: (session) => {
         this.#signedIn.add(session);
+        // Signed in in the same millisecond as this process's last "sign out everywhere" of the user (a
+        // handler that signs the device in again right after): begun just after it, or its next renewal
+        // or rotation would read as revoked. Store records keep createdAt, not authTime; the clock
+        // checks accept a start up to clockSkew ahead.
+        const state = session._state;
+        const after = this.#revocations.authTimeFor(state.userId!, state.createdAt);
+        const shift = after === undefined ? 0 : after - state.createdAt;
+        if (shift > 0 && shift <= this.policy.clockSkew) {
+          state.createdAt += shift;
+          state.lastActiveAt += shift;
+          state.absoluteDeadline += shift;
+        }
       },
     };
   }
