@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { revokeAllOutcome } from '../scripts/soak/clients.ts';
 import { CookieJar } from '../scripts/soak/jar.ts';
 import { Ledger, type Reply } from '../scripts/soak/ledger.ts';
 
@@ -62,4 +63,18 @@ test('the jar keeps the last value of each cookie and drops one cleared by Max-A
   assert.equal(jar.header(), undefined);
   jar.apply(['no-equals-sign', '=nameless']);
   assert.equal(jar.header(), undefined);
+});
+
+test('"sign out everywhere" that ended no session revoked nothing: its captured tokens are not dead', () => {
+  const answer = (status: number, body?: Record<string, unknown>): Reply => ({
+    ...reply(status, 0, 1),
+    body,
+  });
+  assert.equal(revokeAllOutcome(answer(200, { user: null, revoked: 3 })), 'revoked');
+  // Sent from a device the server took for signed out (its token was dead): the other devices' tokens
+  // live on, and listing them as dead made a false "resurrected" finding (issue 14).
+  assert.equal(revokeAllOutcome(answer(200, { user: null, revoked: 0 })), 'nothing');
+  assert.equal(revokeAllOutcome(answer(200)), 'nothing');
+  assert.equal(revokeAllOutcome(answer(503)), 'unknown');
+  assert.equal(revokeAllOutcome(answer(0)), 'unknown');
 });
