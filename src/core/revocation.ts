@@ -96,6 +96,10 @@ function idTimes(value: unknown): Record<string, number> | undefined {
  * the same millisecond. A record is sealed (purpose `revocation`, its key in the AAD); one that
  * no longer opens (its key was retired) still ends every session it covers that began before its last
  * write. Writes are compare-and-set, so concurrent sign-outs of one user are all kept.
+ *
+ * Store mode keeps the same records in its session store for "sign out everywhere": written before the
+ * user's records are deleted, read only by a renewal's copy or a rotation's new record after its create
+ * (src/core/store-mode.ts). There the session "everywhere else" keeps is named in the record (`keep`).
  * @internal
  */
 export class Revocations {

@@ -96,7 +96,7 @@ export class StoreSessions<T extends SessionData> extends BaseSessions implement
    * Per user, the time of the last "sign out everywhere" (src/core/revocation.ts's records, in this
    * store). Read only where a record is made that carries an existing sign-in on (a renewed token, a
    * rotation): such a record may land after revokeUserSessions() enumerated the user's sessions, and
-   * then it is deleted here instead of living on (docs/concurrency.md).
+   * then it is deleted here instead of living on (docs/concurrency.md, store mode rule 8).
    */
   readonly #revocations: Revocations;
   /** The purge schedule holds this weakly; kept here for as long as these sessions live. */
@@ -700,7 +700,7 @@ export class StoreSessions<T extends SessionData> extends BaseSessions implement
       throw new TypeError('revokeUserSessions(userId): userId must be 1 to 256 characters');
     // First the user's revocation time, then the deletes: a record that carries one of the user's
     // sign-ins on (a renewal, a rotation) and lands after deleteByUser enumerated the sessions reads it
-    // and goes (docs/concurrency.md, "Sign out everywhere").
+    // and goes (docs/concurrency.md, store mode rule 8).
     await this.#revocations.revokeUser(userId, await this.#keptSessionId(userId, options.except, except));
     const count = await this.#call(() => this.#store.deleteByUser(userId, except));
     countRevocations(count);
