@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { test } from 'node:test';
 import { hasExited, stopChild } from '../scripts/soak/child.ts';
+import { revokeAllOutcome } from '../scripts/soak/clients.ts';
 import { CookieJar } from '../scripts/soak/jar.ts';
 import { Ledger, type Reply } from '../scripts/soak/ledger.ts';
 
@@ -78,4 +79,18 @@ test('stopChild ends a paused process (SIGSTOP) by its SIGTERM handler, without 
   assert.ok(hasExited(child));
   assert.equal(child.exitCode, 7, 'its own SIGTERM handler ran: it was resumed, not killed');
   assert.ok(Date.now() - started < 5000);
+});
+
+test('"sign out everywhere" that ended no session revoked nothing: its captured tokens are not dead', () => {
+  const answer = (status: number, body?: Record<string, unknown>): Reply => ({
+    ...reply(status, 0, 1),
+    body,
+  });
+  assert.equal(revokeAllOutcome(answer(200, { user: null, revoked: 3 })), 'revoked');
+  // Sent from a device the server took for signed out (its token was dead): the other devices' tokens
+  // live on, and listing them as dead made a false "resurrected" finding (issue 14).
+  assert.equal(revokeAllOutcome(answer(200, { user: null, revoked: 0 })), 'nothing');
+  assert.equal(revokeAllOutcome(answer(200)), 'nothing');
+  assert.equal(revokeAllOutcome(answer(503)), 'unknown');
+  assert.equal(revokeAllOutcome(answer(0)), 'unknown');
 });

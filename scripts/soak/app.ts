@@ -15,7 +15,7 @@
  *                         dead socket, docs/stores/redis.md)
  *
  * Environment: LATCHKEY_KEYS, SOAK_STORE (redis | postgres), SOAK_REDIS_URL, SOAK_PG_TABLE,
- * SOAK_PG_APPLICATION_NAME. SOAK_SABOTAGE breaks the app on purpose, to show the soak catches it:
+ * SOAK_PG_APPLICATION_NAME, SOAK_RENEWAL (optional: tokenRenewal's `every`, such as `10s`). SOAK_SABOTAGE breaks the app on purpose, to show the soak catches it:
  * `lose-writes` drops every 50th counter change, `resurrect` makes logout keep the record.
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
@@ -23,6 +23,7 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import pg from 'pg';
 import { createClient } from 'redis';
 import { withSession } from '../../src/adapters/node.ts';
+import type { Duration } from '../../src/core/policy.ts';
 import type { Session } from '../../src/core/session.ts';
 import { createSessions } from '../../src/core/sessions.ts';
 import { postgresStore } from '../../src/stores/postgres.ts';
@@ -119,10 +120,13 @@ function send(res: ServerResponse, status: number, body: unknown): void {
   res.end(JSON.stringify(body));
 }
 
+// SOAK_RENEWAL=10s: tokens renew that often (grace: half of it), so renewals race everything else.
+const renewal = process.env.SOAK_RENEWAL as Duration | undefined; // createSessions checks it
 const sessions = createSessions<Tabs>({
   keys: env('LATCHKEY_KEYS'),
   store: await openStore(),
   trustProxy: true, // the soak's clients send x-forwarded-proto: https, so the __Host- cookie is right
+  ...(renewal && { tokenRenewal: { every: renewal, grace: `${Number.parseInt(String(renewal), 10) / 2}s` } }),
 });
 const withSessions = withSession(sessions, async (req, res, session) => {
   const { status, body } = await route(sessions, req, session);

@@ -165,9 +165,18 @@ class Device {
     else await this.lifecycle('revoke-all', () => this.revokeAll());
   }
 
-  /** Sign-ins, sign-outs and revocations of one user, one at a time. */
-  private lifecycle(_what: string, task: () => Promise<void>): Promise<void> {
+  /**
+   * Sign-ins, sign-outs and revocations of one user, one at a time. Each was chosen before it waited its
+   * turn, and the ones before it may have changed this device meanwhile (another device's "sign out
+   * everywhere" signs it out): it runs only if the device is still where it was chosen for. Without
+   * this check, a "sign out everywhere" queued behind another device's went out on a dead token, revoked
+   * nothing, and yet listed as dead the tokens of devices that had signed in again in between, which
+   * the probes then found alive: the "resurrected" finding of issue 14.
+   */
+  private lifecycle(what: 'login' | 'logout' | 'revoke-all', task: () => Promise<void>): Promise<void> {
+    const from: State = what === 'login' ? 'out' : 'in';
     return this.user.lock.run(async () => {
+      if (this.state !== from) return;
       this.user.generation++;
       try {
         await task();
@@ -212,8 +221,16 @@ class Device {
     const reply = await this.call('revoke-all', 'POST', '/revoke-all');
     if (TRACE)
       console.error('TRACE', this.name, 'revoke-all captured', cookies.length, JSON.stringify(reply.body));
-    for (const device of signedIn) device.state = reply.status === 200 ? 'out' : 'unknown';
-    if (reply.status !== 200) return;
+    const outcome = revokeAllOutcome(reply);
+    if (outcome === 'nothing') {
+      // The server took this device for signed out, so it revoked nothing: the other devices' tokens
+      // were not revoked and must not be listed as dead (that made a false "resurrected" finding).
+      this.find('lost-session', 'sign out everywhere from this device ended no session (revoked 0)');
+      this.state = 'out';
+      return;
+    }
+    for (const device of signedIn) device.state = outcome === 'revoked' ? 'out' : 'unknown';
+    if (outcome !== 'revoked') return;
     for (const cookie of cookies)
       if (cookie !== undefined)
         this.traffic.dead.push({
@@ -296,6 +313,16 @@ class Device {
     for (let i = 0; i < this.traffic.apps.length * 2 && this.state === 'in'; i++)
       await this.read('final-read');
   }
+}
+
+/**
+ * What a "sign out everywhere" answer says: `revoked` (every session of the user, this device's
+ * included, so at least one), `nothing` (answered, but the server knew no signed-in session on this
+ * device: the soak's view of it was wrong, and nothing was revoked), or `unknown` (no answer, a 503).
+ */
+export function revokeAllOutcome(reply: Reply): 'revoked' | 'nothing' | 'unknown' {
+  if (reply.status !== 200) return 'unknown';
+  return Number(reply.body?.revoked) >= 1 ? 'revoked' : 'nothing';
 }
 
 /** `users` users with one to three devices each; resolves when the deadline passes, after a final check. */

@@ -9,6 +9,7 @@ import { createFakeClock } from '../testing/fake-clock.ts';
 import { clientKeyOf } from './client-address.ts';
 import { CreationLimiter, resolveCreationLimit } from './creation-limit.ts';
 import { createSessions, type SessionEvent, type SessionsOptions } from './index.ts';
+import { parseAddress } from './network.ts';
 
 const KEYS = generateKeyLine('k1');
 type Data = { n: number };
@@ -181,8 +182,21 @@ describe('creationLimit (issue 14 §2, checklist #35)', () => {
     assert.equal(clientKeyOf('[2001:db8:a:b:c:d:e:f]'), '2001:db8:a:b::/64');
     assert.equal(clientKeyOf('fe80::1%eth0'), 'fe80:0:0:0::/64');
     assert.equal(clientKeyOf('::1'), '0:0:0:0::/64');
-    for (const junk of [undefined, '', 'localhost', '1:2:3', '1::2::3', 'g::1', '1:2:3:4:5:6:7:8:9']) {
-      assert.equal(clientKeyOf(junk), undefined, String(junk));
+    // The signals' parser (network.ts): an IPv4 tail is read, a malformed IPv4 address is none.
+    assert.equal(clientKeyOf('64:ff9b::192.0.2.1'), '64:ff9b:0:0::/64');
+    assert.equal(clientKeyOf(' 2001:DB8::1 '), '2001:db8:0:0::/64');
+    const junk = [undefined, '', 'localhost', '1:2:3', '1::2::3', 'g::1', '1:2:3:4:5:6:7:8:9'];
+    for (const bad of [...junk, '999.1.1.1', '01.2.3.4', '1.2.3', '::ffff:300.1.1.1', '1:2:3:4:5:6:7::8']) {
+      assert.equal(clientKeyOf(bad), undefined, String(bad));
+    }
+  });
+
+  test('one parser: the creation limit and the network signal read every address alike', () => {
+    const addresses = ['203.0.113.7', '::ffff:203.0.113.7', '2001:db8::1', 'fe80::1%eth0', '[::1]', '1.2.3'];
+    for (const address of addresses) {
+      const bytes = parseAddress(address);
+      assert.equal(clientKeyOf(address) === undefined, bytes === undefined, address);
+      if (bytes?.length === 4) assert.equal(clientKeyOf(address), bytes.join('.'));
     }
   });
 });

@@ -166,6 +166,8 @@ export interface RenewalHost {
   open(storeKey: string, record: StoredRecord): Opened | undefined;
   /** Seal a session record for a backing. */
   seal(state: SessionState, backing: StoreBacking): StoredRecord;
+  /** True when a "sign out everywhere" of the session's user covers it (src/core/store-mode.ts). */
+  revoked(state: SessionState): Promise<boolean>;
 }
 
 export class TokenRenewal {
@@ -242,6 +244,16 @@ export class TokenRenewal {
     const copy = host.seal(loaded.state, backing);
     // A collision of 256-bit random keys is no renewal this time (checklist #4: never overwrite).
     if (!(await host.call(() => host.store.create(backing.storeKey, copy)))) return loaded;
+    // "Sign out everywhere" may have enumerated the user's sessions before this copy existed and delete
+    // the old record only after the swap below made it a link (no user's record): then the copy would
+    // outlive it. Checked after the create, either that enumeration sees the copy or this sees the
+    // revocation it wrote first.
+    if (await host.revoked(loaded.state)) {
+      await host.call(() => host.store.delete(backing.storeKey));
+      await host.call(() => host.store.delete(old.storeKey));
+      host.event({ type: 'revoked' });
+      return undefined;
+    }
     const link = linkRecord(
       host.keyring,
       old.storeKey,

@@ -6,7 +6,7 @@ import { openValue, sealValue } from '../crypto/seal.ts';
 import { ConflictError } from '../errors.ts';
 import { callStore, type SessionStore, type StoredRecord } from '../stores/types.ts';
 import type { Clock } from './clock.ts';
-import { isPlainObject } from './json.ts';
+import { hasKeys, isPlainObject } from './json.ts';
 import { openPayloadObject, type SessionState } from './payload.ts';
 import type { TimeoutPolicy } from './policy.ts';
 
@@ -22,15 +22,24 @@ interface Revoked {
   notBefore: number;
   /** Single sessions that signed out, each until its absolute deadline (plus the skew allowance). */
   denied: Record<string, number>;
+  /**
+   * Store mode's "sign out everywhere else": the session kept, with the not-before time it was kept
+   * through. A later revocation raises notBefore past it, and then it no longer counts.
+   */
+  kept: Record<string, number>;
 }
 
-const NOTHING_REVOKED: Revoked = Object.freeze({ notBefore: -1, denied: Object.freeze({}) });
+const NOTHING_REVOKED: Revoked = Object.freeze({
+  notBefore: -1,
+  denied: Object.freeze({}),
+  kept: Object.freeze({}),
+});
 
 /**
  * The id of a signed-in session sealed before revocation was configured, which has none of its own: made
  * from what every copy of that cookie holds, so that its sign-out ends all of them.
  */
-function sessionIdOf(state: SessionState & { userId: string }): string {
+export function sessionIdOf(state: SessionState & { userId: string }): string {
   if (state.sessionId !== undefined) return state.sessionId;
   return encodeBase64url(
     sha256(`latchkey/v1|session-id|${state.createdAt}|${state.absoluteDeadline}|${state.userId}`),
@@ -57,12 +66,21 @@ function isTime(value: unknown): value is number {
 function decodeRevoked(plaintext: Uint8Array): Revoked | undefined {
   const value = openPayloadObject(plaintext);
   if (!value || !isTime(value.nb) || !isPlainObject(value.deny)) return undefined;
-  const denied: Record<string, number> = Object.create(null);
-  for (const [sessionId, until] of Object.entries(value.deny)) {
-    if (!isTokenText(sessionId) || !isTime(until)) return undefined;
-    denied[sessionId] = until;
+  const denied = idTimes(value.deny);
+  const kept = value.keep === undefined ? Object.create(null) : idTimes(value.keep);
+  if (denied === undefined || kept === undefined) return undefined;
+  return { notBefore: value.nb, denied, kept };
+}
+
+/** A sealed map of session ids to times, checked entry by entry; undefined for anything malformed. */
+function idTimes(value: unknown): Record<string, number> | undefined {
+  if (!isPlainObject(value)) return undefined;
+  const times: Record<string, number> = Object.create(null);
+  for (const [sessionId, time] of Object.entries(value)) {
+    if (!isTokenText(sessionId) || !isTime(time)) return undefined;
+    times[sessionId] = time;
   }
-  return { notBefore: value.nb, denied };
+  return times;
 }
 
 /**
@@ -78,6 +96,10 @@ function decodeRevoked(plaintext: Uint8Array): Revoked | undefined {
  * the same millisecond. A record is sealed (purpose `revocation`, its key in the AAD); one that
  * no longer opens (its key was retired) still ends every session it covers that began before its last
  * write. Writes are compare-and-set, so concurrent sign-outs of one user are all kept.
+ *
+ * Store mode keeps the same records in its session store for "sign out everywhere": written before the
+ * user's records are deleted, read only by a renewal's copy or a rotation's new record after its create
+ * (src/core/store-mode.ts). There the session "everywhere else" keeps is named in the record (`keep`).
  * @internal
  */
 export class Revocations {
@@ -126,10 +148,12 @@ export class Revocations {
     const keys = this.#recordsOf(signedIn);
     const records = await Promise.all(keys.map((key) => callStore('revocation', () => this.#store.get(key))));
     const signedInAt = state.authTime ?? state.createdAt;
+    const id = sessionIdOf(signedIn);
     return records.some((record, i) => {
       if (!record) return false;
       const revoked = this.#open(keys[i]!, record);
-      return signedInAt <= revoked.notBefore || Object.hasOwn(revoked.denied, sessionIdOf(signedIn));
+      const ended = signedInAt <= revoked.notBefore && revoked.kept[id] !== revoked.notBefore;
+      return ended || Object.hasOwn(revoked.denied, id);
     });
   }
 
@@ -152,9 +176,11 @@ export class Revocations {
    * End every session of the user that signed in until now (this server's clock), which it resolves
    * to. The records of this
    * window of sign-in times and the one before (and, for a server whose clock lags by up to clockSkew,
-   * the one before that) hold every session that may still be live.
+   * the one before that) hold every session that may still be live. `keep`: the id of one session
+   * (sessionIdOf) to leave out, for store mode's "sign out everywhere else"; cookie mode gives the kept
+   * session a later sign-in time instead.
    */
-  async revokeUser(userId: string): Promise<number> {
+  async revokeUser(userId: string, keep?: string): Promise<number> {
     const now = this.#clock.now();
     const lifetime = this.#policy.absoluteTimeout;
     const records = new Map<string, { key: string; expiresAt: number }>();
@@ -163,10 +189,14 @@ export class Revocations {
       records.set(record.key, record);
     }
     for (const record of records.values()) {
-      await this.#change(record, (current) => ({
-        notBefore: Math.max(current.notBefore, now),
-        denied: current.denied,
-      }));
+      await this.#change(record, (current) => {
+        const notBefore = Math.max(current.notBefore, now);
+        // Kept through an earlier revocation: no longer, once this one moves notBefore past it.
+        const kept: Record<string, number> = Object.create(null);
+        for (const [id, at] of Object.entries(current.kept)) if (at === notBefore) kept[id] = at;
+        if (keep !== undefined) kept[keep] = notBefore;
+        return { notBefore, denied: current.denied, kept };
+      });
     }
     this.#remember(userId, now);
     return now;
@@ -228,7 +258,9 @@ export class Revocations {
     const opened = openValue(this.#keyring, 'revocation', key, record.sealed);
     const revoked = opened.ok ? decodeRevoked(opened.plaintext) : undefined;
     // Unreadable (a retired key, or an edit in the store): fail closed, as of the record's last write.
-    return revoked ?? { notBefore: record.lastSeenAt, denied: NOTHING_REVOKED.denied };
+    return (
+      revoked ?? { notBefore: record.lastSeenAt, denied: NOTHING_REVOKED.denied, kept: NOTHING_REVOKED.kept }
+    );
   }
 
   /** The record to write, with the sign-outs whose cookies have expired by themselves dropped. */
@@ -247,14 +279,18 @@ export class Revocations {
         count++;
       }
     }
-    let { notBefore } = wanted;
+    let { notBefore, kept } = wanted;
     const overflowed = count > MAX_DENIED_SESSIONS;
     if (overflowed) {
       // Too many to list: end them all, and every other session of the record signed in until now.
       notBefore = Math.max(notBefore, now);
       for (const sessionId of Object.keys(denied)) delete denied[sessionId];
     }
-    const text = JSON.stringify({ v: 1, nb: notBefore, deny: denied });
+    // Only entries kept through the current notBefore still mean anything.
+    const keep: Record<string, number> = Object.create(null);
+    for (const [sessionId, at] of Object.entries(kept)) if (at === notBefore) keep[sessionId] = at;
+    kept = keep;
+    const text = JSON.stringify({ v: 1, nb: notBefore, deny: denied, ...(hasKeys(keep) && { keep }) });
     const record: StoredRecord = {
       sealed: sealValue(this.#keyring, 'revocation', key, text),
       createdAt: previous?.createdAt ?? now,
@@ -263,6 +299,6 @@ export class Revocations {
       absoluteAt: expiresAt,
       version: (previous?.version ?? 0) + 1,
     };
-    return { record, revoked: { notBefore, denied, overflowed } };
+    return { record, revoked: { notBefore, denied, kept, overflowed } };
   }
 }

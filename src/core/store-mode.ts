@@ -3,7 +3,7 @@ import { sha256Base64url } from '../crypto/hmac.ts';
 import { isTokenText, jitterBelow, newToken } from '../crypto/random.ts';
 import { openValue, sealValue } from '../crypto/seal.ts';
 import { ConfigError, ConflictError, SessionTooLarge } from '../errors.ts';
-import { callStore, isStoreKey, type SessionStore, type StoredRecord } from '../stores/types.ts';
+import { callStore, isStoreKey, isUserId, type SessionStore, type StoredRecord } from '../stores/types.ts';
 import { AnonymousCsrf } from './anonymous-csrf.ts';
 import { BaseSessions } from './base.ts';
 import { clientKeyOf } from './client-address.ts';
@@ -25,6 +25,7 @@ import {
 import { type PurgeOwner, type PurgeSchedule, startPurgeSchedule } from './purge-schedule.ts';
 import { ISSUED_AT, type Loaded, type Opened, openLink, TokenRenewal } from './renewal.ts';
 import { type LoadOptions, type RequestLike, requestFacts, secureTransportOf } from './request.ts';
+import { Revocations, sessionIdOf } from './revocation.ts';
 import {
   asImpl,
   type Session,
@@ -89,6 +90,15 @@ export class StoreSessions<T extends SessionData> extends BaseSessions implement
   readonly #clients = new WeakMap<SessionImpl<object>, string | undefined>();
   /** Sessions whose record regenerate() or login() ended: their new record replaces it, no new one. */
   readonly #replaced = new WeakSet<SessionImpl<object>>();
+  /** Sessions that login() signed in on this request: a new sign-in, no continuation of an older one. */
+  readonly #signedIn = new WeakSet<SessionImpl<object>>();
+  /**
+   * Per user, the time of the last "sign out everywhere" (src/core/revocation.ts's records, in this
+   * store). Read only where a record is made that carries an existing sign-in on (a renewed token, a
+   * rotation): such a record may land after revokeUserSessions() enumerated the user's sessions, and
+   * then it is deleted here instead of living on (docs/concurrency.md, store mode rule 8).
+   */
+  readonly #revocations: Revocations;
   /** The purge schedule holds this weakly; kept here for as long as these sessions live. */
   readonly #purgeOwner: PurgeOwner;
   readonly #purge: PurgeSchedule | undefined;
@@ -110,6 +120,13 @@ export class StoreSessions<T extends SessionData> extends BaseSessions implement
       });
     }
     this.#maxRetries = resolved.maxConflictRetries;
+    this.#revocations = new Revocations({
+      store: this.#store,
+      keyring: this.keyring,
+      policy: this.policy,
+      clock: this.clock,
+      maxRetries: this.#maxRetries,
+    });
     this.#tokens = new TokenRenewal(
       {
         store: this.#store,
@@ -120,6 +137,7 @@ export class StoreSessions<T extends SessionData> extends BaseSessions implement
         load: (token, storeKey, hops) => this.#loadRecord(token, storeKey, hops),
         open: (storeKey, record) => this.#openRecord(storeKey, record),
         seal: (state, backing) => this.#record(state, backing),
+        revoked: (state) => this.#revokedSince(state),
       },
       resolved.tokenRenewal,
     );
@@ -156,7 +174,31 @@ export class StoreSessions<T extends SessionData> extends BaseSessions implement
       destroy: async (session) => {
         await dropRecord(session);
       },
+      signedIn: (session) => {
+        this.#signedIn.add(session);
+        // Signed in in the same millisecond as this process's last "sign out everywhere" of the user (a
+        // handler that signs the device in again right after): begun just after it, or its next renewal
+        // or rotation would read as revoked. Store records keep createdAt, not authTime; the clock
+        // checks accept a start up to clockSkew ahead.
+        const state = session._state;
+        const after = this.#revocations.authTimeFor(state.userId!, state.createdAt);
+        const shift = after === undefined ? 0 : after - state.createdAt;
+        if (shift > 0 && shift <= this.policy.clockSkew) {
+          state.createdAt += shift;
+          state.lastActiveAt += shift;
+          state.absoluteDeadline += shift;
+        }
+      },
     };
+  }
+
+  /**
+   * True when a "sign out everywhere" of the session's user covers its sign-in (the session kept by
+   * "everywhere else" excepted). Rejects with StoreUnavailable in an outage.
+   */
+  #revokedSince(state: SessionState): Promise<boolean> {
+    if (state.userId === undefined) return Promise.resolve(false);
+    return this.#revocations.isRevoked(state);
   }
 
   /** Stop the purge schedule, if any. The store is the app's: it stays open. */
@@ -421,6 +463,19 @@ export class StoreSessions<T extends SessionData> extends BaseSessions implement
       };
       const record = this.#record(impl._state, backing, dataJson);
       if (await this.#call(() => this.#store.create(backing.storeKey, record))) {
+        // A rotation carries the sign-in on under the new token. If "sign out everywhere" enumerated the
+        // user's sessions between the old record's delete and this create, it missed this one: checked
+        // after the create, so that either the revocation's enumeration sees it or this sees the
+        // revocation. A fresh login() is a new sign-in, not checked.
+        if (
+          this.#replaced.has(impl) &&
+          !this.#signedIn.has(impl) &&
+          (await this.#revokedSince(impl._state))
+        ) {
+          await this.#call(() => this.#store.delete(backing.storeKey));
+          this.event({ type: 'revoked' });
+          return this.#gone(impl);
+        }
         impl._backing = backing;
         if (impl._state.userId !== undefined && this.#maxPerUser !== undefined) {
           await this.#evictOlder(impl._state.userId, backing.storeKey, impl._state.createdAt);
@@ -641,9 +696,31 @@ export class StoreSessions<T extends SessionData> extends BaseSessions implement
         : options.except
           ? asImpl(options.except)._backing?.storeKey
           : undefined;
+    if (!isUserId(userId))
+      throw new TypeError('revokeUserSessions(userId): userId must be 1 to 256 characters');
+    // First the user's revocation time, then the deletes: a record that carries one of the user's
+    // sign-ins on (a renewal, a rotation) and lands after deleteByUser enumerated the sessions reads it
+    // and goes (docs/concurrency.md, store mode rule 8).
+    await this.#revocations.revokeUser(userId, await this.#keptSessionId(userId, options.except, except));
     const count = await this.#call(() => this.#store.deleteByUser(userId, except));
     countRevocations(count);
     return count;
+  }
+
+  /** The id (sessionIdOf) of the session "sign out everywhere else" keeps, if it is one of the user's. */
+  async #keptSessionId(
+    userId: string,
+    session: Session<T> | string | undefined,
+    storeKey: string | undefined,
+  ): Promise<string | undefined> {
+    let state: SessionState | undefined;
+    if (session !== undefined && typeof session !== 'string') state = asImpl(session)._state;
+    else if (storeKey !== undefined && isStoreKey(storeKey)) {
+      const record = await this.#call(() => this.#store.get(storeKey));
+      state = record ? this.#openRecord(storeKey, record)?.state : undefined;
+    }
+    if (state?.userId !== userId) return undefined;
+    return sessionIdOf(state as SessionState & { userId: string });
   }
 
   async revokeUserSession(userId: string, id: string): Promise<boolean> {
