@@ -66,7 +66,7 @@ export const GROUPS: readonly Group[] = [
     minimal: 'handwritten-musts-express',
     peer: 'express-session',
     peerTarget: 0.75,
-    latchkey: ['lk-express', 'lk-express-mw'],
+    latchkey: ['lk-express', 'lk-express-mw', 'lk-express-legacy'],
     others: ['handwritten-express', 'handwritten-express-mw', 'cookie-session'],
   },
   {
