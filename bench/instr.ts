@@ -448,7 +448,7 @@ async function runOne(config: InstrConfig, run: number, keepTop: boolean): Promi
       mkdirSync(options.keep, { recursive: true });
       const stem = join(options.keep, `${config.id}-${run}`);
       if (mapText) writeFileSync(`${stem}.perf.map`, mapText);
-      dumps.forEach((file, w) => copyFileSync(file, `${stem}.w${w + 1}.callgrind`));
+      for (const [w, file] of dumps.entries()) copyFileSync(file, `${stem}.w${w + 1}.callgrind`);
     }
     const profiles = dumps.map((file) => {
       const profile = parseDump(readFileSync(file, 'utf8'), perf);
