@@ -2,7 +2,7 @@
  * Instructions per warm request under valgrind's callgrind: the server process only, every thread, JIT
  * code included (callgrind counts every instruction the guest runs). Informational: nothing here fails.
  *
- *   npm run bench:instr                         # the essential configurations (issue 15's three paths)
+ *   npm run bench:instr                         # the essential configurations (issue 15's three paths, lk-express-legacy)
  *   npm run bench:instr -- --all                # every configuration of bench:http and bench:store
  *   npm run bench:instr -- --only=lk-express    # only these (exact ids, else substrings), with the framework
  *   npm run bench:instr -- --only=lk-express --no-baseline   # without the framework row (before/after runs)
