@@ -13,7 +13,7 @@
  * keep-alive connection, a browser-like cookie jar) and stays outside valgrind. Warm-up requests run
  * with instrumentation off, then `callgrind_control -i on`, a full GC in the server (SIGUSR2, see
  * PRELOAD), then `--windows` counted windows (each: `--zero`, `--requests` requests, `--dump`). The figure
- * of a process is its instructions over every window excluding V8's compilers (see RunResult); tables,
+ * of a process is its median window's instructions excluding V8's compilers (see RunResult); tables,
  * overheads and ratios use it. Every request is `GET /`: the handler reads the counter in the session,
  * adds one and writes it back; the runner checks every answer is one more.
  */
@@ -392,17 +392,17 @@ interface WindowResult {
 
 interface RunResult {
   /**
-   * The figure the tables compare: instructions per request excluding JIT compilation, over every
-   * counted window. Compilation is a warm-up cost that comes in lumps of millions of instructions, long
-   * after the code is warm; it is left out. What it leaves behind is not: the window a lump lands in
-   * also runs code just deoptimised or not yet optimised, so one window's net figure still moves with
-   * the phase of the JIT (±10 % between the windows of one lk-express process, the same in every
-   * process). Over several windows that phase evens out between configurations.
+   * The figure the tables compare: instructions per request excluding JIT compilation, in the median
+   * window (by that figure) of this process. Compilation is a warm-up cost that comes in lumps of
+   * millions of instructions long after the code is warm; it is left out. Two things make single
+   * windows stray: the compile figure is inclusive, so a GC that a compilation triggers counts as
+   * compile and that window comes out low; and the window after a deoptimisation wave runs code not yet
+   * optimised again, with its inline caches refilling, and comes out high. The median takes neither.
    */
   readonly netPerRequest: number;
-  /** Every instruction counted, compilation included, per request. */
+  /** Every instruction of that window, compilation included, per request. */
   readonly irPerRequest: number;
-  /** Of which V8's compilers. */
+  /** Of which V8's compilers, in that window. */
   readonly compilePerRequest: number;
   /** Every window, in order. */
   readonly windows: readonly WindowResult[];
@@ -468,12 +468,9 @@ async function runOne(config: InstrConfig, run: number, keepTop: boolean): Promi
 
 function summarize(profiles: readonly Profile[], keepTop: boolean, seconds: number): RunResult {
   const per = (v: number) => v / options.requests;
-  // The figure: every window together, net of compilation (see RunResult). The functions listed are the
-  // quietest window's, the one with the least JIT compilation in it.
-  const counted = options.requests * profiles.length;
-  const total = profiles.reduce((sum, p) => sum + p.total, 0);
-  const compile = profiles.reduce((sum, p) => sum + p.compile, 0);
-  const profile = profiles.reduce((best, p) => (p.compile < best.compile ? p : best));
+  // The figure: the median window's, net of compilation (see RunResult); its functions are the ones listed.
+  const net = (p: Profile) => p.total - p.compile;
+  const profile = [...profiles].sort((a, b) => net(a) - net(b))[(profiles.length - 1) >> 1]!;
   const fn = (f: Profile['functions'][number]) => ({
     name: f.name,
     inclusivePerRequest: per(f.inclusive),
@@ -481,9 +478,9 @@ function summarize(profiles: readonly Profile[], keepTop: boolean, seconds: numb
   });
   const js = profile.functions.filter((f) => isJsFunction(f.name));
   return {
-    netPerRequest: (total - compile) / counted,
-    irPerRequest: total / counted,
-    compilePerRequest: compile / counted,
+    netPerRequest: per(net(profile)),
+    irPerRequest: per(profile.total),
+    compilePerRequest: per(profile.compile),
     windows: profiles.map((p) => ({ irPerRequest: per(p.total), compilePerRequest: per(p.compile) })),
     requests: options.requests,
     seconds,
@@ -726,7 +723,7 @@ async function main(): Promise<void> {
   );
   log(
     '\nInstructions per warm request (callgrind Ir, server process, all threads; k = 1,000), excluding JIT ' +
-      `compile, over ${options.windows} window(s) of ${options.requests} requests per process; overheads and ratios on that figure:\n`,
+      `compile, the median of ${options.windows} window(s) of ${options.requests} requests per process; overheads and ratios on that figure:\n`,
   );
   log(markdownTable(groups));
 
@@ -790,7 +787,7 @@ async function main(): Promise<void> {
         requests: options.requests,
         windows: options.windows,
         figure:
-          'netPerRequest: instructions per request excluding JIT compile, over every counted window of a process',
+          'netPerRequest: instructions per request excluding JIT compile, in the median counted window of a process',
         v8Flags: V8_FLAGS,
         source: options.source,
       },
