@@ -77,6 +77,8 @@ interface Options {
   svg: string | undefined;
   /** `--keep=DIR`: copy every counted dump there (for callgrind_annotate), with the perf map. */
   keep: string | undefined;
+  /** `--v8=FLAG[,FLAG…]`: more V8 flags for the servers (after V8_FLAGS), for experiments. */
+  v8: string[];
 }
 
 /** Where node's --perf-basic-prof writes a process's map of JIT code: the system temporary directory. */
@@ -97,10 +99,11 @@ function parseOptions(argv: readonly string[]): Options {
     top: 12,
     svg: undefined,
     keep: undefined,
+    v8: [],
   };
   const usage =
     'usage: npm run bench:instr -- [--all] [--only=ID[,ID…]] [--no-baseline] [--warm=N] [--requests=N] [--windows=N] [--spread=ID|none] ' +
-    '[--runs=N] [--top=N] [--svg=FILE] [--keep=DIR] [--json] [--source]\n';
+    '[--runs=N] [--top=N] [--svg=FILE] [--keep=DIR] [--v8=FLAG,…] [--json] [--source]\n';
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
     const [name, inline] = arg.includes('=')
@@ -130,6 +133,10 @@ function parseOptions(argv: readonly string[]): Options {
     else if (name === '--top') o.top = count();
     else if (name === '--svg') o.svg = value();
     else if (name === '--keep') o.keep = value();
+    else if (name === '--v8')
+      o.v8 = value()
+        .split(',')
+        .filter((t) => t !== '');
     else if (name === '--spread') {
       const id = value();
       o.spread = id === 'none' ? undefined : id;
@@ -218,6 +225,7 @@ function startServer(config: InstrConfig, run: number): Promise<Server> {
       `--callgrind-out-file=${join(TMP, 'cg.%p')}`,
       process.execPath,
       ...V8_FLAGS,
+      ...options.v8,
       '--import',
       PRELOAD,
       ...nodeArgs(),
@@ -788,7 +796,7 @@ async function main(): Promise<void> {
         windows: options.windows,
         figure:
           'netPerRequest: instructions per request excluding JIT compile, in the median counted window of a process',
-        v8Flags: V8_FLAGS,
+        v8Flags: [...V8_FLAGS, ...options.v8],
         source: options.source,
       },
       results: [...results.values()],
