@@ -53,7 +53,7 @@ import {
   MINIMAL_TARGET,
   SPREAD_DEFAULT,
 } from './instr-configs.ts';
-import { isJsFunction, type Profile, parseDump, parsePerfMap } from './instr-profile.ts';
+import { isJsFunction, medianWindow, type Profile, parseDump, parsePerfMap } from './instr-profile.ts';
 import { FORWARDED, PG, REDIS_URL, type ServerOptions } from './store-configs.ts';
 
 // ---------------------------------------------------------------------------------------------------
@@ -477,8 +477,8 @@ async function runOne(config: InstrConfig, run: number, keepTop: boolean): Promi
 function summarize(profiles: readonly Profile[], keepTop: boolean, seconds: number): RunResult {
   const per = (v: number) => v / options.requests;
   // The figure: the median window's, net of compilation (see RunResult); its functions are the ones listed.
+  const profile = medianWindow(profiles);
   const net = (p: Profile) => p.total - p.compile;
-  const profile = [...profiles].sort((a, b) => net(a) - net(b))[(profiles.length - 1) >> 1]!;
   const fn = (f: Profile['functions'][number]) => ({
     name: f.name,
     inclusivePerRequest: per(f.inclusive),
