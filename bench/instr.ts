@@ -408,9 +408,9 @@ interface RunResult {
    * optimised again, with its inline caches refilling, and comes out high. The median takes neither.
    */
   readonly netPerRequest: number;
-  /** Every instruction of that window, compilation included, per request. */
+  /** Every instruction counted, compilation included, per request over all the windows. */
   readonly irPerRequest: number;
-  /** Of which V8's compilers, in that window. */
+  /** Of which V8's compilers, over all the windows. */
   readonly compilePerRequest: number;
   /** Every window, in order. */
   readonly windows: readonly WindowResult[];
@@ -487,8 +487,9 @@ function summarize(profiles: readonly Profile[], keepTop: boolean, seconds: numb
   const js = profile.functions.filter((f) => isJsFunction(f.name));
   return {
     netPerRequest: per(net(profile)),
-    irPerRequest: per(profile.total),
-    compilePerRequest: per(profile.compile),
+    // Over every window, so that these two compare between processes whichever window is the median.
+    irPerRequest: profiles.reduce((sum, p) => sum + per(p.total), 0) / profiles.length,
+    compilePerRequest: profiles.reduce((sum, p) => sum + per(p.compile), 0) / profiles.length,
     windows: profiles.map((p) => ({ irPerRequest: per(p.total), compilePerRequest: per(p.compile) })),
     requests: options.requests,
     seconds,
