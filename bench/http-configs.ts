@@ -78,6 +78,15 @@ export const CONFIGS: readonly HttpConfig[] = [
     baseline: 'express',
   },
   {
+    // Issue 12's acceptance: with legacy readers configured, a request that carries no old cookie (only
+    // Latchkey's, as here after the first answer) pays nothing measurable over lk-express.
+    id: 'lk-express-legacy',
+    label: 'latchkey/express + legacy readers (express-session, iron-session), express',
+    framework: 'express',
+    session: true,
+    baseline: 'express',
+  },
+  {
     id: 'lk-express-mw',
     label: 'latchkey/node sessionMiddleware, express',
     framework: 'express',
@@ -176,6 +185,7 @@ export const RUN_ORDER: readonly string[] = [
   'handwritten-express-mw',
   'lk-express-mw',
   'lk-express',
+  'lk-express-legacy',
   'express-session',
 ];
 

@@ -218,6 +218,7 @@ async function build(config: HttpConfig): Promise<Server> {
     case 'handwritten-express-mw':
     case 'lk-express':
     case 'lk-express-mw':
+    case 'lk-express-legacy':
     case 'express-session':
     case 'cookie-session': {
       const app = express();
@@ -268,6 +269,26 @@ async function build(config: HttpConfig): Promise<Server> {
       } else if (config.id === 'lk-express') {
         const { default: session } = await import('latchkey/express');
         app.use(session({ keys: latchkeySessions().keys, development: true }));
+      } else if (config.id === 'lk-express-legacy') {
+        // Two old libraries' readers, as an app moving users over would configure them; the client
+        // never sends either old cookie, so neither reader is asked (docs/legacy.md).
+        const { default: session } = await import('latchkey/express');
+        const legacy = await import('latchkey/legacy');
+        const MemoryStore = (require('express-session') as { MemoryStore: new () => never }).MemoryStore;
+        app.use(
+          session({
+            keys: latchkeySessions().keys,
+            development: true,
+            legacy: [
+              legacy.expressSession({
+                secret: randomBytes(32).toString('base64url'),
+                store: new MemoryStore(),
+              }),
+              legacy.ironSession({ cookieName: 'iron', password: randomBytes(32).toString('base64url') }),
+            ],
+            legacyUntil: new Date(Date.now() + 30 * 24 * 3600 * 1000),
+          }),
+        );
       } else if (config.id === 'express-session') {
         app.use(
           expressSession({

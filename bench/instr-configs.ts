@@ -66,7 +66,7 @@ export const GROUPS: readonly Group[] = [
     minimal: 'handwritten-musts-express',
     peer: 'express-session',
     peerTarget: 0.75,
-    latchkey: ['lk-express', 'lk-express-mw'],
+    latchkey: ['lk-express', 'lk-express-mw', 'lk-express-legacy'],
     others: ['handwritten-express', 'handwritten-express-mw', 'cookie-session'],
   },
   {
@@ -136,14 +136,19 @@ export const GROUPS: readonly Group[] = [
 
 /**
  * The default run: the three paths with targets (Express cookie, Express + Redis, Fastify cookie), each
- * with its framework, minimal implementation, peer and Latchkey. `--all` runs every configuration.
+ * with its framework, minimal implementation, peer and Latchkey, and lk-express with legacy readers
+ * (issue 12: a request without an old cookie pays nothing measurable for them). `--all` runs every
+ * configuration.
  */
-export const ESSENTIAL: readonly string[] = GROUPS.slice(0, 3).flatMap((g) => [
-  g.framework,
-  ...(g.minimal ? [g.minimal] : []),
-  ...(g.peer ? [g.peer] : []),
-  g.latchkey[0]!,
-]);
+export const ESSENTIAL: readonly string[] = [
+  ...GROUPS.slice(0, 3).flatMap((g) => [
+    g.framework,
+    ...(g.minimal ? [g.minimal] : []),
+    ...(g.peer ? [g.peer] : []),
+    g.latchkey[0]!,
+  ]),
+  'lk-express-legacy',
+];
 
 /** The configuration run several times, in separate processes, for the run-to-run spread. */
 export const SPREAD_DEFAULT = 'lk-express';

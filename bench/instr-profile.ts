@@ -164,3 +164,15 @@ export function parseDump(text: string, perf: PerfMap | undefined): Profile {
 /** True for a JS function named from the perf map (not a V8 stub, builtin or C++ symbol). */
 export const isJsFunction = (name: string) =>
   /^(JS|Function|LazyCompile):/.test(name) && !/^(JS|Function|LazyCompile):\s*$/.test(name);
+
+/**
+ * The window whose figure a process gives (bench/instr.ts): the median by instructions net of JIT
+ * compilation (the lower middle of an even count). A window with a large compile lump comes out low
+ * (a GC that a compilation triggers counts as compile), the one after a deoptimisation wave high; the
+ * median is neither unless most windows are.
+ */
+export function medianWindow<P extends Pick<Profile, 'total' | 'compile'>>(windows: readonly P[]): P {
+  if (windows.length === 0) throw new TypeError('medianWindow: no window');
+  const net = (p: P) => p.total - p.compile;
+  return [...windows].sort((a, b) => net(a) - net(b))[(windows.length - 1) >> 1]!;
+}

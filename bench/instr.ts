@@ -2,22 +2,32 @@
  * Instructions per warm request under valgrind's callgrind: the server process only, every thread, JIT
  * code included (callgrind counts every instruction the guest runs). Informational: nothing here fails.
  *
- *   npm run bench:instr                         # the essential configurations (issue 15's three paths)
+ *   npm run bench:instr                         # the essential configurations (issue 15's three paths, lk-express-legacy)
  *   npm run bench:instr -- --all                # every configuration of bench:http and bench:store
  *   npm run bench:instr -- --only=lk-express    # only these (exact ids, else substrings), with the framework
  *   npm run bench:instr -- --only=lk-express --no-baseline   # without the framework row (before/after runs)
- *   npm run bench:instr -- --warm=800 --requests=200 --spread=lk-express --runs=3 --json --source
+ *   npm run bench:instr -- --warm=800 --requests=200 --windows=3 --spread=lk-express --runs=3 --json --source
  *
  * Each configuration runs its own bench server (bench/http-server.ts or bench/store-server.ts) under
  * `valgrind --tool=callgrind --instr-atstart=no`; this process is the client (plain node:http, one
  * keep-alive connection, a browser-like cookie jar) and stays outside valgrind. Warm-up requests run
  * with instrumentation off, then `callgrind_control -i on`, a full GC in the server (SIGUSR2, see
- * PRELOAD), `--zero`, the counted requests, `--dump`. Every request is `GET /`: the handler reads the
- * counter in the session, adds one and writes it back; the runner checks every answer is one more.
+ * PRELOAD), then `--windows` counted windows (each: `--zero`, `--requests` requests, `--dump`). The figure
+ * of a process is its median window's instructions excluding V8's compilers (see RunResult); tables,
+ * overheads and ratios use it. Every request is `GET /`: the handler reads the counter in the session,
+ * adds one and writes it back; the runner checks every answer is one more.
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  copyFileSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -43,7 +53,7 @@ import {
   MINIMAL_TARGET,
   SPREAD_DEFAULT,
 } from './instr-configs.ts';
-import { isJsFunction, type Profile, parseDump, parsePerfMap } from './instr-profile.ts';
+import { isJsFunction, medianWindow, type Profile, parseDump, parsePerfMap } from './instr-profile.ts';
 import { FORWARDED, PG, REDIS_URL, type ServerOptions } from './store-configs.ts';
 
 // ---------------------------------------------------------------------------------------------------
@@ -56,6 +66,8 @@ interface Options {
   baseline: boolean;
   warm: number;
   requests: number;
+  /** `--windows=N`: counted windows per process, each its own dump (see RunResult). */
+  windows: number;
   json: boolean;
   source: boolean;
   spread: string | undefined;
@@ -63,6 +75,10 @@ interface Options {
   top: number;
   /** `--svg=FILE`: write a bar chart of the table (no dependencies). */
   svg: string | undefined;
+  /** `--keep=DIR`: copy every counted dump there (for callgrind_annotate), with the perf map. */
+  keep: string | undefined;
+  /** `--v8=FLAG[,FLAG…]`: more V8 flags for the servers (after V8_FLAGS), for experiments. */
+  v8: string[];
 }
 
 /** Where node's --perf-basic-prof writes a process's map of JIT code: the system temporary directory. */
@@ -75,16 +91,19 @@ function parseOptions(argv: readonly string[]): Options {
     baseline: true,
     warm: 800,
     requests: 200,
+    windows: 3,
     json: false,
     source: false,
     spread: SPREAD_DEFAULT,
     runs: 3,
     top: 12,
     svg: undefined,
+    keep: undefined,
+    v8: [],
   };
   const usage =
-    'usage: npm run bench:instr -- [--all] [--only=ID[,ID…]] [--no-baseline] [--warm=N] [--requests=N] [--spread=ID|none] ' +
-    '[--runs=N] [--top=N] [--svg=FILE] [--json] [--source]\n';
+    'usage: npm run bench:instr -- [--all] [--only=ID[,ID…]] [--no-baseline] [--warm=N] [--requests=N] [--windows=N] [--spread=ID|none] ' +
+    '[--runs=N] [--top=N] [--svg=FILE] [--keep=DIR] [--v8=FLAG,…] [--json] [--source]\n';
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
     const [name, inline] = arg.includes('=')
@@ -110,8 +129,14 @@ function parseOptions(argv: readonly string[]): Options {
     else if (name === '--warm') o.warm = count();
     else if (name === '--requests') o.requests = Math.max(1, count());
     else if (name === '--runs') o.runs = Math.max(1, count());
+    else if (name === '--windows') o.windows = Math.max(1, count());
     else if (name === '--top') o.top = count();
     else if (name === '--svg') o.svg = value();
+    else if (name === '--keep') o.keep = value();
+    else if (name === '--v8')
+      o.v8 = value()
+        .split(',')
+        .filter((t) => t !== '');
     else if (name === '--spread') {
       const id = value();
       o.spread = id === 'none' ? undefined : id;
@@ -200,6 +225,7 @@ function startServer(config: InstrConfig, run: number): Promise<Server> {
       `--callgrind-out-file=${join(TMP, 'cg.%p')}`,
       process.execPath,
       ...V8_FLAGS,
+      ...options.v8,
       '--import',
       PRELOAD,
       ...nodeArgs(),
@@ -364,10 +390,30 @@ interface TopFunction {
   readonly selfPerRequest: number;
 }
 
-interface RunResult {
+/** One counted window of `--requests` requests. */
+interface WindowResult {
+  /** Every instruction counted, per request. */
   readonly irPerRequest: number;
-  /** Of which V8's compilers (JIT tier-up still going on in the counted window). */
+  /** Of which V8's compilers (JIT tier-up still going on in the window). */
   readonly compilePerRequest: number;
+}
+
+interface RunResult {
+  /**
+   * The figure the tables compare: instructions per request excluding JIT compilation, in the median
+   * window (by that figure) of this process. Compilation is a warm-up cost that comes in lumps of
+   * millions of instructions long after the code is warm; it is left out. Two things make single
+   * windows stray: the compile figure is inclusive, so a GC that a compilation triggers counts as
+   * compile and that window comes out low; and the window after a deoptimisation wave runs code not yet
+   * optimised again, with its inline caches refilling, and comes out high. The median takes neither.
+   */
+  readonly netPerRequest: number;
+  /** Every instruction counted, compilation included, per request over all the windows. */
+  readonly irPerRequest: number;
+  /** Of which V8's compilers, over all the windows. */
+  readonly compilePerRequest: number;
+  /** Every window, in order. */
+  readonly windows: readonly WindowResult[];
   readonly requests: number;
   readonly seconds: number;
   /** Share of the instructions in JIT code the perf map named. */
@@ -387,13 +433,16 @@ async function runOne(config: InstrConfig, run: number, keepTop: boolean): Promi
     const gc = server.waitFor(/^gc done$/m, 120_000);
     process.kill(server.pid, 'SIGUSR2');
     await gc;
-    callgrindControl(['--zero'], server.pid);
-    await client.requests(options.requests);
-    const before = new Set(readdirSync(TMP));
-    callgrindControl(['--dump'], server.pid);
-    const dumpName = readdirSync(TMP).find((f) => !before.has(f) && f.startsWith(`cg.${server.pid}.`));
-    if (dumpName === undefined) throw new TypeError('callgrind wrote no dump');
-    const dump = readFileSync(join(TMP, dumpName), 'utf8');
+    const dumps: string[] = [];
+    for (let w = 0; w < options.windows; w++) {
+      callgrindControl(['--zero'], server.pid);
+      await client.requests(options.requests);
+      const before = new Set(readdirSync(TMP));
+      callgrindControl(['--dump'], server.pid);
+      const dumpName = readdirSync(TMP).find((f) => !before.has(f) && f.startsWith(`cg.${server.pid}.`));
+      if (dumpName === undefined) throw new TypeError('callgrind wrote no dump');
+      dumps.push(join(TMP, dumpName));
+    }
     client.close();
     await stopServer(server);
     const mapFile = perfMapOf(server.pid);
@@ -402,9 +451,20 @@ async function runOne(config: InstrConfig, run: number, keepTop: boolean): Promi
       mapText = readFileSync(mapFile, 'utf8');
       rmSync(mapFile, { force: true });
     } catch {}
-    const profile = parseDump(dump, mapText ? parsePerfMap(mapText, ROOT) : undefined);
-    rmSync(join(TMP, dumpName), { force: true });
-    return summarize(profile, keepTop, (performance.now() - started) / 1000);
+    // The map is read after the last window, so JIT code of every window is named (later lines win).
+    const perf = mapText ? parsePerfMap(mapText, ROOT) : undefined;
+    if (options.keep !== undefined) {
+      mkdirSync(options.keep, { recursive: true });
+      const stem = join(options.keep, `${config.id}-${run}`);
+      if (mapText) writeFileSync(`${stem}.perf.map`, mapText);
+      for (const [w, file] of dumps.entries()) copyFileSync(file, `${stem}.w${w + 1}.callgrind`);
+    }
+    const profiles = dumps.map((file) => {
+      const profile = parseDump(readFileSync(file, 'utf8'), perf);
+      rmSync(file, { force: true });
+      return profile;
+    });
+    return summarize(profiles, keepTop, (performance.now() - started) / 1000);
   } finally {
     client.close();
     await stopServer(server);
@@ -414,8 +474,11 @@ async function runOne(config: InstrConfig, run: number, keepTop: boolean): Promi
   }
 }
 
-function summarize(profile: Profile, keepTop: boolean, seconds: number): RunResult {
+function summarize(profiles: readonly Profile[], keepTop: boolean, seconds: number): RunResult {
   const per = (v: number) => v / options.requests;
+  // The figure: the median window's, net of compilation (see RunResult); its functions are the ones listed.
+  const profile = medianWindow(profiles);
+  const net = (p: Profile) => p.total - p.compile;
   const fn = (f: Profile['functions'][number]) => ({
     name: f.name,
     inclusivePerRequest: per(f.inclusive),
@@ -423,8 +486,11 @@ function summarize(profile: Profile, keepTop: boolean, seconds: number): RunResu
   });
   const js = profile.functions.filter((f) => isJsFunction(f.name));
   return {
-    irPerRequest: per(profile.total),
-    compilePerRequest: per(profile.compile),
+    netPerRequest: per(net(profile)),
+    // Over every window, so that these two compare between processes whichever window is the median.
+    irPerRequest: profiles.reduce((sum, p) => sum + per(p.total), 0) / profiles.length,
+    compilePerRequest: profiles.reduce((sum, p) => sum + per(p.compile), 0) / profiles.length,
+    windows: profiles.map((p) => ({ irPerRequest: per(p.total), compilePerRequest: per(p.compile) })),
     requests: options.requests,
     seconds,
     namedJitShare: profile.namedJit / Math.max(1, profile.namedJit + profile.unnamedJit),
@@ -486,7 +552,9 @@ interface ConfigResult {
   readonly status: 'ok' | 'failed';
   readonly note: string | undefined;
   readonly runs: RunResult[];
-  /** The median over runs. */
+  /** The median over runs of netPerRequest (instructions excluding JIT compile): what the tables compare. */
+  readonly netPerRequest: number | undefined;
+  /** The median over runs of irPerRequest (everything counted). */
   readonly irPerRequest: number | undefined;
 }
 
@@ -496,6 +564,8 @@ interface GroupRow {
   readonly id: string;
   readonly label: string;
   readonly role: string;
+  /** Instructions per request excluding JIT compile: the base of the overheads and ratios. */
+  readonly netPerRequest: number;
   readonly irPerRequest: number;
   readonly compilePerRequest: number;
   readonly overhead: number | undefined;
@@ -504,7 +574,7 @@ interface GroupRow {
 }
 
 function groupRows(group: Group, results: ReadonlyMap<string, ConfigResult>): GroupRow[] {
-  const ir = (id: string | undefined) => (id === undefined ? undefined : results.get(id)?.irPerRequest);
+  const ir = (id: string | undefined) => (id === undefined ? undefined : results.get(id)?.netPerRequest);
   const base = ir(group.framework);
   const minimal = ir(group.minimal);
   const peer = ir(group.peer);
@@ -518,13 +588,14 @@ function groupRows(group: Group, results: ReadonlyMap<string, ConfigResult>): Gr
   ];
   return roles.flatMap(([id, role]) => {
     const result = id === undefined ? undefined : results.get(id);
-    if (result?.irPerRequest === undefined) return [];
-    const overhead = base === undefined ? undefined : result.irPerRequest - base;
+    if (result?.netPerRequest === undefined || result.irPerRequest === undefined) return [];
+    const overhead = base === undefined ? undefined : result.netPerRequest - base;
     return [
       {
         id: result.id,
         label: result.label,
         role,
+        netPerRequest: result.netPerRequest,
         irPerRequest: result.irPerRequest,
         compilePerRequest: median(result.runs.map((r) => r.compilePerRequest)),
         overhead,
@@ -532,7 +603,7 @@ function groupRows(group: Group, results: ReadonlyMap<string, ConfigResult>): Gr
           overhead !== undefined && minimalOverhead !== undefined && minimalOverhead > 0
             ? overhead / minimalOverhead
             : undefined,
-        vsPeer: peer === undefined ? undefined : result.irPerRequest / peer,
+        vsPeer: peer === undefined ? undefined : result.netPerRequest / peer,
       },
     ];
   });
@@ -540,13 +611,13 @@ function groupRows(group: Group, results: ReadonlyMap<string, ConfigResult>): Gr
 
 function markdownTable(groups: ReadonlyArray<{ group: Group; rows: GroupRow[] }>): string {
   const lines = [
-    "| path | configuration | role | instructions / request | of which JIT compile | overhead over the framework | overhead ÷ minimal's | ÷ peer |",
-    '|---|---|---|---:|---:|---:|---:|---:|',
+    "| path | configuration | role | instructions / request, excluding JIT compile | all counted | of which JIT compile | overhead over the framework | overhead ÷ minimal's | ÷ peer |",
+    '|---|---|---|---:|---:|---:|---:|---:|---:|',
   ];
   for (const { group, rows } of groups) {
     for (const r of rows) {
       lines.push(
-        `| ${group.label} | ${r.label} (\`${r.id}\`) | ${r.role} | ${k(r.irPerRequest)} | ${k(r.compilePerRequest)} | ` +
+        `| ${group.label} | ${r.label} (\`${r.id}\`) | ${r.role} | ${k(r.netPerRequest)} | ${k(r.irPerRequest)} | ${k(r.compilePerRequest)} | ` +
           `${r.role === 'framework alone' ? '–' : k(r.overhead)} | ${r.overheadVsMinimal === undefined || r.role === 'framework alone' ? '–' : times(r.overheadVsMinimal)} | ` +
           `${r.vsPeer === undefined ? '–' : times(r.vsPeer)} |`,
       );
@@ -567,7 +638,7 @@ const escapeXml = (text: string) =>
 
 /** A horizontal bar chart of every group's rows, instructions per request; plain SVG, no dependencies. */
 function svgChart(groups: ReadonlyArray<{ group: Group; rows: GroupRow[] }>, caption: string): string {
-  const max = Math.max(...groups.flatMap((g) => g.rows.map((r) => r.irPerRequest)), 1);
+  const max = Math.max(...groups.flatMap((g) => g.rows.map((r) => r.netPerRequest)), 1);
   const labelWidth = 360;
   const barWidth = 440;
   const rowHeight = 20;
@@ -578,11 +649,11 @@ function svgChart(groups: ReadonlyArray<{ group: Group; rows: GroupRow[] }>, cap
     parts.push(`<text x="8" y="${y + 12}" font-weight="bold">${escapeXml(group.label)}</text>`);
     y += rowHeight;
     for (const r of rows) {
-      const w = Math.max(1, Math.round((barWidth * r.irPerRequest) / max));
+      const w = Math.max(1, Math.round((barWidth * r.netPerRequest) / max));
       parts.push(
         `<text x="${labelWidth - 6}" y="${y + 14}" text-anchor="end">${escapeXml(r.id)} (${escapeXml(r.role)})</text>`,
         `<rect x="${labelWidth}" y="${y + 3}" width="${w}" height="${rowHeight - 6}" fill="${COLOURS[r.role] ?? '#888'}"/>`,
-        `<text x="${labelWidth + w + 6}" y="${y + 14}">${k(r.irPerRequest)}</text>`,
+        `<text x="${labelWidth + w + 6}" y="${y + 14}">${k(r.netPerRequest)}</text>`,
       );
       y += rowHeight;
     }
@@ -635,8 +706,8 @@ async function main(): Promise<void> {
         const r = await runOne(config, run, run === 1);
         runs.push(r);
         log(
-          `  ${config.label.padEnd(48)}${k(r.irPerRequest).padStart(8)} instr/req  (JIT compile ${k(r.compilePerRequest)}; ` +
-            `${r.seconds.toFixed(0)} s)`,
+          `  ${config.label.padEnd(48)}${k(r.netPerRequest).padStart(8)} instr/req excluding JIT compile ` +
+            `(windows: ${r.windows.map((w) => `${k(w.irPerRequest)} − ${k(w.compilePerRequest)}`).join(', ')}; ${r.seconds.toFixed(0)} s)`,
         );
       } catch (error) {
         note = error instanceof Error ? error.message : String(error);
@@ -650,6 +721,7 @@ async function main(): Promise<void> {
       status: note === undefined ? 'ok' : 'failed',
       note,
       runs,
+      netPerRequest: note === undefined && runs.length ? median(runs.map((r) => r.netPerRequest)) : undefined,
       irPerRequest: note === undefined && runs.length ? median(runs.map((r) => r.irPerRequest)) : undefined,
     });
   }
@@ -658,7 +730,10 @@ async function main(): Promise<void> {
   const groups = GROUPS.map((group) => ({ group, rows: groupRows(group, results) })).filter(
     (g) => g.rows.length > 0,
   );
-  log('\nInstructions per warm request (callgrind Ir, server process, all threads; k = 1,000):\n');
+  log(
+    '\nInstructions per warm request (callgrind Ir, server process, all threads; k = 1,000), excluding JIT ' +
+      `compile, the median of ${options.windows} window(s) of ${options.requests} requests per process; overheads and ratios on that figure:\n`,
+  );
   log(markdownTable(groups));
 
   const targets = groups.flatMap(({ group, rows }) => {
@@ -686,10 +761,11 @@ async function main(): Promise<void> {
 
   const spread = spreadId === undefined ? undefined : results.get(spreadId);
   if (spread && spread.runs.length > 1) {
-    const irs = spread.runs.map((r) => r.irPerRequest);
-    const pct = (100 * (Math.max(...irs) - Math.min(...irs))) / median(irs);
+    const spreadOf = (values: number[]) =>
+      `${values.map(k).join(' / ')} (max − min = ${((100 * (Math.max(...values) - Math.min(...values))) / median(values)).toFixed(1)}% of the median)`;
     log(
-      `\nRun-to-run spread, ${spread.id}, ${irs.length} processes: ${irs.map(k).join(' / ')} (max − min = ${pct.toFixed(1)}% of the median)`,
+      `\nRun-to-run spread, ${spread.id}, ${spread.runs.length} processes: excluding JIT compile ` +
+        `${spreadOf(spread.runs.map((r) => r.netPerRequest))}; all counted ${spreadOf(spread.runs.map((r) => r.irPerRequest))}`,
     );
   }
 
@@ -715,7 +791,15 @@ async function main(): Promise<void> {
   if (options.json) {
     const output = {
       env,
-      method: { warm: options.warm, requests: options.requests, v8Flags: V8_FLAGS, source: options.source },
+      method: {
+        warm: options.warm,
+        requests: options.requests,
+        windows: options.windows,
+        figure:
+          'netPerRequest: instructions per request excluding JIT compile, in the median counted window of a process',
+        v8Flags: [...V8_FLAGS, ...options.v8],
+        source: options.source,
+      },
       results: [...results.values()],
       groups: groups.map(({ group, rows }) => ({ id: group.id, label: group.label, rows })),
       targets,

@@ -7,14 +7,14 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { metrics, trace } from '@opentelemetry/api';
+import { createNoopMeter, metrics, trace } from '@opentelemetry/api';
 import { generateKeyLine } from '../crypto/keyring.ts';
 import { newToken } from '../crypto/random.ts';
 import { memoryStore } from '../stores/memory.ts';
 import type { SessionStore } from '../stores/types.ts';
 import { createFakeClock } from '../testing/fake-clock.ts';
 import { createSessions } from './sessions.ts';
-import { loadTelemetry } from './telemetry.ts';
+import { instrumentStore, loadTelemetry } from './telemetry.ts';
 
 const KEYS = generateKeyLine('k1');
 
@@ -138,6 +138,54 @@ describe('telemetry with @opentelemetry/api', () => {
       [['latchkey.store.get', 2, true]],
     );
   });
+});
+
+test("with the API but no SDK registered: no counter is made, a store call is the store's own; an SDK registered later is used", async () => {
+  assert.equal(await loadTelemetry(), true);
+  metrics.disable();
+  trace.disable();
+  // The API's no-op meter: a count must not even make its counters.
+  const noop = createNoopMeter() as unknown as { createCounter: (...args: unknown[]) => unknown };
+  const createCounter = noop.createCounter;
+  let made = 0;
+  noop.createCounter = (...args: unknown[]) => {
+    made += 1;
+    return createCounter.apply(noop, args);
+  };
+  try {
+    const sessions = createSessions({ keys: KEYS, store: memoryStore() });
+    const session = await sessions.load(undefined);
+    session.set('a', 1);
+    const cookie = (await sessions.commit(session))[0]!.split(';')[0]!;
+    assert.equal((await sessions.load(cookie)).get('a'), 1);
+    assert.equal(made, 0);
+  } finally {
+    noop.createCounter = createCounter;
+  }
+  const real = memoryStore();
+  let given: Promise<unknown> | undefined;
+  const store: SessionStore = Object.assign(Object.create(real), {
+    get: (key: string) => {
+      given = real.get(key);
+      return given;
+    },
+  });
+  const instrumented = instrumentStore(store);
+  const answer = instrumented.get('a-key');
+  assert.equal(answer, given); // no span wrapper around it
+  assert.equal(await answer, null);
+
+  spans.length = 0;
+  trace.setGlobalTracerProvider(tracerProvider as never);
+  try {
+    await instrumented.get('a-key');
+    assert.deepEqual(
+      spans.map((span) => [span.name, span.ended]),
+      [['latchkey.store.get', true]],
+    );
+  } finally {
+    trace.disable();
+  }
 });
 
 test('without @opentelemetry/api (it cannot be resolved), sessions work and telemetry is a no-op', () => {

@@ -31,7 +31,13 @@ interface Tracer {
 }
 interface OpenTelemetryApi {
   metrics: { getMeterProvider(): unknown; getMeter(name: string, version?: string): Meter };
-  trace: { getTracer(name: string, version?: string): Tracer };
+  trace: {
+    getTracer(name: string, version?: string): Tracer;
+    /** The API's ProxyTracerProvider, whose getDelegateTracer is undefined until an SDK registers. */
+    getTracerProvider?(): { getDelegateTracer?(name: string): unknown } | undefined;
+  };
+  /** The meter every call gets while no MeterProvider is registered (the API's NOOP_METER). */
+  createNoopMeter?(): unknown;
 }
 
 const NAME = 'latchkey';
@@ -68,14 +74,23 @@ export function loadTelemetry(): Promise<boolean> {
 }
 
 type Counters = Record<'loads' | 'commits' | 'invalid' | 'revocations' | 'reuse', Counter>;
-let counters: { provider: unknown; counters: Counters } | undefined;
+/** `counters` undefined: the provider registered now is the API's no-op one (no SDK). */
+let counters: { provider: unknown; counters: Counters | undefined } | undefined;
 
-/** The counters of the meter provider registered now (made again when another provider is registered). */
+/**
+ * The counters of the meter provider registered now (made again when another provider is registered),
+ * or undefined when there is none: with the API loaded but no SDK registered, a count then costs one
+ * provider lookup, not the attributes object and the calls into the API's no-op counter.
+ */
 function current(): Counters | undefined {
   if (api === undefined) return undefined;
   const provider = api.metrics.getMeterProvider();
   if (counters === undefined || counters.provider !== provider) {
     const meter = api.metrics.getMeter(NAME);
+    if (typeof api.createNoopMeter === 'function' && meter === api.createNoopMeter()) {
+      counters = { provider, counters: undefined };
+      return undefined;
+    }
     const counter = (name: string, description: string) => meter.createCounter(name, { description });
     counters = {
       provider,
@@ -138,8 +153,22 @@ const STORE_OPERATIONS = [
 ] as const;
 
 /**
+ * The tracer when spans would be recorded: undefined without the API, or while the API's tracer
+ * provider has no SDK behind it (its spans would be no-ops; skipping them saves a context, a span
+ * object and an async wrapper per store call). A provider registered later is found on the next call.
+ */
+function activeTracer(): Tracer | undefined {
+  if (tracer === undefined) return undefined;
+  const provider = api?.trace.getTracerProvider?.();
+  if (typeof provider?.getDelegateTracer === 'function' && provider.getDelegateTracer(NAME) === undefined)
+    return undefined;
+  return tracer;
+}
+
+/**
  * The store with a span around each call (`latchkey.store.get`, …), ended with an error status when the
- * call fails. Without @opentelemetry/api loaded, a call goes straight to the store.
+ * call fails. Without @opentelemetry/api loaded, or with it but no SDK registered, a call goes straight
+ * to the store.
  */
 export function instrumentStore(store: SessionStore): SessionStore {
   const wrapped: Record<string, unknown> = {};
@@ -149,8 +178,9 @@ export function instrumentStore(store: SessionStore): SessionStore {
     const name = `latchkey.store.${operation}`;
     const options = { kind: SPAN_KIND_CLIENT, attributes: { 'latchkey.store.operation': operation } };
     wrapped[operation] = (...args: unknown[]) => {
-      if (tracer === undefined) return method.apply(store, args);
-      return tracer.startActiveSpan(name, options, async (span) => {
+      const active = activeTracer();
+      if (active === undefined) return method.apply(store, args);
+      return active.startActiveSpan(name, options, async (span) => {
         try {
           return await method.apply(store, args);
         } catch (error) {
