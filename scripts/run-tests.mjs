@@ -9,9 +9,12 @@ import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
+// `--skip=<path>` (repeatable) leaves out a test file or a folder; every other `--` flag goes to node.
 const args = process.argv.slice(2);
 const roots = args.filter((a) => !a.startsWith('--'));
-const passThrough = args.filter((a) => a.startsWith('--'));
+const skipped = args.filter((a) => a.startsWith('--skip=')).map((a) => join(a.slice('--skip='.length)));
+const passThrough = args.filter((a) => a.startsWith('--') && !a.startsWith('--skip='));
+const isSkipped = (path) => skipped.some((skip) => path === skip || path.startsWith(`${skip}/`));
 
 function collect(dir, skipE2e) {
   if (dir.endsWith('.test.ts')) return [dir];
@@ -33,6 +36,7 @@ function collect(dir, skipE2e) {
 
 const files = (roots.length > 0 ? roots : ['src', 'test'])
   .flatMap((root) => collect(root, roots.length === 0))
+  .filter((path) => !isSkipped(path))
   .sort();
 if (files.length === 0) {
   console.error('run-tests: no test files found');
