@@ -281,20 +281,26 @@ const sameSiteOf = (sameSite: ExpressCookieOptions['sameSite']) =>
 function cookieFunction(fn: CookieFunction): (req: IncomingMessage) => RequestCookie {
   return (req) => {
     const given = checkCookie(fn(req), 'cookie(req)');
-    const { maxAge, secure } = given;
-    const strictSecure = isStrictSecure(secure);
-    const sameSite = sameSiteOf(given.sameSite);
     const options: SessionCookieOptions = {
-      ...(maxAge !== undefined && { maxAge }),
-      ...(typeof secure === 'boolean' ? { secure } : strictSecure ? { secure: true } : {}),
-      ...(given.httpOnly !== undefined && { httpOnly: given.httpOnly }),
-      ...(sameSite !== undefined && { sameSite }),
-      ...(given.path !== undefined && { path: given.path }),
-      ...(given.domain !== undefined && { domain: given.domain }),
-      ...(given.partitioned !== undefined && { partitioned: given.partitioned }),
-      ...(given.priority !== undefined && { priority: given.priority }),
+      ...(given.maxAge !== undefined && { maxAge: given.maxAge }),
+      ...cookieAttributes(given),
     };
-    return { path: given.path ?? '/', strictSecure, options };
+    return { path: given.path ?? '/', strictSecure: isStrictSecure(given.secure), options };
+  };
+}
+
+/** The cookie attributes `cookie` (or what `cookie(req)` answered) gives, in Latchkey's terms. */
+function cookieAttributes(given: ExpressCookieOptions) {
+  const { secure } = given;
+  const sameSite = sameSiteOf(given.sameSite);
+  return {
+    ...(given.path !== undefined && { path: given.path }),
+    ...(given.domain !== undefined && { domain: given.domain }),
+    ...(typeof secure === 'boolean' ? { secure } : isStrictSecure(secure) && { secure: true }),
+    ...(given.httpOnly !== undefined && { httpOnly: given.httpOnly }),
+    ...(given.partitioned !== undefined && { partitioned: given.partitioned }),
+    ...(given.priority !== undefined && { priority: given.priority }),
+    ...(sameSite !== undefined && { sameSite }),
   };
 }
 
@@ -310,13 +316,7 @@ function mapCookie(options: ExpressSessionOptions, development: boolean) {
   }
   const cookie = {
     ...(options.name !== undefined ? { name: options.name } : {}),
-    ...(given.path !== undefined ? { path: given.path } : {}),
-    ...(given.domain !== undefined ? { domain: given.domain } : {}),
-    ...(typeof secure === 'boolean' ? { secure } : strictSecure ? { secure: true } : {}),
-    ...(given.httpOnly !== undefined ? { httpOnly: given.httpOnly } : {}),
-    ...(given.partitioned !== undefined ? { partitioned: given.partitioned } : {}),
-    ...(given.priority !== undefined ? { priority: given.priority } : {}),
-    ...(sameSite !== undefined ? { sameSite } : {}),
+    ...cookieAttributes(given),
     persistent: maxAge !== undefined,
   };
   const view = {

@@ -191,10 +191,8 @@ export class Revocations {
     for (const record of records.values()) {
       await this.#change(record, (current) => {
         const notBefore = Math.max(current.notBefore, now);
-        // Kept through an earlier revocation: no longer, once this one moves notBefore past it.
-        const kept: Record<string, number> = Object.create(null);
-        for (const [id, at] of Object.entries(current.kept)) if (at === notBefore) kept[id] = at;
-        if (keep !== undefined) kept[keep] = notBefore;
+        // An entry kept through an earlier notBefore is dropped when the record is built (#build).
+        const kept = keep === undefined ? current.kept : { ...current.kept, [keep]: notBefore };
         return { notBefore, denied: current.denied, kept };
       });
     }
